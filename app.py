@@ -1,0 +1,212 @@
+"""Firebell: the composition root. Reads the environment (and .env), builds every part, starts
+the server. Nothing else in Firebell reads the environment.
+
+    python app.py        # serves on $PORT (default 3978) with SQLite and the example catalog
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Mapping
+
+from aiohttp import web
+
+from bot.adapter import BotSettings, create_adapter
+from bot.identity import Identity
+from bot.routes import messages_route
+from bot.teams_bot import FirebellBot
+from handlers.context import Context, Policy
+from handlers.jobs import load_job_kinds
+from handlers.webhooks.routes import WebhookDoors, WebhookSecrets
+from incidents.catalog import load_catalog
+from integrations.teams_connector import ConnectorCredentials, TeamsConnector
+from observability.logs import configure_logging
+from observability.metrics import CONTENT_TYPE_LATEST
+from scheduler.worker import OutboxWorker, RetryPolicy
+from storage import outbox
+from storage.db import Database
+from storage.group_commit import GroupCommitter
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_CATALOG = HERE / "config" / "catalog.yaml"
+log = logging.getLogger("firebell")
+
+# Bot Framework endpoint settings botbuilder reads from its configuration; passed through from
+# the environment as-is so a deployment (or a test) can point them elsewhere.
+BOT_FRAMEWORK_ENDPOINTS = (
+    "TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL", "TO_BOT_FROM_CHANNEL_TOKEN_ISSUER",
+    "TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL", "TO_CHANNEL_FROM_BOT_LOGIN_URL",
+    "TO_CHANNEL_FROM_BOT_OAUTH_SCOPE", "CHANNEL_SERVICE", "OAUTH_URL", "CALLER_ID",
+    "VALIDATE_AUTHORITY",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    port: int = 3978
+    host: str = "0.0.0.0"
+    database_url: str = "sqlite:///firebell.db"
+    catalog_path: str = str(DEFAULT_CATALOG)
+    webhooks: WebhookSecrets = field(default_factory=WebhookSecrets)
+    public_base_url: str = "http://localhost:3978"
+    bot: BotSettings = field(default_factory=BotSettings)
+    allowed_tenants: frozenset[str] = frozenset()
+    policy: Policy = field(default_factory=Policy)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    run_worker: bool = True
+    worker_poll_seconds: float = 1.0
+    log_level: str = "INFO"
+    log_format: str = "json"
+
+
+def settings_from_env(env: Mapping[str, str]) -> Settings:
+    def get(name: str, default: str = "") -> str:
+        return (env.get(name) or default).strip()
+
+    def number(name: str, default: float) -> float:
+        raw = get(name)
+        try:
+            return float(raw) if raw else default
+        except ValueError:
+            raise SystemExit(f"{name} must be a number, got {raw!r}") from None
+
+    def names(name: str) -> tuple[str, ...]:
+        return tuple(x.strip() for x in get(name).split(",") if x.strip())
+
+    public = get("PUBLIC_BASE_URL", f"http://localhost:{get('PORT', '3978')}").rstrip("/")
+    bot = BotSettings(app_id=get("MicrosoftAppId"), app_password=get("MicrosoftAppPassword"),
+                      app_type=get("MicrosoftAppType", "MultiTenant"),
+                      tenant_id=get("MicrosoftAppTenantId"),
+                      endpoints={k: env[k] for k in BOT_FRAMEWORK_ENDPOINTS if env.get(k)})
+    policy = Policy(
+        duplicate_window=timedelta(minutes=number("FIREBELL_DUPLICATE_WINDOW_MINUTES", 30)),
+        cascade_window_before=timedelta(minutes=number("FIREBELL_CASCADE_WINDOW_MINUTES", 15)),
+        cascade_window_after=timedelta(minutes=number("FIREBELL_CASCADE_LATE_ROOT_MINUTES", 5)),
+        card_update_interval=timedelta(seconds=number("FIREBELL_CARD_UPDATE_SECONDS", 3)),
+        public_base_url=public,
+        admins=frozenset(x.lower() for x in names("FIREBELL_ADMINS")),
+        bot_app_id=bot.app_id)
+    return Settings(
+        port=int(number("PORT", 3978)), host=get("HOST", "0.0.0.0"),
+        database_url=get("DATABASE_URL", f"sqlite:///{HERE / 'firebell.db'}"),
+        catalog_path=get("FIREBELL_CONFIG", str(DEFAULT_CATALOG)),
+        webhooks=WebhookSecrets(pagerduty=names("PAGERDUTY_WEBHOOK_SECRETS"),
+                                pagerduty_v2_token=get("PAGERDUTY_V2_TOKEN"),
+                                alertmanager_token=get("ALERTMANAGER_WEBHOOK_TOKEN")),
+        public_base_url=public, bot=bot,
+        allowed_tenants=frozenset(names("FIREBELL_ALLOWED_TENANTS")), policy=policy,
+        retry=RetryPolicy(max_attempts=int(number("FIREBELL_OUTBOX_MAX_ATTEMPTS", 10))),
+        run_worker=get("FIREBELL_WORKER", "on").lower() not in ("0", "off", "false", "no"),
+        worker_poll_seconds=number("FIREBELL_WORKER_POLL_SECONDS", 1.0),
+        log_level=get("LOG_LEVEL", "INFO"), log_format=get("LOG_FORMAT", "json"))
+
+
+class Firebell:
+    """Every part, built once from Settings. Tests build one per test, in process."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.catalog = load_catalog(settings.catalog_path)
+        load_job_kinds()
+        self.ctx = Context(db=self.db, catalog=self.catalog, policy=settings.policy)
+        self.ctx.teams = TeamsConnector(_connector_credentials(settings.bot))
+        self.worker = OutboxWorker(self.ctx, retry=settings.retry,
+                                   poll_seconds=settings.worker_poll_seconds)
+        self.ctx.wake_worker = self.worker.wake
+        self.committer = GroupCommitter(self.db)
+        self.webhooks = WebhookDoors(self.ctx, self.committer, settings.webhooks,
+                                     self.ctx.metrics)
+        self.adapter = create_adapter(settings.bot)
+        self.bot = FirebellBot(self.ctx, Identity(self.ctx), settings.allowed_tenants)
+
+    def web_app(self) -> web.Application:
+        app = web.Application(client_max_size=1024 * 1024)
+        app["firebell"] = self
+        app.add_routes([messages_route(self.adapter, self.bot), *self.webhooks.routes(),
+                        web.get("/healthz", self.healthz), web.get("/readyz", self.readyz),
+                        web.get("/metrics", self.metrics)])
+        app.on_startup.append(self._start)
+        app.on_cleanup.append(self._stop)
+        return app
+
+    async def _start(self, _app: web.Application) -> None:
+        await self.db.migrate()
+        self.committer.start()
+        if self.settings.run_worker:
+            self.worker.start()
+        if not self.settings.webhooks.alertmanager_token:
+            log.warning("ALERTMANAGER_WEBHOOK_TOKEN is not set: /webhooks/alertmanager is open "
+                        "to anyone who can reach it")
+        if not self.settings.webhooks.pagerduty:
+            log.warning("PAGERDUTY_WEBHOOK_SECRETS is not set: every PagerDuty delivery will be "
+                        "refused with 401")
+        log.info("Firebell ready", extra={"database": self.db.dialect,
+                                          "catalog": self.settings.catalog_path,
+                                          "bot_auth": "anonymous" if self.settings.bot.anonymous
+                                          else "jwt"})
+
+    async def _stop(self, _app: web.Application) -> None:
+        await self.worker.stop()
+        await self.committer.stop()
+        await self.ctx.teams.close()
+        await self.db.close()
+
+    async def healthz(self, _request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, _request: web.Request) -> web.Response:
+        if await self.db.ping():
+            return web.json_response({"status": "ready", "database": self.db.dialect})
+        return web.json_response({"status": "database unreachable"}, status=503)
+
+    async def metrics(self, _request: web.Request) -> web.Response:
+        try:
+            async with self.db.read() as conn:
+                gauges = await outbox.depth(conn, self.ctx.now())
+            m = self.ctx.metrics
+            m.outbox_pending.set(gauges["pending"])
+            m.outbox_oldest.set(gauges["oldest_due_seconds"])
+            m.outbox_failed.set(gauges["failed"])
+        except Exception:  # metrics must answer even when the database does not
+            log.warning("metrics: outbox gauges unavailable")
+        return web.Response(body=self.ctx.metrics.render(),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _connector_credentials(bot: BotSettings) -> ConnectorCredentials:
+    tenant = bot.tenant_id if bot.app_type.lower() == "singletenant" and bot.tenant_id \
+        else "botframework.com"
+    login = bot.endpoints.get("TO_CHANNEL_FROM_BOT_LOGIN_URL") or \
+        f"https://login.microsoftonline.com/{tenant}"
+    scope = bot.endpoints.get("TO_CHANNEL_FROM_BOT_OAUTH_SCOPE") or \
+        "https://api.botframework.com/.default"
+    if not scope.endswith("/.default"):
+        scope = scope.rstrip("/") + "/.default"
+    return ConnectorCredentials(bot.app_id, bot.app_password, login, scope)
+
+
+def create_app(settings: Settings) -> web.Application:
+    return Firebell(settings).web_app()
+
+
+def main() -> None:
+    try:
+        from dotenv import load_dotenv
+        load_dotenv(HERE / ".env", override=False)
+    except ImportError:
+        pass
+    settings = settings_from_env(os.environ)
+    configure_logging(settings.log_level, settings.log_format)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                access_log=None, print=lambda *_: None,
+                shutdown_timeout=5)
+
+
+if __name__ == "__main__":
+    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
+    main()

@@ -1,0 +1,59 @@
+"""The seam to the Bot Framework SDK: building the CloudAdapter from settings.
+
+Every botbuilder import lives in bot/, so replacing the archived SDK (4.17.1 is its last
+release; the Microsoft 365 Agents SDK succeeds it) touches this folder only.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from botbuilder.core import TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.schema import ActivityTypes
+
+log = logging.getLogger("firebell.bot")
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    app_id: str = ""
+    app_password: str = ""
+    app_type: str = "MultiTenant"
+    tenant_id: str = ""
+    # Bot Framework auth endpoints; overridable so tests can stand in for Microsoft's.
+    endpoints: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def anonymous(self) -> bool:
+        return not self.app_id
+
+
+class _Configuration:
+    """The attribute bag ConfigurationBotFrameworkAuthentication reads."""
+
+    def __init__(self, s: BotSettings):
+        self.APP_ID = s.app_id
+        self.APP_PASSWORD = s.app_password
+        self.APP_TYPE = s.app_type or "MultiTenant"
+        self.APP_TENANTID = s.tenant_id
+        for key, value in s.endpoints.items():
+            setattr(self, key, value)
+
+
+def create_adapter(settings: BotSettings) -> CloudAdapter:
+    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(_Configuration(settings)))
+
+    async def on_error(turn_context: TurnContext, error: Exception) -> None:
+        log.exception("unhandled error in a bot turn", exc_info=error)
+        if turn_context.activity.type == ActivityTypes.message:
+            try:
+                await turn_context.send_activity(
+                    "Sorry, something went wrong on Firebell's side; "
+                    "please try again in a minute or check `incident show`.")
+            except Exception:  # the reply path itself may be what failed
+                log.warning("could not tell the user about the error")
+
+    adapter.on_turn_error = on_error
+    return adapter

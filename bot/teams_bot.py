@@ -1,0 +1,182 @@
+"""FirebellBot: the Teams surface. Turns activities into handler calls and handler replies into
+activities; decides nothing about incidents itself."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.schema import Activity, ActivityTypes
+
+from bot.commands import ParseError, parse_command
+from bot.identity import Identity
+from cards.help import help_card
+from handlers.card_actions import handle_card_action
+from handlers.card_delivery import queue_reserved_card, remember_reply_card
+from handlers.commands import Where, run_command
+from handlers.context import Context
+from handlers.replies import Reply
+from storage.db import DatabaseUnavailable
+
+log = logging.getLogger("firebell.bot")
+CARD = "application/vnd.microsoft.card.adaptive"
+DB_DOWN = ("Firebell can't reach its database right now, so nothing was changed. "
+           "Please try again in a minute.")
+# Typed commands that answer with the incident card as a new message. The others answer with
+# text: the incident's card already lives in the channel and updates in place.
+_CARD_REPLIES = {"declare", "show", "list", "help"}
+
+
+class FirebellBot(TeamsActivityHandler):
+    def __init__(self, ctx: Context, identity: Identity, allowed_tenants: frozenset[str]):
+        self.ctx = ctx
+        self.identity = identity
+        self.allowed_tenants = allowed_tenants
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        self.ctx.metrics.activities.labels(activity.type or "unknown").inc()
+        if self.allowed_tenants and _tenant(activity) not in self.allowed_tenants:
+            log.warning("activity from tenant %s refused", _tenant(activity))
+            if activity.type == ActivityTypes.message:
+                await turn_context.send_activity("Sorry, this Firebell serves another "
+                                                 "organisation; I can't act on requests from "
+                                                 "yours.")
+            if activity.type == ActivityTypes.invoke:
+                await _invoke_answer(turn_context, _message_body(
+                    "This Firebell serves another organisation."))
+            return
+        await self.identity.remember_conversation(activity)
+        await super().on_turn(turn_context)
+
+    # -- messages -------------------------------------------------------------------------------
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        if isinstance(activity.value, dict) and activity.value.get("verb"):
+            return await self._submitted(turn_context)  # Action.Submit fallback of a card
+        text = TurnContext.remove_recipient_mention(activity) or activity.text or ""
+        try:
+            cmd = parse_command(text)
+        except ParseError as exc:
+            return await _send(turn_context, Reply.refuse(str(exc)))
+        actor = await self.identity.actor(activity)
+        where = self._where(activity, f"activity:{activity.conversation.id}:{activity.id}")
+        try:
+            reply = await run_command(self.ctx, actor, cmd.verb, cmd.args, where)
+        except DatabaseUnavailable:
+            return await _send(turn_context, Reply.refuse(DB_DOWN))
+        if reply.repeated:
+            return
+        if cmd.verb not in _CARD_REPLIES and reply.text:
+            reply = Reply(text=reply.text, ok=reply.ok)
+        await self._reply(turn_context, reply, where, live=cmd.verb == "declare")
+
+    async def _submitted(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        data = dict(activity.value)
+        reply = await self._card_action(activity, str(data.pop("verb")), data)
+        if reply.repeated:
+            return
+        if reply.ok and reply.incident_id and activity.reply_to_id:
+            # The card updates in place through the outbox; just confirm.
+            return await _send(turn_context, Reply(text=reply.text or "Done."))
+        await self._reply(turn_context, reply, self._where(activity), live=False)
+
+    # -- card actions (Universal Actions) ---------------------------------------------------------
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        activity = turn_context.activity
+        if activity.name != "adaptiveCard/action":
+            return await super().on_invoke_activity(turn_context)
+        action = (activity.value or {}).get("action") or {}
+        reply = await self._card_action(activity, str(action.get("verb") or ""),
+                                        action.get("data") or {})
+        # botbuilder-python 4.17.1 crashes when on_adaptive_card_invoke's response goes
+        # through CloudAdapter ('dict' object has no attribute 'is_xml_model'): answer here.
+        if reply.card is not None and (reply.ok or reply.incident_id is None):
+            body = {"statusCode": 200, "type": CARD, "value": reply.card}
+        else:
+            body = _message_body(reply.text or "Done.")
+        return InvokeResponse(status=200, body=body)
+
+    async def _card_action(self, activity: Activity, verb: str, data: dict[str, Any]) -> Reply:
+        actor = await self.identity.actor(activity)
+        key = _action_key(verb, data, activity)
+        try:
+            return await handle_card_action(self.ctx, actor, verb, data,
+                                            self._where(activity, key))
+        except DatabaseUnavailable:
+            return Reply.refuse(DB_DOWN)
+
+    # -- conversation membership --------------------------------------------------------------------
+    async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
+        await self.identity.queue_roster_sync(turn_context.activity)
+        await super().on_conversation_update_activity(turn_context)
+
+    async def on_installation_update(self, turn_context: TurnContext) -> None:
+        await self.identity.queue_roster_sync(turn_context.activity)
+
+    async def on_teams_members_added(self, members_added, team_info, turn_context: TurnContext):
+        activity = turn_context.activity
+        bot_added = any(m.id == activity.recipient.id for m in members_added or [])
+        if bot_added and activity.conversation.conversation_type in ("personal", None):
+            await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(
+                help_card(self.ctx.catalog.levels.levels,
+                          note="Hi! I'm Firebell. Here is what I can do."))))
+
+    # -- helpers ------------------------------------------------------------------------------------------
+    def _where(self, activity: Activity, event_key: str | None = None) -> Where:
+        conversation_id, kind = self.identity.conversation_of(activity)
+        return Where(conversation_id, kind, event_key=event_key)
+
+    async def _reply(self, turn_context: TurnContext, reply: Reply, where: Where, *,
+                     live: bool) -> None:
+        sent = await _send(turn_context, reply)
+        if not (live and reply.incident_id):
+            return
+        activity = turn_context.activity
+        version = reply.card_version or 1
+        if sent:
+            await remember_reply_card(self.ctx, reply.incident_id, where.conversation_id,
+                                      activity.conversation.id, sent, version)
+        else:
+            await queue_reserved_card(self.ctx, reply.incident_id, where.conversation_id)
+
+
+async def _send(turn_context: TurnContext, reply: Reply) -> str | None:
+    if reply.card is not None:
+        message = MessageFactory.attachment(CardFactory.adaptive_card(reply.card))
+        message.summary = (reply.text or "")[:200] or None
+    else:
+        message = MessageFactory.text(reply.text or "Done.")
+        message.text_format = "plain"
+    try:
+        response = await turn_context.send_activity(message)
+    except Exception:
+        log.exception("could not send the reply")
+        return None
+    return response.id if response else None
+
+
+async def _invoke_answer(turn_context: TurnContext, body: dict[str, Any]) -> None:
+    await turn_context.send_activity(Activity(type=ActivityTypes.invoke_response,
+                                              value=InvokeResponse(status=200, body=body)))
+
+
+def _message_body(text: str) -> dict[str, Any]:
+    return {"statusCode": 200, "type": "application/vnd.microsoft.activity.message",
+            "value": text}
+
+
+def _action_key(verb: str, data: dict[str, Any], activity: Activity) -> str:
+    """Teams retries invokes: the same button on the same version of the card is one event."""
+    if data.get("incident") and data.get("version") is not None:
+        extra = data.get("level") or ""
+        return f"card:{verb}:{data['incident']}:{data['version']}:{extra}"
+    return f"activity:{activity.conversation.id}:{activity.id}"
+
+
+def _tenant(activity: Activity) -> str | None:
+    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    return ((activity.conversation and activity.conversation.tenant_id)
+            or (channel_data.get("tenant") or {}).get("id"))

@@ -1,0 +1,27 @@
+"""The declare form: what `incident declare` with no title opens."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from cards.common import block, card, execute
+
+TITLE_LIMIT = 250
+
+
+def declare_form(services: Sequence[str], levels: Sequence[str], *, title: str = "",
+                 error: str | None = None) -> dict[str, Any]:
+    body: list[dict] = [block("🔥 **Declare an incident**", size="Medium")]
+    if error:
+        body.append(block(error, color="Attention"))
+    body += [
+        {"type": "Input.Text", "id": "title", "label": "What is broken?", "isRequired": True,
+         "maxLength": TITLE_LIMIT, "value": title, "placeholder": "checkout is down",
+         "errorMessage": "A short title is required"},
+        {"type": "Input.ChoiceSet", "id": "service", "label": "Service", "style": "compact",
+         "choices": [{"title": "(let Firebell guess)", "value": ""}] +
+                    [{"title": s, "value": s} for s in services], "value": ""},
+        {"type": "Input.ChoiceSet", "id": "level", "label": "Level", "style": "compact",
+         "choices": [{"title": "(from the title)", "value": ""}] +
+                    [{"title": lv, "value": lv} for lv in levels], "value": ""},
+    ]
+    return card(body, [execute("Declare", "declare", {}, style="destructive")])

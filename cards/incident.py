@@ -1,0 +1,203 @@
+"""IncidentCard: the live card of one incident, rendered from stored state only (rule 5)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Sequence
+
+from cards.common import (LEVEL_ICON, MAX_CARD_BYTES, STATUS_STYLE, TITLE_CHARS, block, card,
+                          execute, facts, labelled, link, mention, plain, size, when)
+from incidents.model import Incident
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How one automatic step is going, e.g. ("JIRA", "failed, /incident retry INC-7")."""
+    system: str
+    state: str
+    problem: bool = False
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    incident: Incident
+    levels: Sequence[str]
+    team_name: str | None = None
+    runbook: str | None = None
+    oncall: tuple[str, str] | None = None          # (e-mail, name) of the primary on-call
+    parent: Incident | None = None
+    children: Sequence[Incident] = ()
+    impacted_services: Sequence[str] = ()
+    links: Sequence[tuple[str, str]] = ()            # (title, url): war room, postmortem, JIRA
+    deliveries: Sequence[Delivery] = ()
+    notices: Sequence[str] = ()
+    similar: Sequence[Incident] = ()
+    needs_postmortem: bool = False
+    postmortem_missing: Sequence[str] = ()
+    impact_usd: float | None = None
+    timeline: Sequence[dict[str, Any]] | None = None  # shown by `show`, not on the live card
+
+
+def incident_card(view: IncidentView) -> dict[str, Any]:
+    body = _header(view) + _relations(view) + _facts(view) + _people(view)
+    body += _follow_ups(view) + _timeline(view)
+    actions = _actions(view)
+    mentions = [mention(*reversed(view.oncall))[1]] if view.oncall else None
+    result = card(body, actions, mentions=mentions)
+    # The timeline is the optional part: drop its older half until the card fits Teams' limit
+    # (2 KB kept for the activity around the card).
+    if size(result) > MAX_CARD_BYTES - 2048 and view.timeline:
+        return incident_card(_with(view, timeline=list(view.timeline)[len(view.timeline) // 2 + 1:]))
+    return result
+
+
+def _with(view: IncidentView, **changes: Any) -> IncidentView:
+    return IncidentView(**{**view.__dict__, **changes})
+
+
+def _header(view: IncidentView) -> list[dict]:
+    i = view.incident
+    style = STATUS_STYLE.get(i.status, "default")
+    headline = f"{LEVEL_ICON.get(i.level, '⚪')} **{i.ref}** · {i.status.upper()} · {i.level}"
+    if i.pd_number:
+        headline += f" · PagerDuty #{i.pd_number}"
+    return [{"type": "Container", "style": style, "bleed": True, "items": [
+        block(headline, size="Medium", weight="Bolder"),
+        plain(i.title, limit=TITLE_CHARS, weight="Bolder", size_="Large"),
+    ]}]
+
+
+def _relations(view: IncidentView) -> list[dict]:
+    i, out = view.incident, []
+    if view.parent is not None:
+        p = view.parent
+        if i.link_kind == "duplicate":
+            out.append(block(f"🔁 Duplicate of **{p.ref}**", color="Warning"))
+        else:
+            out.append(block(f"🔗 Likely caused by **{p.ref}** ({p.service or 'unknown service'})",
+                             color="Warning"))
+        if p.status != "open" and i.is_open:
+            out.append(block(f"{p.ref} is {p.status}; check whether this one recovered too.",
+                             isSubtle=True))
+        if i.link_reason:
+            out.append(plain(i.link_reason, limit=300, subtle=True))
+    duplicates = [c for c in view.children if c.link_kind == "duplicate"]
+    if duplicates:
+        refs = ", ".join(c.ref for c in duplicates[:10]) + (" …" if len(duplicates) > 10 else "")
+        out.append(block(f"🔁 **{len(duplicates)} duplicate{'s' if len(duplicates) != 1 else ''}**"
+                         f": {refs}"))
+    if view.impacted_services:
+        out.append(labelled("Impacted downstream", ", ".join(view.impacted_services[:15])))
+    if i.recurrence_of:
+        out.append(block(f"↩️ Recurrence of **INC-{i.recurrence_of}**", isSubtle=True))
+    return out
+
+
+def _facts(view: IncidentView) -> list[dict]:
+    i = view.incident
+    out = [labelled("Service", i.service or "unknown service")]
+    if view.team_name:
+        out.append(labelled("Team", view.team_name))
+    out.append(facts([
+        ("Status", i.status.capitalize()),
+        ("Level", i.level),
+        ("Triggered", when(i.triggered_at)),
+        ("Resolved", when(i.resolved_at) if i.resolved_at else None),
+        ("Closed", when(i.closed_at) if i.closed_at else None),
+        ("Impact", f"≈ ${view.impact_usd:,.0f}" if view.impact_usd else None),
+    ]))
+    extra = [(label, value) for label, value in (("Priority", i.priority), ("Urgency", i.urgency))
+             if value]
+    out += [labelled(label, value, limit=50) for label, value in extra]
+    return out
+
+
+def _people(view: IncidentView) -> list[dict]:
+    i, out = view.incident, []
+    if i.acknowledged_by and i.is_open:
+        out.append(labelled("Acknowledged by", i.acknowledged_by, limit=100))
+    if i.commander:
+        out.append(labelled("Incident commander", i.commander, limit=100))
+    if view.oncall:
+        text, _ = mention(*reversed(view.oncall))
+        out.append(block(f"On call: {text}"))
+    return out
+
+
+def _follow_ups(view: IncidentView) -> list[dict]:
+    out = []
+    for d in view.deliveries:
+        out.append(labelled(d.system, d.state, limit=200) if not d.problem else
+                   {"type": "RichTextBlock", "inlines": [
+                       {"type": "TextRun", "text": f"{d.system}: ", "weight": "Bolder"},
+                       {"type": "TextRun", "text": d.state, "color": "Attention"}]})
+    if view.postmortem_missing and view.incident.status == "resolved":
+        out.append(plain("To close: " + "; ".join(view.postmortem_missing), limit=400,
+                         color="Warning"))
+    for notice in view.notices:
+        out.append(plain(notice, limit=300, subtle=True))
+    if view.similar:
+        out.append(block("**Similar past incidents**", spacing="Medium"))
+        for s in view.similar[:3]:
+            out.append(plain(f"{s.ref} · {s.status} · {s.title}", limit=160, subtle=True))
+    links = [a for a in (link(title, url) for title, url in _links(view)) if a]
+    if links:
+        out.append({"type": "ActionSet", "actions": links[:6]})
+    return out
+
+
+def _links(view: IncidentView) -> list[tuple[str, str | None]]:
+    i = view.incident
+    return [*view.links, ("Runbook", view.runbook), ("PagerDuty", i.html_url),
+            ("Join bridge", i.conference_url)]
+
+
+def _timeline(view: IncidentView) -> list[dict]:
+    if not view.timeline:
+        return []
+    out = [block("**Timeline**", spacing="Medium", separator=True)]
+    for entry in view.timeline:
+        who = f" — {entry['actor']}" if entry.get("actor") else ""
+        out.append({"type": "RichTextBlock", "inlines": [
+            {"type": "TextRun", "text": entry["at"].strftime("%Y-%m-%d %H:%M UTC  "),
+             "isSubtle": True},
+            {"type": "TextRun", "text": f"{entry['text']}{who}"[:500]}]})
+    return out
+
+
+def _actions(view: IncidentView) -> list[dict]:
+    i = view.incident
+    data = {"incident": i.ref, "version": i.version}
+    actions: list[dict] = []
+    if i.is_open and not i.acknowledged_by:
+        actions.append(execute("Acknowledge", "ack", data, style="positive"))
+    if i.is_open:
+        actions.append(execute("Resolve", "resolve", data))
+    if i.status == "resolved":
+        actions.append(execute("Close", "close", data))
+    if i.status != "closed":
+        actions.append(_level_picker(view, data))
+    if view.needs_postmortem and i.parent_id is None:
+        actions.append(execute("RCA", "rca", data))
+    if i.parent_id is not None:
+        actions.append(execute("Not related", "unlink", data, style="destructive"))
+    return actions[:6]
+
+
+def _level_picker(view: IncidentView, data: dict[str, Any]) -> dict:
+    choices = [{"title": lvl, "value": lvl} for lvl in view.levels]
+    return {"type": "Action.ShowCard", "title": "Change level", "card": {
+        "type": "AdaptiveCard", "body": [{
+            "type": "Input.ChoiceSet", "id": "level", "label": "Level", "value": view.incident.level,
+            "choices": choices, "isRequired": True, "errorMessage": "Pick a level"}],
+        "actions": [execute("Set level", "set_level", data)]}}
+
+
+def short_line(i: Incident) -> str:
+    """One line for lists: "INC-7 · open · service-down · checkout-api · title"."""
+    return f"{i.ref} · {i.status} · {i.level} · {i.service or '—'} · {i.title}"
+
+
+def age(i: Incident, now: datetime) -> str:
+    minutes = int((now - i.triggered_at).total_seconds() // 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"

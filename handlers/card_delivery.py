@@ -1,0 +1,134 @@
+"""Incident cards in Teams: post once per conversation, then update that same message in place.
+
+Both go through the outbox. Updates are coalesced: one pending update per card, run no sooner
+than `card_update_interval` after the previous one, and rendered from the state at run time, so
+a burst of changes becomes one update carrying all of them.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from handlers.context import Context
+from handlers.jobs import job
+from handlers.views import render_card
+from incidents.model import Incident
+from integrations.errors import PermanentFailure
+from storage import conversations, incidents as store, outbox
+from storage.outbox import Job
+
+log = logging.getLogger("firebell.cards")
+
+
+def card_activity(card: dict[str, Any], summary: str) -> dict[str, Any]:
+    return {"type": "message", "summary": summary[:200], "attachments": [
+        {"contentType": "application/vnd.microsoft.card.adaptive", "content": card}]}
+
+
+async def post_card_to(ctx: Context, conn: AsyncConnection, incident: Incident,
+                       conversation_id: str) -> bool:
+    """Queue the incident's card for a conversation, unless it already has (or will have) one."""
+    if not await conversations.add_card_message(ctx.db, conn, incident.id, conversation_id):
+        return False
+    await outbox.enqueue(ctx.db, conn, "post_card", now=ctx.now(), incident_id=incident.id,
+                         payload={"conversation_id": conversation_id},
+                         once_key=f"post_card:{incident.id}:{conversation_id}",
+                         conversation_id=conversation_id)
+    return True
+
+
+async def queue_reserved_card(ctx: Context, incident_id: int, conversation_id: str) -> None:
+    """The command's reply carrying the card failed: post it through the outbox instead."""
+    async with ctx.db.write() as conn:
+        await outbox.enqueue(ctx.db, conn, "post_card", now=ctx.now(), incident_id=incident_id,
+                             payload={"conversation_id": conversation_id},
+                             once_key=f"post_card:{incident_id}:{conversation_id}",
+                             conversation_id=conversation_id)
+    ctx.wake_worker()
+
+
+async def refresh_cards(ctx: Context, conn: AsyncConnection, incident_id: int) -> None:
+    """Queue an update for every card of the incident that is already posted."""
+    now = ctx.now()
+    for msg in await conversations.card_messages_of(conn, incident_id):
+        if not msg["activity_id"]:
+            continue  # its post is still queued and will render the newest state
+        earliest = (msg["updated_at"] or now) + ctx.policy.card_update_interval
+        await outbox.enqueue(ctx.db, conn, "update_card", now=now, incident_id=incident_id,
+                             payload={"conversation_id": msg["conversation_id"]},
+                             coalesce_key=f"update_card:{incident_id}:{msg['conversation_id']}",
+                             conversation_id=msg["conversation_id"], run_after=max(now, earliest))
+
+
+@job("post_card")
+async def post_card(ctx: Context, job: Job) -> dict[str, Any] | None:
+    conversation_id = job.payload["conversation_id"]
+    async with ctx.db.read() as conn:
+        msg = await conversations.card_message(conn, job.incident_id, conversation_id)
+        if msg and msg["activity_id"]:
+            return {"activity_id": msg["activity_id"]}  # posted by an earlier attempt
+        incident, conv, card = await _render(ctx, conn, job.incident_id, conversation_id)
+    activity_id = await ctx.teams.send(conv["service_url"], conversation_id,
+                                       card_activity(card, _summary(incident)))
+    async with ctx.db.write() as conn:
+        await conversations.card_posted(conn, msg["id"], activity_id=activity_id,
+                                        version=incident.version, now=ctx.now())
+        await _catch_up(ctx, conn, incident)
+    log.info("card posted", extra={"incident": incident.ref, "conversation": conversation_id})
+    return {"activity_id": activity_id}
+
+
+@job("update_card")
+async def update_card(ctx: Context, job: Job) -> dict[str, Any] | None:
+    conversation_id = job.payload["conversation_id"]
+    async with ctx.db.read() as conn:
+        msg = await conversations.card_message(conn, job.incident_id, conversation_id)
+        if not msg or not msg["activity_id"]:
+            return None
+        # No "already current" shortcut: a card also shows things that do not bump the
+        # incident's version (a child linked, a follow-up failing), and updates are coalesced.
+        incident, conv, card = await _render(ctx, conn, job.incident_id, conversation_id)
+    await ctx.teams.update(conv["service_url"], msg["thread_id"] or conversation_id,
+                           msg["activity_id"], card_activity(card, _summary(incident)))
+    async with ctx.db.write() as conn:
+        await conversations.card_updated(conn, msg["id"], version=incident.version, now=ctx.now())
+        await _catch_up(ctx, conn, incident)
+    return {"activity_id": msg["activity_id"], "version": incident.version}
+
+
+async def remember_reply_card(ctx: Context, incident_id: int, conversation_id: str,
+                              thread_id: str | None, activity_id: str, version: int) -> None:
+    """The bot answered a command with the incident's card: that message is the card to keep
+    updating in this conversation (unless the conversation already had one)."""
+    async with ctx.db.write() as conn:
+        await conversations.add_card_message(ctx.db, conn, incident_id, conversation_id)
+        msg = await conversations.card_message(conn, incident_id, conversation_id)
+        if msg["activity_id"]:
+            return
+        await conversations.card_posted(conn, msg["id"], activity_id=activity_id, version=version,
+                                        now=ctx.now(), thread_id=thread_id)
+        current = await store.get(conn, incident_id)
+        if current and current.version > version:
+            await refresh_cards(ctx, conn, incident_id)
+
+
+async def _render(ctx: Context, conn: AsyncConnection, incident_id: int, conversation_id: str):
+    incident = await store.get(conn, incident_id)
+    conv = await conversations.get(conn, conversation_id)
+    if incident is None or conv is None:
+        raise PermanentFailure(f"INC-{incident_id} or conversation {conversation_id} is gone")
+    return incident, conv, await render_card(ctx, conn, incident)
+
+
+async def _catch_up(ctx: Context, conn: AsyncConnection, rendered: Incident) -> None:
+    """The incident changed while we were talking to Teams: queue one more update."""
+    current = await store.get(conn, rendered.id)
+    if current and current.version > rendered.version:
+        await refresh_cards(ctx, conn, rendered.id)
+
+
+def _summary(incident: Incident) -> str:
+    return f"{incident.ref} {incident.status}: {incident.title}"
+

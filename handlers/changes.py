@@ -1,0 +1,52 @@
+"""One way to change an incident, whoever asks: write the fields, bump the version, put it on the
+timeline (rule 4), and queue what the change implies (card updates, follow-ups)."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from handlers.card_delivery import refresh_cards
+from handlers.context import Context
+from incidents.model import Actor, Incident
+from storage import incidents as store
+from storage import outbox
+
+# Changes to these fields can change what an incident correlates with.
+_CORRELATION_FIELDS = {"title", "service", "fingerprint", "status"}
+
+
+async def change(ctx: Context, conn: AsyncConnection, incident: Incident, changes: dict[str, Any],
+                 *, kind: str, text: str, actor: Actor, data: dict[str, Any] | None = None,
+                 at=None) -> Incident:
+    now = ctx.now()
+    updated = await store.update_fields(conn, incident, changes, now)
+    await note(conn, incident.id, kind=kind, text=text, actor=actor, data=data, at=at or now)
+    await after_change(ctx, conn, incident, updated)
+    return updated
+
+
+async def note(conn: AsyncConnection, incident_id: int, *, kind: str, text: str, actor: Actor,
+               data: dict[str, Any] | None = None, at=None) -> None:
+    await store.add_timeline(conn, incident_id, at=at, kind=kind, text=text, via=actor.via,
+                             actor=None if actor.via == "firebell" else actor.label, data=data)
+
+
+async def after_change(ctx: Context, conn: AsyncConnection, before: Incident,
+                       after: Incident) -> None:
+    if after.correlated:
+        await refresh_cards(ctx, conn, after.id)
+    status_changed = before.status != after.status
+    if after.parent_id and (status_changed or before.parent_id != after.parent_id):
+        await refresh_cards(ctx, conn, after.parent_id)   # its counts and child states
+    if status_changed:
+        for child in await store.children(conn, after.id):
+            await refresh_cards(ctx, conn, child.id)      # "root resolved" shows on children
+    if after.correlated and any(getattr(before, f) != getattr(after, f)
+                                for f in _CORRELATION_FIELDS):
+        await queue_correlation(ctx, conn, after)
+
+
+async def queue_correlation(ctx: Context, conn: AsyncConnection, incident: Incident) -> None:
+    await outbox.enqueue(ctx.db, conn, "correlate", now=ctx.now(), incident_id=incident.id,
+                         coalesce_key=f"correlate:{incident.id}")

@@ -1,0 +1,182 @@
+"""Correlation, as an outbox job that runs right after an incident is stored or changes, and the
+human link/unlink commands. A new incident is announced (card, war room, ...) only once this has
+decided it is a root; duplicates and cascade children fold into their root instead."""
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from handlers.changes import change, note
+from handlers.context import Context
+from handlers.jobs import job
+from handlers.announce import announce
+from incidents import correlation as rules
+from incidents.correlation import Link
+from incidents.model import FIREBELL, Actor, Incident
+from storage import incidents as store
+from storage.outbox import Job
+
+HUMAN_LINK_REASON = "linked by hand"
+
+
+class LinkRefused(ValueError):
+    pass
+
+
+@job("correlate")
+async def correlate(ctx: Context, job: Job) -> dict | None:
+    async with ctx.db.write() as conn:
+        incident = await store.get(conn, job.incident_id, lock=True)
+        if incident is None:
+            return None
+        decision = await decide(ctx, conn, incident)
+        outcome = await _apply(ctx, conn, incident, decision)
+        if incident.parent_id is None and decision is None and incident.is_open:
+            outcome += await _adopt_downstream(ctx, conn, await store.get(conn, incident.id))
+    ctx.metrics.correlations.labels(outcome.split("+")[0]).inc()
+    ctx.wake_worker()
+    return {"decision": outcome, "parent": decision.parent.ref if decision else None}
+
+
+async def decide(ctx: Context, conn: AsyncConnection, incident: Incident) -> Link | None:
+    """Duplicate first (same problem twice), then cascade (a symptom of something upstream)."""
+    if not rules.may_auto_link(incident) or incident.parent_id is not None or not incident.is_open:
+        return None
+    policy = ctx.policy
+    twin = await store.open_with_fingerprint(conn, incident.fingerprint, exclude=incident.id,
+                                             at=incident.triggered_at)
+    link = rules.duplicate_link(incident, twin)
+    if link is None:
+        upstream = list(ctx.catalog.graph.upstream(incident.service))
+        candidates = await store.open_on_services(
+            conn, upstream, since=incident.triggered_at - policy.cascade_window_before,
+            until=incident.triggered_at + policy.cascade_window_after, exclude=incident.id)
+        link = rules.cascade_link(incident, candidates, ctx.catalog.graph,
+                                  before=policy.cascade_window_before,
+                                  after=policy.cascade_window_after)
+    if link is None:
+        return None
+    root = await _root_of(conn, link.parent)
+    return link if root.id == link.parent.id else Link(root, link.kind, link.reason)
+
+
+async def _apply(ctx: Context, conn: AsyncConnection, incident: Incident,
+                 decision: Link | None) -> str:
+    first_time = not incident.correlated
+    if decision is not None:
+        await link(ctx, conn, incident, decision, by=FIREBELL)
+        return decision.kind
+    if first_time:
+        found = None if incident.recurrence_of else await _recurrence_of(conn, incident)
+        incident = await store.update_fields(conn, incident, {
+            "correlated": True, "recurrence_of": incident.recurrence_of or found}, ctx.now())
+        if found:
+            await note(conn, incident.id, kind="recurrence", actor=FIREBELL,
+                       text=f"recurrence of INC-{found} (same fingerprint, resolved before)")
+        await announce(ctx, conn, incident)
+        return "root"
+    return "unchanged"
+
+
+async def _adopt_downstream(ctx: Context, conn: AsyncConnection, root: Incident) -> str:
+    """Late root: open incidents downstream that paged first now point at this one."""
+    policy, graph = ctx.policy, ctx.catalog.graph
+    below = list(graph.downstream(root.service))
+    candidates = await store.open_on_services(
+        conn, below, since=root.triggered_at - policy.cascade_window_after,
+        until=root.triggered_at + policy.cascade_window_before, exclude=root.id)
+    parents = await store.get_many(conn, [c.parent_id for c in candidates if c.parent_id])
+    adopted = 0
+    for child, proposal in rules.downstream_children(root, candidates, graph, parents=parents,
+                                                     before=policy.cascade_window_before,
+                                                     after=policy.cascade_window_after):
+        locked = await store.get(conn, child.id, lock=True)
+        if locked and rules.may_auto_link(locked):
+            await link(ctx, conn, locked, proposal, by=FIREBELL)
+            adopted += 1
+    return f"+adopted {adopted}" if adopted else ""
+
+
+async def link(ctx: Context, conn: AsyncConnection, child: Incident, proposal: Link, *,
+               by: Actor) -> Incident:
+    """Make `child` a duplicate or cascade child of `proposal.parent`; both timelines say why."""
+    parent = proposal.parent
+    ancestors = await _ancestor_ids(conn, parent)
+    if rules.would_cycle(child, parent, ancestors):
+        raise LinkRefused(f"{child.ref} cannot be linked under {parent.ref}: "
+                          f"{parent.ref} is already linked under {child.ref}.")
+    human = by.via != "firebell"
+    updated = await change(ctx, conn, child, {
+        "parent_id": parent.id, "link_kind": proposal.kind, "link_reason": proposal.reason,
+        "link_by": "human" if human else "auto", "no_auto_link": False, "correlated": True,
+    }, kind="linked", actor=by, text=f"linked to {parent.ref} as {proposal.kind}: {proposal.reason}")
+    parent_changes = {}
+    if proposal.kind == rules.DUPLICATE:
+        # Each new duplicate keeps the duplicate window open a while longer.
+        until = child.triggered_at + ctx.policy.duplicate_window
+        if parent.duplicate_window_until is None or until > parent.duplicate_window_until:
+            parent_changes["duplicate_window_until"] = until
+    locked_parent = await store.get(conn, parent.id, lock=True)
+    await change(ctx, conn, locked_parent, parent_changes, kind="child_linked", actor=by,
+                 text=f"{child.ref} ({child.service or 'unknown service'}) linked as "
+                      f"{proposal.kind}: {proposal.reason}")
+    for grandchild in await store.children(conn, child.id):
+        # Keep the story one level deep: the child's own children move to the new root.
+        if grandchild.link_by != "human":
+            await change(ctx, conn, grandchild, {"parent_id": parent.id}, kind="linked",
+                         actor=by, text=f"moved to {parent.ref} with {child.ref}")
+    return updated
+
+
+async def unlink(ctx: Context, conn: AsyncConnection, child: Incident, *, by: Actor) -> Incident:
+    if child.parent_id is None:
+        raise LinkRefused(f"{child.ref} is not linked to another incident.")
+    parent = await store.get(conn, child.parent_id, lock=True)
+    updated = await change(ctx, conn, child, {
+        "parent_id": None, "link_kind": None, "link_reason": None, "link_by": "human",
+        "no_auto_link": True, "correlated": True,
+    }, kind="unlinked", actor=by, text=f"unlinked from {parent.ref}: not related "
+                                        f"(was {child.link_kind}); automatic linking is off for "
+                                        f"{child.ref}")
+    await change(ctx, conn, parent, {}, kind="child_unlinked", actor=by,
+                 text=f"{child.ref} unlinked by hand: not related")
+    await announce(ctx, conn, updated)  # a root now: it gets its own card where it had none
+    return updated
+
+
+async def human_link(ctx: Context, conn: AsyncConnection, child: Incident, parent: Incident, *,
+                     by: Actor) -> Incident:
+    if child.id == parent.id:
+        raise LinkRefused("An incident cannot be linked to itself.")
+    kind = rules.DUPLICATE if child.fingerprint == parent.fingerprint else rules.CASCADE
+    root = await _root_of(conn, parent)
+    reason = f"{HUMAN_LINK_REASON} by {by.label}"
+    if root.id != parent.id:
+        reason += f" ({parent.ref} is itself linked under {root.ref})"
+    return await link(ctx, conn, child, Link(root, kind, reason), by=by)
+
+
+async def _root_of(conn: AsyncConnection, incident: Incident) -> Incident:
+    seen = {incident.id}
+    while incident.parent_id is not None and incident.parent_id not in seen:
+        parent = await store.get(conn, incident.parent_id)
+        if parent is None:
+            break
+        seen.add(parent.id)
+        incident = parent
+    return incident
+
+
+async def _ancestor_ids(conn: AsyncConnection, incident: Incident) -> list[int]:
+    ids, current = [], incident
+    while current.parent_id is not None and current.parent_id not in ids:
+        ids.append(current.parent_id)
+        current = await store.get(conn, current.parent_id)
+        if current is None:
+            break
+    return ids
+
+
+async def _recurrence_of(conn: AsyncConnection, incident: Incident) -> int | None:
+    previous = await store.last_resolved_with_fingerprint(conn, incident.fingerprint,
+                                                          exclude=incident.id)
+    return previous.id if previous else None

@@ -1,0 +1,170 @@
+"""Alert ingestion, in named stages: remember (idempotency) -> open or apply -> queue correlation.
+
+Runs inside the caller's transaction (the webhook door commits several deliveries together);
+makes no outside call. A new incident gets no card yet: its correlation job decides first
+whether it is a root (card, war room, ...) or folds into another incident.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from handlers.changes import change, note, queue_correlation
+from handlers.context import Context
+from incidents import alerts as a
+from incidents.alerts import AlertEvent
+from incidents.fingerprint import title_fingerprint
+from incidents.lifecycle import CLOSED, OPEN, RESOLVED
+from incidents.model import Actor, Incident
+from storage import inbound
+from storage import incidents as store
+
+CREATED, UPDATED, UNCHANGED, REPEATED = "created", "updated", "unchanged", "repeated"
+
+
+async def ingest_event(ctx: Context, conn: AsyncConnection, event: AlertEvent) -> str:
+    now = ctx.now()
+    if not await inbound.first_time(ctx.db, conn, event.event_id, now):
+        return REPEATED
+    incident = await store.get_by_external(conn, event.source, event.external_id, lock=True)
+    if incident is None:
+        await open_incident(ctx, conn, event)
+        return CREATED
+    if incident.status == CLOSED and event.source == "alertmanager" and event.kind == a.TRIGGERED:
+        # The group fired again after its incident was closed: a new incident, a recurrence.
+        await store.update_fields(conn, incident, {
+            "external_id": f"{incident.external_id}#{incident.ref}"}, now)
+        await open_incident(ctx, conn, event, recurrence_of=incident.id)
+        return CREATED
+    return UPDATED if await apply_event(ctx, conn, incident, event) else UNCHANGED
+
+
+async def open_incident(ctx: Context, conn: AsyncConnection, event: AlertEvent, *,
+                        recurrence_of: int | None = None) -> Incident:
+    catalog = ctx.catalog
+    service = catalog.service_by_pagerduty_id(event.service_ref) or catalog.service(event.service)
+    service_name = service.name if service else event.service
+    team = service.owner_team if service else _team_from_labels(ctx, event.labels)
+    title = event.title or f"PagerDuty incident {event.external_id} (details to follow)"
+    resolved = event.kind == a.RESOLVED
+    acked = event.kind == a.ACKNOWLEDGED
+    incident = await store.insert(conn, {
+        "source": event.source, "external_id": event.external_id, "title": title,
+        "service": service_name, "team": team,
+        "level": catalog.levels.level_for(title, event.labels),
+        "status": RESOLVED if resolved else OPEN,
+        "triggered_at": event.created_at or event.occurred_at,
+        "resolved_at": event.occurred_at if resolved else None,
+        "acknowledged_by": event.actor if acked else None,
+        "acknowledged_at": event.occurred_at if acked else None,
+        "first_acknowledged_at": event.occurred_at if acked else None,
+        "fingerprint": event.fingerprint or title_fingerprint(service_name, title),
+        "last_event_at": event.occurred_at, "recurrence_of": recurrence_of,
+        "duplicate_window_until": (event.created_at or event.occurred_at)
+        + ctx.policy.duplicate_window,
+        "details": {"labels": dict(event.labels), "alerts": list(event.alerts)}
+        if event.source == "alertmanager" else {},
+        **_facts(event)}, ctx.now())
+    await note(conn, incident.id, kind="triggered", text=_opened_text(event, service_name),
+               actor=_actor(event), at=event.created_at or event.occurred_at,
+               data={"event_id": event.event_id})
+    await queue_correlation(ctx, conn, incident)
+    return incident
+
+
+async def apply_event(ctx: Context, conn: AsyncConnection, incident: Incident,
+                      event: AlertEvent) -> bool:
+    """Apply what the event says to a known incident; False when it changes nothing."""
+    changes, said = _fact_changes(incident, event)
+    status_changes, status_text = _status_changes(incident, event)
+    changes.update(status_changes)
+    if status_changes:
+        changes["last_event_at"] = event.occurred_at
+    if event.kind == a.ANNOTATED and event.note:
+        # A note is a timeline entry only; the live card does not show notes.
+        await note(conn, incident.id, kind="note", text=event.note, actor=_actor(event),
+                   at=event.occurred_at)
+        if not changes:
+            return True
+    if not changes:
+        return False
+    text = "; ".join(x for x in [status_text, *said] if x)
+    await change(ctx, conn, incident, changes, kind=event.kind, actor=_actor(event),
+                 text=text or (event.detail or "updated"), at=event.occurred_at,
+                 data={"event_id": event.event_id})
+    return True
+
+
+def _status_changes(incident: Incident, event: AlertEvent) -> tuple[dict[str, Any], str | None]:
+    # A late event (older than the newest status event applied) must not undo a newer one.
+    if incident.last_event_at and event.occurred_at < incident.last_event_at:
+        return {}, None
+    who = _actor(event).label
+    kind, status = event.kind, incident.status
+    if kind == a.ACKNOWLEDGED and status == OPEN and not incident.acknowledged_by:
+        return {"acknowledged_by": who, "acknowledged_at": event.occurred_at,
+                "first_acknowledged_at": incident.first_acknowledged_at or event.occurred_at}, \
+            f"acknowledged by {who}"
+    if kind == a.UNACKNOWLEDGED and status == OPEN and incident.acknowledged_by:
+        return {"acknowledged_by": None, "acknowledged_at": None}, "unacknowledged"
+    if kind == a.RESOLVED and status == OPEN:
+        return {"status": RESOLVED, "resolved_at": event.occurred_at}, "resolved"
+    reopen = kind == a.REOPENED or (kind == a.TRIGGERED and event.source == "alertmanager")
+    if reopen and status != OPEN:
+        return {"status": OPEN, "resolved_at": None, "closed_at": None, "acknowledged_by": None,
+                "acknowledged_at": None}, "reopened"
+    return {}, None
+
+
+def _fact_changes(incident: Incident, event: AlertEvent) -> tuple[dict[str, Any], list[str]]:
+    """Priority, urgency, bridge, assignees, alert states: what is new in this event."""
+    changes: dict[str, Any] = {}
+    said: list[str] = []
+    for field_name, value in _facts(event).items():
+        if value and value != getattr(incident, field_name):
+            changes[field_name] = value
+    if "priority" in changes:
+        said.append(f"priority {incident.priority or 'none'} → {changes['priority']}")
+    if "conference_url" in changes:
+        said.append("conference bridge attached")
+    if "assignees" in changes:
+        said.append("assigned to " + ", ".join(changes["assignees"]))
+    if event.title and incident.title.endswith("(details to follow)"):
+        changes["title"] = event.title
+    if event.source == "alertmanager" and event.alerts:
+        details = {**incident.details, "alerts": list(event.alerts)}
+        if details != dict(incident.details):
+            changes["details"] = details
+            said.append(event.detail or "alert states changed")
+    return changes, said
+
+
+def _facts(event: AlertEvent) -> dict[str, Any]:
+    facts: dict[str, Any] = {
+        "priority": event.priority, "urgency": event.urgency, "pd_number": event.number,
+        "html_url": event.html_url, "incident_key": event.incident_key,
+        "conference_url": event.conference_url, "conference_number": event.conference_number,
+    }
+    if event.assignees:
+        facts["assignees"] = list(event.assignees)
+    return {k: v for k, v in facts.items() if v is not None}
+
+
+def _opened_text(event: AlertEvent, service: str | None) -> str:
+    if event.source == "alertmanager":
+        return f"Alertmanager group firing on {service or 'an unknown service'} ({event.detail})"
+    number = f" #{event.number}" if event.number else ""
+    return f"Triggered in PagerDuty{number} on {service or 'an unknown service'}"
+
+
+def _actor(event: AlertEvent) -> Actor:
+    if event.actor:
+        return Actor(event.actor, event.source)
+    return Actor("PagerDuty" if event.source == "pagerduty" else "Alertmanager", event.source)
+
+
+def _team_from_labels(ctx: Context, labels: Any) -> str | None:
+    team = ctx.catalog.find_team(str(labels.get("team", ""))) if labels else None
+    return team.key if team else None
+

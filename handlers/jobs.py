@@ -1,0 +1,29 @@
+"""The registry of outbox job kinds: adding a kind of side effect is one decorated function.
+
+A job function gets the context and the claimed job, does its one outside call, records what it
+got back, and returns the result to store on the job. It raises TemporaryFailure to be retried
+with backoff, PermanentFailure to be parked; it must be safe to run again after a crash.
+"""
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+from handlers.context import Context
+from storage.outbox import Job
+
+JobFunction = Callable[[Context, Job], Awaitable[dict[str, Any] | None]]
+JOBS: dict[str, JobFunction] = {}
+
+
+def job(kind: str) -> Callable[[JobFunction], JobFunction]:
+    def register(fn: JobFunction) -> JobFunction:
+        if JOBS.get(kind, fn) is not fn:
+            raise ValueError(f"job kind {kind!r} registered twice")
+        JOBS[kind] = fn
+        return fn
+    return register
+
+
+def load_job_kinds() -> None:
+    """Import every module that registers job kinds (the worker looks kinds up by name)."""
+    from handlers import card_delivery, correlate, roster  # noqa: F401

@@ -1,0 +1,29 @@
+"""The Teams roster cache: who is who, so an activity's AAD object id maps to a catalog person.
+Fetched by an outbox job (install, members added or removed), never on a request's path."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from handlers.context import Context
+from handlers.jobs import job
+from storage import outbox, people
+from storage.outbox import Job
+
+
+async def queue_roster_sync(ctx: Context, conn: AsyncConnection, *, service_url: str,
+                            roster_id: str) -> None:
+    # Coalesced: a burst of membership changes fetches the roster once, a few seconds later.
+    await outbox.enqueue(ctx.db, conn, "sync_roster", now=ctx.now(),
+                         payload={"service_url": service_url, "roster_id": roster_id},
+                         coalesce_key=f"sync_roster:{roster_id}",
+                         run_after=ctx.now() + timedelta(seconds=2))
+
+
+@job("sync_roster")
+async def sync_roster(ctx: Context, job: Job) -> dict:
+    members = await ctx.teams.members(job.payload["service_url"], job.payload["roster_id"])
+    async with ctx.db.write() as conn:
+        count = await people.remember_members(ctx.db, conn, members, ctx.now())
+    return {"members": count}

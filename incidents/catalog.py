@@ -1,0 +1,278 @@
+"""The catalog: teams, services, people, standby rotations and level rules.
+
+Loaded once from YAML (the format of shared/fixtures/services.yaml plus an optional `levels`
+section) and validated as a whole, so a typo fails at start-up with every problem listed instead
+of surfacing as a mis-routed page at 3 a.m.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from incidents.dependencies import DependencyGraph
+from incidents.levels import LevelPolicy, parse_level_policy
+
+_EMAIL = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
+
+
+class CatalogError(ValueError):
+    """The catalog file is unusable; `problems` lists every reason, one line each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid catalog:\n  - " + "\n  - ".join(problems))
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    email: str
+    pagerduty_user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Team:
+    key: str
+    name: str
+    email: str | None
+    jira_project: str | None
+    members: tuple[str, ...]
+    incident_commanders: tuple[str, ...] = ()
+    pagerduty_team_id: str | None = None
+    escalation_policy_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    owner_team: str | None
+    runbook: str | None = None
+    revenue_per_minute_usd: float = 0.0
+    pagerduty_service_id: str | None = None
+    tier: int | None = None
+    primary: str | None = None
+    standby: str | None = None
+    calls: tuple[str, ...] = ()
+    stakeholders: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StandbyRotations:
+    """Company-wide weekly rotations (e.g. dba, devops) handing over Monday 09:00 local time."""
+
+    timezone: ZoneInfo
+    start: date
+    roles: Mapping[str, tuple[str, ...]]
+    handover: time = time(9, 0)
+
+    def on_standby(self, role: str, at: datetime) -> str | None:
+        members = self.roles.get(role)
+        if not members:
+            return None
+        local = at.astimezone(self.timezone)
+        # Weeks are counted from the Monday hand-over of the week that contains `start`.
+        first = datetime.combine(self.start - timedelta(days=self.start.weekday()), self.handover,
+                                 tzinfo=self.timezone)
+        weeks = (local - first) // timedelta(weeks=1)
+        return members[weeks % len(members)]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    timezone: ZoneInfo
+    teams: Mapping[str, Team]
+    services: Mapping[str, Service]
+    people: Mapping[str, Person]  # by lower-case e-mail
+    standby: StandbyRotations | None
+    levels: LevelPolicy
+    graph: DependencyGraph = field(repr=False, default=None)  # type: ignore[assignment]
+
+    # -- look-ups used by handlers ---------------------------------------------------------
+    def service(self, name: str | None) -> Service | None:
+        return self.services.get(name) if name else None
+
+    def service_by_pagerduty_id(self, pd_id: str | None) -> Service | None:
+        if not pd_id:
+            return None
+        return next((s for s in self.services.values() if s.pagerduty_service_id == pd_id), None)
+
+    def team(self, key: str | None) -> Team | None:
+        return self.teams.get(key) if key else None
+
+    def find_team(self, word: str) -> Team | None:
+        """A team by key or display name, case-insensitive ("checkout", "Data Platform")."""
+        w = word.strip().lower()
+        return next((t for t in self.teams.values() if w in (t.key.lower(), t.name.lower())), None)
+
+    def person(self, email: str | None) -> Person | None:
+        return self.people.get(email.lower()) if email else None
+
+    def person_by_pagerduty_id(self, pd_id: str | None) -> Person | None:
+        if not pd_id:
+            return None
+        return next((p for p in self.people.values() if p.pagerduty_user_id == pd_id), None)
+
+    def display_name(self, email: str | None) -> str | None:
+        p = self.person(email)
+        return p.name if p else email
+
+    def teams_of(self, email: str | None) -> list[str]:
+        e = (email or "").lower()
+        return [t.key for t in self.teams.values() if e in (m.lower() for m in t.members)]
+
+    def incident_commanders(self) -> list[str]:
+        return sorted({ic for t in self.teams.values() for ic in t.incident_commanders})
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+def load_catalog(path: str | Path) -> Catalog:
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CatalogError([f"catalog file {path} does not exist"]) from None
+    except yaml.YAMLError as exc:
+        raise CatalogError([f"catalog file {path} is not valid YAML: {exc}"]) from None
+    return parse_catalog(raw)
+
+
+def parse_catalog(raw: Any) -> Catalog:
+    if not isinstance(raw, dict):
+        raise CatalogError(["the catalog must be a YAML mapping with teams, services and people"])
+    problems: list[str] = []
+    tz = _zone(raw.get("timezone", "UTC"), "timezone", problems)
+    people = _people(raw.get("people") or [], problems)
+    teams = _teams(raw.get("teams") or {}, problems)
+    services = _services(raw.get("services") or [], teams, problems)
+    standby = _standby(raw.get("standby"), tz, problems)
+    try:
+        levels = parse_level_policy(raw.get("levels"))
+    except ValueError as exc:
+        problems.append(str(exc))
+        levels = parse_level_policy(None)
+    if problems:
+        raise CatalogError(problems)
+    graph = DependencyGraph({s.name: s.calls for s in services.values()})
+    return Catalog(tz, teams, services, people, standby, levels, graph)
+
+
+def _zone(name: Any, where: str, problems: list[str]) -> ZoneInfo:
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"{where}: unknown time zone {name!r}")
+        return ZoneInfo("UTC")
+
+
+def _email(value: Any, where: str, problems: list[str]) -> str:
+    text = str(value or "").strip()
+    if not _EMAIL.match(text):
+        problems.append(f"{where}: bad e-mail address {value!r}")
+    return text.lower()
+
+
+def _emails(values: Any, where: str, problems: list[str]) -> tuple[str, ...]:
+    if values is None:
+        return ()
+    if not isinstance(values, list):
+        problems.append(f"{where}: expected a list of e-mail addresses")
+        return ()
+    return tuple(_email(v, where, problems) for v in values)
+
+
+def _people(items: Any, problems: list[str]) -> dict[str, Person]:
+    people: dict[str, Person] = {}
+    for i, p in enumerate(items if isinstance(items, list) else []):
+        if not isinstance(p, dict) or not p.get("name"):
+            problems.append(f"people[{i}]: needs a name and an email")
+            continue
+        email = _email(p.get("email"), f"people[{i}] {p['name']!r}", problems)
+        people[email] = Person(str(p["name"]), email, p.get("pagerduty_user_id"))
+    return people
+
+
+def _teams(items: Any, problems: list[str]) -> dict[str, Team]:
+    if not isinstance(items, dict):
+        problems.append("teams: expected a mapping of team key -> team")
+        return {}
+    teams: dict[str, Team] = {}
+    for key, t in items.items():
+        t = t or {}
+        where = f"teams.{key}"
+        email = _email(t["email"], f"{where}.email", problems) if t.get("email") else None
+        teams[str(key)] = Team(
+            key=str(key), name=str(t.get("name") or key), email=email,
+            jira_project=t.get("jira_project"),
+            members=_emails(t.get("members"), f"{where}.members", problems),
+            incident_commanders=_emails(t.get("incident_commanders"),
+                                        f"{where}.incident_commanders", problems),
+            pagerduty_team_id=t.get("pagerduty_team_id"),
+            escalation_policy_id=t.get("escalation_policy_id"))
+    return teams
+
+
+def _services(items: Any, teams: Mapping[str, Team], problems: list[str]) -> dict[str, Service]:
+    if not isinstance(items, list):
+        problems.append("services: expected a list of services")
+        return {}
+    services: dict[str, Service] = {}
+    for i, s in enumerate(items):
+        if not isinstance(s, dict) or not s.get("name"):
+            problems.append(f"services[{i}]: every service needs a name")
+            continue
+        services[str(s["name"])] = _service(s, f"services[{i}] {s['name']!r}", teams, problems)
+    for svc in services.values():
+        for callee in svc.calls:
+            if callee not in services:
+                problems.append(f"service {svc.name!r} calls unknown service {callee!r}")
+    return services
+
+
+def _service(s: dict, where: str, teams: Mapping[str, Team], problems: list[str]) -> Service:
+    owner = s.get("owner_team")
+    if owner is not None and str(owner) not in teams:
+        problems.append(f"{where}: owner_team {owner!r} is not a team in the catalog")
+    oncall = s.get("oncall") or {}
+    try:
+        revenue = float(s.get("revenue_per_minute_usd") or 0)
+    except (TypeError, ValueError):
+        problems.append(f"{where}: revenue_per_minute_usd must be a number")
+        revenue = 0.0
+    calls = s.get("calls") or []
+    if not isinstance(calls, list):
+        problems.append(f"{where}: calls must be a list of service names")
+        calls = []
+    return Service(
+        name=str(s["name"]), owner_team=str(owner) if owner is not None else None,
+        runbook=s.get("runbook"), revenue_per_minute_usd=revenue,
+        pagerduty_service_id=s.get("pagerduty_service_id"), tier=s.get("tier"),
+        primary=_email(oncall["primary"], f"{where}.oncall.primary", problems)
+        if oncall.get("primary") else None,
+        standby=_email(oncall["standby"], f"{where}.oncall.standby", problems)
+        if oncall.get("standby") else None,
+        calls=tuple(str(c) for c in calls),
+        stakeholders=_emails(s.get("stakeholders"), f"{where}.stakeholders", problems))
+
+
+def _standby(raw: Any, default_tz: ZoneInfo, problems: list[str]) -> StandbyRotations | None:
+    if not raw:
+        return None
+    tz = _zone(raw.get("timezone", default_tz.key), "standby.timezone", problems)
+    start = raw.get("start")
+    if isinstance(start, str):
+        try:
+            start = date.fromisoformat(start)
+        except ValueError:
+            start = None
+    if not isinstance(start, date):
+        problems.append("standby.start: expected a date like 2025-01-06")
+        start = date(2025, 1, 6)
+    roles = {k: _emails(v, f"standby.{k}", problems)
+             for k, v in raw.items() if k not in ("timezone", "start")}
+    return StandbyRotations(tz, start, roles)

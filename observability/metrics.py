@@ -1,0 +1,39 @@
+"""Prometheus metrics, served at GET /metrics. One registry per app instance, so tests that run
+several apps in one process do not share counters."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST  # noqa: F401  (re-exported for the route)
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.deliveries = Counter("firebell_webhook_deliveries_total",
+                                  "Webhook deliveries by source and result", ["source", "result"],
+                                  registry=r)
+        self.activities = Counter("firebell_activities_total", "Teams activities by type",
+                                  ["type"], registry=r)
+        self.jobs = Counter("firebell_outbox_jobs_total", "Outbox job runs by kind and outcome",
+                            ["kind", "outcome"], registry=r)
+        self.retries = Counter("firebell_outbox_retries_total", "Outbox retries by kind",
+                               ["kind"], registry=r)
+        self.parked = Counter("firebell_outbox_parked_total", "Jobs parked as failed, by kind",
+                              ["kind"], registry=r)
+        self.outbox_pending = Gauge("firebell_outbox_pending", "Jobs pending or running",
+                                    registry=r)
+        self.outbox_oldest = Gauge("firebell_outbox_oldest_due_seconds",
+                                   "Age of the oldest due job", registry=r)
+        self.outbox_failed = Gauge("firebell_outbox_failed", "Jobs parked as failed", registry=r)
+        self.calls = Histogram("firebell_integration_call_seconds",
+                               "Outside calls by system and outcome", ["system", "outcome"],
+                               buckets=_LATENCY_BUCKETS, registry=r)
+        self.correlations = Counter("firebell_correlation_decisions_total",
+                                    "Correlation decisions by outcome", ["decision"], registry=r)
+        self.ingest_seconds = Histogram("firebell_webhook_seconds", "Webhook answer time",
+                                        ["source"], buckets=_LATENCY_BUCKETS, registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,176 @@
+"""The outbox worker: claims due jobs, runs them, records the outcome, retries with backoff.
+
+Runs inside the app process (started with it). Several processes may run one each against one
+PostgreSQL: claims use SKIP LOCKED and leases, so a job runs on one worker at a time and a
+crashed worker's jobs come back when its lease lapses.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from handlers import jobs as registry
+from handlers.card_delivery import refresh_cards
+from handlers.context import Context
+from integrations.errors import PermanentFailure, TemporaryFailure
+from storage import outbox
+from storage.db import DatabaseUnavailable
+from storage.outbox import Job
+
+log = logging.getLogger("firebell.outbox")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 10
+    base_delay: float = 2.0
+    max_delay: float = 600.0
+
+    def delay(self, attempts: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return retry_after + random.uniform(0, 1.0)  # honour the server, plus a little jitter
+        return min(self.max_delay, self.base_delay * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)
+
+
+class OutboxWorker:
+    def __init__(self, ctx: Context, *, retry: RetryPolicy = RetryPolicy(), concurrency: int = 8,
+                 poll_seconds: float = 1.0, lease: timedelta = timedelta(minutes=2)):
+        self.ctx = ctx
+        self.retry = retry
+        self.id = f"worker-{uuid.uuid4().hex[:8]}"
+        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        self._poll = poll_seconds
+        self._lease = lease
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._running: set[asyncio.Task] = set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name=self.id)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._running:
+            await asyncio.wait(self._running, timeout=5)
+
+    async def run_until_idle(self, timeout: float = 10.0) -> None:
+        """Tests and benchmarks: run due jobs until none is due (not the background loop)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not await self.run_once():
+                if not self._running:
+                    return
+                await asyncio.wait(self._running, timeout=1)
+        raise TimeoutError("outbox still busy")
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                claimed = await self.run_once()
+            except DatabaseUnavailable as exc:
+                log.warning("outbox: database unavailable (%s); retrying", exc)
+                claimed = 0
+            except Exception:
+                log.exception("outbox: claim failed")
+                claimed = 0
+            if claimed:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+            except asyncio.TimeoutError:
+                pass
+
+    async def run_once(self) -> int:
+        free = self._concurrency - len(self._running)
+        if free <= 0:
+            await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
+            return 1
+        async with self.ctx.db.write() as conn:
+            claimed = await outbox.claim(self.ctx.db, conn, worker=self.id, now=self.ctx.now(),
+                                         lease=self._lease, limit=free)
+        for job in claimed:
+            task = asyncio.create_task(self._run(job), name=f"job-{job.id}-{job.kind}")
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+        return len(claimed)
+
+    async def _run(self, job: Job) -> None:
+        fn = registry.JOBS.get(job.kind)
+        started = time.perf_counter()
+        try:
+            if fn is None:
+                raise PermanentFailure(f"no handler for job kind {job.kind!r}")
+            result = await fn(self.ctx, job)
+        except TemporaryFailure as exc:
+            await self._failed(job, str(exc), exc.retry_after, started)
+        except PermanentFailure as exc:
+            await self._park(job, str(exc), started)
+        except DatabaseUnavailable as exc:
+            await self._failed(job, f"database unavailable: {exc}", None, started)
+        except Exception as exc:  # a bug: retried like a temporary failure, loudly
+            log.exception("outbox job %s (%s) crashed", job.id, job.kind,
+                          extra={"incident": _ref(job)})
+            await self._failed(job, f"{type(exc).__name__}: {exc}", None, started)
+        else:
+            await self._record(job, "done", started,
+                               lambda conn: outbox.complete(conn, job, now=self.ctx.now(),
+                                                            result=result))
+
+    async def _failed(self, job: Job, error: str, retry_after: float | None,
+                      started: float) -> None:
+        if job.attempts >= self.retry.max_attempts:
+            return await self._park(job, f"{error} (gave up after {job.attempts} attempts)",
+                                    started)
+        at = self.ctx.now() + timedelta(seconds=self.retry.delay(job.attempts, retry_after))
+        log.warning("outbox job %s (%s) failed, retrying at %s: %s", job.id, job.kind,
+                    at.isoformat(timespec="seconds"), error, extra={"incident": _ref(job)})
+        self.ctx.metrics.retries.labels(job.kind).inc()
+
+        async def write(conn):
+            await outbox.retry_later(conn, job, error=error, at=at)
+            if retry_after is not None and job.conversation_id:
+                await outbox.block_conversation(self.ctx.db, conn, job.conversation_id, at)
+            await self._show_on_card(conn, job)
+        await self._record(job, "retry", started, write)
+
+    async def _park(self, job: Job, error: str, started: float) -> None:
+        log.error("outbox job %s (%s) parked as failed: %s", job.id, job.kind, error,
+                  extra={"incident": _ref(job)})
+        self.ctx.metrics.parked.labels(job.kind).inc()
+
+        async def write(conn):
+            await outbox.park(conn, job, error=error, now=self.ctx.now())
+            await self._show_on_card(conn, job)
+        await self._record(job, "failed", started, write)
+
+    async def _show_on_card(self, conn, job: Job) -> None:
+        # A failing follow-up shows on the incident's card; a failing card post cannot.
+        if job.incident_id and job.kind not in ("post_card", "update_card", "correlate"):
+            await refresh_cards(self.ctx, conn, job.incident_id)
+
+    async def _record(self, job: Job, outcome: str, started: float, write) -> None:
+        self.ctx.metrics.jobs.labels(job.kind, outcome).inc()
+        try:
+            async with self.ctx.db.write() as conn:
+                await write(conn)
+        except DatabaseUnavailable:
+            # The lease will lapse and the job run again; job functions are safe to re-run.
+            log.warning("outbox job %s: could not record %s", job.id, outcome)
+        log.debug("job %s %s %s in %.3fs", job.id, job.kind, outcome,
+                  time.perf_counter() - started)
+
+
+def _ref(job: Job) -> str | None:
+    return f"INC-{job.incident_id}" if job.incident_id else None

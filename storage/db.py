@@ -1,0 +1,148 @@
+"""The database: engines, transactions and migrations, for SQLite and PostgreSQL alike.
+
+Writes that read-then-update an incident must lock, or two deliveries arriving together lose one
+update: on SQLite every write transaction is `BEGIN IMMEDIATE` (and, inside one process, writers
+queue on an asyncio lock instead of spinning in SQLite's busy handler); on PostgreSQL the queries
+that need it say `FOR UPDATE`.
+"""
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator
+
+from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = 7_212_115  # arbitrary constant: the advisory lock replicas take to migrate
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached right now; callers answer 503 and try again later."""
+
+
+def normalise_url(url: str) -> str:
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url[len("postgresql://"):]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///"):]
+    return url
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10):
+        self.url = normalise_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        self.dialect = "sqlite" if self.is_sqlite else "postgresql"
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        if self.is_sqlite:
+            self._writer = _sqlite_engine(self.url, immediate=True, pool_size=1)
+            self._reader = _sqlite_engine(self.url, immediate=False, pool_size=4)
+        else:
+            self._writer = create_async_engine(self.url, pool_size=pool_size, max_overflow=pool_size,
+                                               pool_pre_ping=True, pool_recycle=1800)
+            self._reader = self._writer
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._writer
+
+    def insert(self, table):
+        """A dialect insert, so callers can say on_conflict_do_nothing on both databases."""
+        return (sqlite.insert if self.is_sqlite else postgresql.insert)(table)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction: committed on exit, rolled back on error."""
+        if self._write_lock is not None:
+            async with self._write_lock:
+                async with _translate(), self._writer.begin() as conn:
+                    yield conn
+        else:
+            async with _translate(), self._writer.begin() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with _translate(), self._reader.connect() as conn:
+            yield conn
+
+    async def ping(self) -> bool:
+        try:
+            async with self.read() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except DatabaseUnavailable:
+            return False
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision. Replicas starting together on
+        PostgreSQL serialise on an advisory lock; the second one finds nothing to do."""
+        async with self._writer.begin() as conn:
+            if not self.is_sqlite:
+                await conn.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})"))
+            await conn.run_sync(_upgrade)
+
+    async def close(self) -> None:
+        await self._writer.dispose()
+        if self._reader is not self._writer:
+            await self._reader.dispose()
+
+
+def _upgrade(sync_conn) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = sync_conn
+    command.upgrade(cfg, "head")
+
+
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0,
+                                 connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # Take transaction control away from the driver so "begin" below decides how to BEGIN.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@asynccontextmanager
+async def _translate() -> AsyncIterator[None]:
+    """Connection-level failures become DatabaseUnavailable; real SQL errors pass through."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if exc.connection_invalidated or _is_connection_error(exc.orig):
+            raise DatabaseUnavailable(str(exc.orig)[:200]) from exc
+        raise
+    except (OSError, asyncio.TimeoutError) as exc:
+        raise DatabaseUnavailable(str(exc)[:200]) from exc
+
+
+def _is_connection_error(orig: BaseException | None) -> bool:
+    name = type(orig).__name__ if orig else ""
+    return isinstance(orig, OSError) or name in {
+        "ConnectionDoesNotExistError", "InterfaceError", "CannotConnectNowError",
+        "ConnectionFailureError", "TooManyConnectionsError", "AdminShutdownError",
+    } or "database is locked" in str(orig)

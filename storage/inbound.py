@@ -1,0 +1,28 @@
+"""Inbound idempotency (rule 2): the natural id of every event handled, remembered long enough
+that a redelivery or a replay with a new delivery id changes nothing."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.schema import inbound_events as t
+
+
+async def first_time(db, conn: AsyncConnection, key: str, now: datetime,
+                     incident_id: int | None = None) -> bool:
+    """Record `key`; True when it was not seen before. Runs inside the handler's transaction,
+    so the key and the change it guards commit (or roll back) together."""
+    stmt = db.insert(t).values(key=key, received_at=now, incident_id=incident_id)
+    result = await conn.execute(stmt.on_conflict_do_nothing(index_elements=[t.c.key]))
+    return result.rowcount == 1
+
+
+async def seen(conn: AsyncConnection, key: str) -> bool:
+    return (await conn.execute(select(t.c.key).where(t.c.key == key))).first() is not None
+
+
+async def forget_older_than(conn: AsyncConnection, now: datetime, keep: timedelta) -> int:
+    result = await conn.execute(delete(t).where(t.c.received_at < now - keep))
+    return result.rowcount or 0

@@ -1,0 +1,125 @@
+"""Incident and timeline queries. Every change bumps `version` (card actions and card refreshes
+key on it) and `updated_at`."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from incidents.model import Incident
+from storage.schema import incidents as t
+from storage.schema import timeline as tl
+
+
+async def get(conn: AsyncConnection, incident_id: int, *, lock: bool = False) -> Incident | None:
+    q = select(t).where(t.c.id == incident_id)
+    row = (await conn.execute(q.with_for_update() if lock else q)).mappings().first()
+    return Incident.from_row(row) if row else None
+
+
+async def get_many(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Incident]:
+    ids = list(set(ids))
+    if not ids:
+        return {}
+    rows = (await conn.execute(select(t).where(t.c.id.in_(ids)))).mappings()
+    return {r["id"]: Incident.from_row(r) for r in rows}
+
+
+async def get_by_external(conn: AsyncConnection, source: str, external_id: str, *,
+                          lock: bool = False) -> Incident | None:
+    q = select(t).where(t.c.source == source, t.c.external_id == external_id)
+    row = (await conn.execute(q.with_for_update() if lock else q)).mappings().first()
+    return Incident.from_row(row) if row else None
+
+
+async def insert(conn: AsyncConnection, values: dict[str, Any], now: datetime) -> Incident:
+    values = {"assignees": [], "details": {}, "version": 1, "created_at": now, "updated_at": now,
+              "correlated": False, "no_auto_link": False, **values}
+    new_id = (await conn.execute(t.insert().values(**values).returning(t.c.id))).scalar_one()
+    return Incident.from_row({**values, "id": new_id})
+
+
+async def update_fields(conn: AsyncConnection, incident: Incident, changes: dict[str, Any],
+                        now: datetime) -> Incident:
+    """Write `changes` and bump the version. The caller holds the row lock (get(lock=True))."""
+    if not changes:
+        return incident
+    values = {**changes, "version": incident.version + 1, "updated_at": now}
+    await conn.execute(update(t).where(t.c.id == incident.id).values(**values))
+    return Incident.from_row({**incident.__dict__, **values})
+
+
+async def add_timeline(conn: AsyncConnection, incident_id: int, *, at: datetime, kind: str,
+                       text: str, via: str, actor: str | None = None,
+                       data: dict[str, Any] | None = None) -> None:
+    await conn.execute(tl.insert().values(incident_id=incident_id, at=at, kind=kind, actor=actor,
+                                          via=via, text=text, data=data))
+
+
+async def timeline(conn: AsyncConnection, incident_id: int, *, limit: int = 200) -> list[dict]:
+    q = (select(tl.c.at, tl.c.kind, tl.c.actor, tl.c.via, tl.c.text, tl.c.data)
+         .where(tl.c.incident_id == incident_id).order_by(tl.c.id.desc()).limit(limit))
+    rows = [dict(r) for r in (await conn.execute(q)).mappings()]
+    rows.reverse()
+    return rows
+
+
+async def list_recent(conn: AsyncConnection, *, statuses: Sequence[str] | None, team: str | None,
+                      limit: int, roots_only: bool = False) -> list[Incident]:
+    q = select(t)
+    if statuses:
+        q = q.where(t.c.status.in_(statuses))
+    if team:
+        q = q.where(t.c.team == team)
+    if roots_only:
+        q = q.where(t.c.parent_id.is_(None))
+    q = q.order_by(t.c.triggered_at.desc(), t.c.id.desc()).limit(limit)
+    return [Incident.from_row(r) for r in (await conn.execute(q)).mappings()]
+
+
+async def count(conn: AsyncConnection, *, statuses: Sequence[str] | None, team: str | None) -> int:
+    q = select(func.count()).select_from(t)
+    if statuses:
+        q = q.where(t.c.status.in_(statuses))
+    if team:
+        q = q.where(t.c.team == team)
+    return (await conn.execute(q)).scalar_one()
+
+
+async def children(conn: AsyncConnection, parent_id: int) -> list[Incident]:
+    q = select(t).where(t.c.parent_id == parent_id).order_by(t.c.triggered_at, t.c.id)
+    return [Incident.from_row(r) for r in (await conn.execute(q)).mappings()]
+
+
+async def open_with_fingerprint(conn: AsyncConnection, fingerprint: str, *, exclude: int,
+                                at: datetime) -> Incident | None:
+    """The open incident with this fingerprint whose duplicate window is open at `at`."""
+    q = (select(t).where(t.c.status == "open", t.c.fingerprint == fingerprint, t.c.id != exclude,
+                         t.c.triggered_at <= at, t.c.duplicate_window_until >= at)
+         .order_by(t.c.triggered_at, t.c.id).limit(5))
+    found = [Incident.from_row(r) for r in (await conn.execute(q)).mappings()]
+    # Prefer the root of the story: a duplicate's parent rather than the duplicate itself.
+    return next((i for i in found if i.parent_id is None), found[0] if found else None)
+
+
+async def last_resolved_with_fingerprint(conn: AsyncConnection, fingerprint: str, *,
+                                         exclude: int) -> Incident | None:
+    q = (select(t).where(t.c.fingerprint == fingerprint, t.c.id != exclude,
+                         t.c.resolved_at.is_not(None), t.c.status != "open")
+         .order_by(t.c.resolved_at.desc()).limit(1))
+    row = (await conn.execute(q)).mappings().first()
+    return Incident.from_row(row) if row else None
+
+
+async def open_on_services(conn: AsyncConnection, services: Sequence[str], *, since: datetime,
+                           until: datetime, exclude: int) -> list[Incident]:
+    """Open incidents on any of `services` that started in [since, until]."""
+    if not services:
+        return []
+    q = (select(t).where(t.c.status == "open", t.c.service.in_(list(services)),
+                         and_(t.c.triggered_at >= since, t.c.triggered_at <= until),
+                         t.c.id != exclude)
+         .order_by(t.c.triggered_at, t.c.id).limit(200))
+    return [Incident.from_row(r) for r in (await conn.execute(q)).mappings()]

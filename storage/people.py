@@ -1,0 +1,34 @@
+"""The cached Teams roster: AAD object id -> e-mail and name."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.schema import teams_users as t
+
+
+async def remember_members(db, conn: AsyncConnection, members: Iterable[dict[str, Any]],
+                           now: datetime) -> int:
+    count = 0
+    for m in members:
+        aad = m.get("aadObjectId") or m.get("objectId")
+        if not aad:
+            continue
+        values = dict(teams_user_id=m.get("id"), name=m.get("name"),
+                      email=(m.get("email") or m.get("userPrincipalName") or "").lower() or None,
+                      upn=m.get("userPrincipalName"), tenant_id=m.get("tenantId"), updated_at=now)
+        stmt = db.insert(t).values(aad_object_id=aad, **values)
+        await conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.aad_object_id],
+                                                      set_=values))
+        count += 1
+    return count
+
+
+async def by_aad(conn: AsyncConnection, aad_object_id: str | None) -> dict[str, Any] | None:
+    if not aad_object_id:
+        return None
+    row = (await conn.execute(select(t).where(t.c.aad_object_id == aad_object_id))).mappings().first()
+    return dict(row) if row else None

@@ -1,0 +1,206 @@
+"""Tables. SQLAlchemy Core, one metadata; Alembic migrations in storage/migrations create them.
+
+Times are stored as UTC without a zone (SQLite has no zone type) and always come back as aware
+UTC datetimes: `UtcDateTime` says so in the type, so no caller ever sees a naive time.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer,
+                        MetaData, String, Table, Text, UniqueConstraint, text)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+# BigInteger ids on PostgreSQL, INTEGER PRIMARY KEY (rowid alias) on SQLite.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator):
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect):
+        return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+incidents = Table(
+    "incidents", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),  # INC-<id>
+    Column("source", String(20), nullable=False),             # pagerduty | alertmanager | teams
+    Column("external_id", String(1000)),                     # PagerDuty incident id / groupKey
+    Column("title", Text, nullable=False),
+    Column("service", String(200)),
+    Column("team", String(100)),
+    Column("level", String(40), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("triggered_at", UtcDateTime, nullable=False),
+    Column("acknowledged_at", UtcDateTime),
+    Column("acknowledged_by", String(200)),
+    Column("first_acknowledged_at", UtcDateTime),
+    Column("resolved_at", UtcDateTime),
+    Column("closed_at", UtcDateTime),
+    Column("commander", String(200)),
+    Column("declared_by", String(200)),
+    Column("priority", String(50)),
+    Column("urgency", String(20)),
+    Column("pd_number", Integer),
+    Column("html_url", String(500)),
+    Column("incident_key", String(255)),
+    Column("conference_url", String(1000)),
+    Column("conference_number", String(100)),
+    Column("assignees", JSON, nullable=False, default=list),
+    Column("details", JSON, nullable=False, default=dict),   # labels, alert states
+    Column("fingerprint", String(64), nullable=False),
+    Column("last_event_at", UtcDateTime),                   # newest status event applied
+    # Correlation: parent link (duplicate / cascade), recurrence, and who decided.
+    Column("correlated", Boolean, nullable=False, default=False),
+    Column("parent_id", Id, ForeignKey("incidents.id")),
+    Column("link_kind", String(20)),                         # duplicate | cascade
+    Column("link_by", String(20)),                           # auto | human
+    Column("link_reason", Text),
+    Column("no_auto_link", Boolean, nullable=False, default=False),  # a human said "not related"
+    Column("recurrence_of", Id, ForeignKey("incidents.id")),
+    Column("duplicate_window_until", UtcDateTime),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("source", "external_id"),
+)
+Index("ix_incidents_open_fingerprint", incidents.c.fingerprint, incidents.c.triggered_at,
+      sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'"))
+Index("ix_incidents_open_service", incidents.c.service, incidents.c.triggered_at,
+      sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'"))
+Index("ix_incidents_fingerprint_resolved", incidents.c.fingerprint, incidents.c.resolved_at)
+Index("ix_incidents_parent", incidents.c.parent_id)
+Index("ix_incidents_triggered", incidents.c.triggered_at)
+Index("ix_incidents_status_team", incidents.c.status, incidents.c.team)
+
+timeline = Table(
+    "timeline", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("incident_id", Id, ForeignKey("incidents.id"), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("actor", String(200)),                            # a person's name/e-mail, or None
+    Column("via", String(20), nullable=False),               # teams | pagerduty | alertmanager | firebell
+    Column("text", Text, nullable=False),
+    Column("data", JSON),
+)
+Index("ix_timeline_incident", timeline.c.incident_id, timeline.c.id)
+
+# Natural ids of inbound events already handled (webhook event ids, activity ids): rule 2.
+inbound_events = Table(
+    "inbound_events", metadata,
+    Column("key", String(300), primary_key=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("incident_id", Id),
+)
+Index("ix_inbound_events_received", inbound_events.c.received_at)
+
+conversations = Table(
+    "conversations", metadata,
+    Column("id", String(500), primary_key=True),             # Teams conversation id
+    Column("kind", String(20), nullable=False),              # channel | personal | groupChat
+    Column("service_url", String(500), nullable=False),
+    Column("tenant_id", String(100)),
+    Column("team_id", String(500)),
+    Column("name", String(300)),
+    Column("reference", JSON, nullable=False),               # ConversationReference, serialised
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Which channel serves which catalog team ("default" = the fallback channel).
+subscriptions = Table(
+    "subscriptions", metadata,
+    Column("team", String(100), primary_key=True),
+    Column("conversation_id", String(500), ForeignKey("conversations.id"), nullable=False),
+    Column("subscribed_by", String(200)),
+    Column("subscribed_at", UtcDateTime, nullable=False),
+)
+
+# Each incident card posted in a conversation, so every change updates the same message.
+card_messages = Table(
+    "card_messages", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("incident_id", Id, ForeignKey("incidents.id"), nullable=False),
+    Column("conversation_id", String(500), nullable=False),  # the channel / chat
+    Column("thread_id", String(600)),                        # reply thread it was posted in
+    Column("activity_id", String(200)),                      # null until posted
+    Column("rendered_version", Integer, nullable=False, default=0),
+    Column("posted_at", UtcDateTime),
+    Column("updated_at", UtcDateTime),
+    UniqueConstraint("incident_id", "conversation_id"),
+)
+
+# The outbox: every side effect is a row before it is a call (rule 3).
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(40), nullable=False),
+    Column("incident_id", Id),
+    Column("payload", JSON, nullable=False, default=dict),
+    Column("status", String(20), nullable=False),            # pending|running|done|failed|cancelled
+    Column("once_key", String(300)),                         # at most one such job, ever
+    Column("coalesce_key", String(300)),                     # at most one such job pending
+    Column("conversation_id", String(500)),                  # Teams rate limits apply
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("run_after", UtcDateTime, nullable=False),
+    Column("claimed_by", String(100)),
+    Column("claimed_until", UtcDateTime),
+    Column("last_error", Text),
+    Column("result", JSON),                                  # outside ids the call returned
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    UniqueConstraint("once_key"),
+)
+Index("ix_outbox_due", outbox.c.status, outbox.c.run_after)
+Index("ix_outbox_incident", outbox.c.incident_id)
+Index("uq_outbox_pending_coalesce", outbox.c.coalesce_key, unique=True,
+      sqlite_where=text("status IN ('pending', 'running')"),
+      postgresql_where=text("status IN ('pending', 'running')"))
+
+# Sends per Teams conversation, shared by every replica, to stay inside Teams' rate limits.
+conversation_sends = Table(
+    "conversation_sends", metadata,
+    Column("conversation_id", String(500), primary_key=True),
+    Column("recent", JSON, nullable=False, default=list),    # epoch seconds, last 30 s
+    Column("hour_start", UtcDateTime),
+    Column("hour_count", Integer, nullable=False, default=0),
+    Column("blocked_until", UtcDateTime),                   # a 429's Retry-After
+)
+
+# Leases for periodic work that must run on one replica at a time.
+leases = Table(
+    "leases", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(100), nullable=False),
+    Column("until", UtcDateTime, nullable=False),
+)
+
+# The Teams roster, cached when the bot is installed or members change (never fetched on a
+# request's path): maps the AAD object id in an activity to a person's e-mail.
+teams_users = Table(
+    "teams_users", metadata,
+    Column("aad_object_id", String(100), primary_key=True),
+    Column("teams_user_id", String(300)),                    # 29:... id in this tenant
+    Column("name", String(300)),
+    Column("email", String(300)),
+    Column("upn", String(300)),
+    Column("tenant_id", String(100)),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+Index("ix_teams_users_email", teams_users.c.email)
