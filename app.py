@@ -34,6 +34,7 @@ from storage.group_commit import GroupCommitter
 HERE = Path(__file__).resolve().parent
 DEFAULT_CATALOG = HERE / "config" / "catalog.yaml"
 log = logging.getLogger("firebell")
+FIREBELL: web.AppKey["Firebell"] = web.AppKey("firebell")
 
 # Bot Framework endpoint settings botbuilder reads from its configuration; passed through from
 # the environment as-is so a deployment (or a test) can point them elsewhere.
@@ -126,7 +127,7 @@ class Firebell:
 
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024)
-        app["firebell"] = self
+        app[FIREBELL] = self
         app.add_routes([messages_route(self.adapter, self.bot), *self.webhooks.routes(),
                         web.get("/healthz", self.healthz), web.get("/readyz", self.readyz),
                         web.get("/metrics", self.metrics)])

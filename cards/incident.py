@@ -42,7 +42,7 @@ def incident_card(view: IncidentView) -> dict[str, Any]:
     body = _header(view) + _relations(view) + _facts(view) + _people(view)
     body += _follow_ups(view) + _timeline(view)
     actions = _actions(view)
-    mentions = [mention(*reversed(view.oncall))[1]] if view.oncall else None
+    mentions = [mention(*view.oncall)[1]] if view.oncall else None
     result = card(body, actions, mentions=mentions)
     # The timeline is the optional part: drop its older half until the card fits Teams' limit
     # (2 KB kept for the activity around the card).
@@ -119,7 +119,7 @@ def _people(view: IncidentView) -> list[dict]:
     if i.commander:
         out.append(labelled("Incident commander", i.commander, limit=100))
     if view.oncall:
-        text, _ = mention(*reversed(view.oncall))
+        text, _ = mention(*view.oncall)
         out.append(block(f"On call: {text}"))
     return out
 

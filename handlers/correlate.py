@@ -53,8 +53,8 @@ async def decide(ctx: Context, conn: AsyncConnection, incident: Incident) -> Lin
         link = rules.cascade_link(incident, candidates, ctx.catalog.graph,
                                   before=policy.cascade_window_before,
                                   after=policy.cascade_window_after)
-    if link is None:
-        return None
+    if link is None or link.kind == rules.DUPLICATE:
+        return link  # a duplicate points at its twin, wherever the twin sits in the story
     root = await _root_of(conn, link.parent)
     return link if root.id == link.parent.id else Link(root, link.kind, link.reason)
 
@@ -120,8 +120,9 @@ async def link(ctx: Context, conn: AsyncConnection, child: Incident, proposal: L
                  text=f"{child.ref} ({child.service or 'unknown service'}) linked as "
                       f"{proposal.kind}: {proposal.reason}")
     for grandchild in await store.children(conn, child.id):
-        # Keep the story one level deep: the child's own children move to the new root.
-        if grandchild.link_by != "human":
+        # Cascades stay one level deep: the child's cascade children move to the new root.
+        # Duplicates stay with their twin.
+        if grandchild.link_by != "human" and grandchild.link_kind == rules.CASCADE:
             await change(ctx, conn, grandchild, {"parent_id": parent.id}, kind="linked",
                          actor=by, text=f"moved to {parent.ref} with {child.ref}")
     return updated

@@ -68,7 +68,7 @@ class LevelPolicy:
 
 def _words(name: str) -> str:
     """"SearchServiceHighLatency" -> "Search Service High Latency", so word rules match."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ")
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", name).replace("_", " ")
 
 
 def parse_level_policy(raw: Any) -> LevelPolicy:

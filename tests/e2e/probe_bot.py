@@ -33,7 +33,8 @@ from aiohttp import web
 from botbuilder.core import ActivityHandler, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
-from botbuilder.schema import Activity, AdaptiveCardInvokeResponse, Attachment, ConversationReference
+from botbuilder.schema import Activity, Attachment, ConversationReference
+from msrest.serialization import Model
 
 log = logging.getLogger("probe_bot")
 
@@ -45,6 +46,28 @@ class _Config:
     APP_PASSWORD = ""
     APP_TYPE = "MultiTenant"
     APP_TENANTID = ""
+
+
+class InvokeBody(Model):
+    """Body of an ``adaptiveCard/action`` invoke response.
+
+    botbuilder 4.17.1 + CloudAdapter pitfalls: CloudAdapter.process() runs serializer_helper() on the body, so
+    a plain dict raises "'dict' object has no attribute 'is_xml_model'", and the schema's
+    AdaptiveCardInvokeResponse types ``value`` as ``{object}`` (dict only), so a message response (``value`` is
+    a string) fails to serialise. This model types ``value`` as ``object`` and works for both.
+    """
+
+    _attribute_map = {
+        "status_code": {"key": "statusCode", "type": "int"},
+        "type": {"key": "type", "type": "str"},
+        "value": {"key": "value", "type": "object"},
+    }
+
+    def __init__(self, *, status_code: int = 200, type: str = CARD_CT, value: Any = None, **kwargs):  # noqa: A002
+        super().__init__(**kwargs)
+        self.status_code = status_code
+        self.type = type
+        self.value = value
 
 
 def incident_card(status: str = "Triggered", extra: str | None = None, incident: str = "INC-1") -> dict:
@@ -158,9 +181,7 @@ class ProbeBot(ActivityHandler):
             # A message-type invoke response: Teams/Playground show the text next to the card, card unchanged.
             return InvokeResponse(
                 status=200,
-                body=AdaptiveCardInvokeResponse(
-                    status_code=200, type="application/vnd.microsoft.activity.message", value="Denied by probe"
-                ),
+                body=InvokeBody(type="application/vnd.microsoft.activity.message", value="Denied by probe"),
             )
         elif verb == "set_level":
             card = incident_card(
@@ -168,15 +189,13 @@ class ProbeBot(ActivityHandler):
                 extra=f"Level set to {data.get('level')} by {who}; note: {data.get('note') or '-'}",
                 incident=data.get("incident", "?"),
             )
+        elif verb == "boom":
+            raise RuntimeError("probe: deliberate invoke failure")
         else:
             card = simple_card(f"Unknown verb {verb!r}")
-        # botbuilder 4.17.1 + CloudAdapter: the InvokeResponse body MUST be a msrest Model (CloudAdapter.process
-        # runs serializer_helper() on it; a plain dict raises "'dict' object has no attribute 'is_xml_model'").
-        # That is also why on_adaptive_card_invoke cannot be used: ActivityHandler pre-serialises its result to a
-        # dict and CloudAdapter then fails on it.
-        return InvokeResponse(
-            status=200, body=AdaptiveCardInvokeResponse(status_code=200, type=CARD_CT, value=card)
-        )
+        # The body MUST be a msrest Model (see InvokeBody). That is also why on_adaptive_card_invoke cannot be
+        # used: ActivityHandler pre-serialises its result to a dict and CloudAdapter then fails on that dict.
+        return InvokeResponse(status=200, body=InvokeBody(value=card))
 
 
 def build_app() -> web.Application:

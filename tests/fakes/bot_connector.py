@@ -58,7 +58,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
 
 import jwt
@@ -160,7 +160,7 @@ class LoopbackServer:
     async def stop(self) -> None:
         if self._thread is None:
             return
-        await self._in_server_loop(self._runner.cleanup())
+        await self._in_server_loop(self._shutdown())
         self._loop.call_soon_threadsafe(self._loop.stop)
         await asyncio.to_thread(self._thread.join)
         self._thread = None
@@ -174,6 +174,17 @@ class LoopbackServer:
 
     async def __aexit__(self, *exc_info) -> None:
         await self.stop()
+
+    async def _shutdown(self) -> None:
+        # Reset connections first: a graceful TLS close would wait for clients
+        # (e.g. an MSAL session kept alive by the test) that never answer.
+        self._abort_connections()
+        await self._runner.cleanup()
+
+    def _abort_connections(self) -> None:
+        for connection in self._runner.server.connections:
+            if connection.transport is not None:
+                connection.transport.abort()
 
     def _thread_main(self, ready: concurrent.futures.Future) -> None:
         self._loop = asyncio.new_event_loop()
@@ -217,7 +228,7 @@ class LoopbackServer:
             reuse_address=True,
         )
         await self._site.start()
-        self.port = self._site._server.sockets[0].getsockname()[1]
+        self.port = self._site.port  # the bound port when 0 was asked for
 
     async def _in_server_loop(self, coro):
         """Run a coroutine on the server's loop (aiohttp objects belong to it)."""
@@ -234,9 +245,7 @@ class LoopbackServer:
 
     async def _stop_listening(self) -> None:
         await self._site.stop()
-        for connection in self._runner.server.connections:
-            if connection.transport is not None:
-                connection.transport.abort()
+        self._abort_connections()
 
     async def come_back(self) -> None:
         """Listen again on the same port after ``go_down()``."""
@@ -798,6 +807,8 @@ class FakeBotConnector(LoopbackServer):
     def bot_settings(self, **overrides) -> dict:
         """botbuilder settings making its outgoing calls authenticate against this fake
         (see the module docstring; requires tls=True and REQUESTS_CA_BUNDLE)."""
+        if not self.tls:
+            raise RuntimeError("MSAL only accepts https authorities: use FakeBotConnector(tls=True)")
         settings = {
             "APP_ID": self.app_id,
             "APP_PASSWORD": self.app_password,

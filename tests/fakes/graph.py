@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Optional

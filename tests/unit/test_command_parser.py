@@ -1,0 +1,67 @@
+import pytest
+
+from bot.commands import ParseError, clean_text, parse_command
+
+
+@pytest.mark.parametrize("text", [
+    "/incident ack INC-7", "incident ack inc-7", "ack 7", "<at>Firebell</at> incident ack INC-7",
+    "@Firebell incident acknowledge INC-7", "  Incident  ACK   #7 ",
+])
+def test_ack_in_every_accepted_spelling(text):
+    cmd = parse_command(text)
+    assert (cmd.verb, cmd.args) == ("ack", {"incident": 7})
+
+
+def test_declare_with_options_and_quotes():
+    cmd = parse_command('incident declare checkout is down service=checkout-api level="service-down"')
+    assert cmd.verb == "declare"
+    assert cmd.args == {"title": "checkout is down", "service": "checkout-api",
+                        "level": "service-down"}
+    assert parse_command("incident declare").args == {"title": ""}
+
+
+def test_markup_in_text_is_kept_as_text_not_markup():
+    cmd = parse_command("incident declare &lt;b&gt;db&lt;/b&gt; **down** [x](http://e.example)")
+    assert cmd.args["title"] == "<b>db</b> **down** [x](http://e.example)"
+
+
+def test_mentions_become_names_and_html_goes():
+    assert clean_text("<p>incident assign 7 <at>Priya Raman</at></p>") == \
+        "incident assign 7 @Priya Raman"
+    cmd = parse_command("incident assign 7 <at>Priya Raman</at>")
+    assert cmd.args == {"incident": 7, "person": "Priya Raman"}
+
+
+@pytest.mark.parametrize("text,verb,args", [
+    ("incident level INC-3 high latency", "level", {"incident": 3, "level": "high latency"}),
+    ("incident note 3 db failover done", "note", {"incident": 3, "text": "db failover done"}),
+    ("incident list", "list", {"scope": "open", "team": None}),
+    ("incident list all data platform", "list", {"scope": "all", "team": "data platform"}),
+    ("incident show inc-12", "show", {"incident": 12}),
+    ("incident subscribe checkout", "subscribe", {"team": "checkout"}),
+    ("incident link INC-2 INC-1", "link", {"incident": 2, "parent": 1}),
+    ("incident unlink 2", "unlink", {"incident": 2}),
+    ("incident", "help", {}), ("", "help", {}), ("help", "help", {}),
+])
+def test_other_commands(text, verb, args):
+    cmd = parse_command(text)
+    assert (cmd.verb, cmd.args) == (verb, args)
+
+
+@pytest.mark.parametrize("text,says", [
+    ("incident frobnicate", "I don't know the command `frobnicate`"),
+    ("incident ack", "is not an incident id"),
+    ("incident ack INC-x", "`INC-x` is not an incident id"),
+    ("incident level 3", "Usage: `incident level INC-7 service-down`"),
+    ("incident assign 3", "Usage: `incident assign INC-7 @person`"),
+    ("incident note 3", "Usage: `incident note INC-7"),
+    ("incident link 3", "Usage: `incident link INC-child INC-parent`"),
+    ("incident subscribe", "Usage: `incident subscribe <team>`"),
+    ("incident declare " + "x" * 300, "keep it under 250"),
+    ("incident note 3 " + "y" * 2500, "keep notes under 2000"),
+    ("x" * 9000, "too long"),
+])
+def test_mistakes_get_a_helpful_answer(text, says):
+    with pytest.raises(ParseError) as err:
+        parse_command(text)
+    assert says in str(err.value)
