@@ -42,8 +42,30 @@ class _Configuration:
             setattr(self, key, value)
 
 
+class FirebellAdapter(CloudAdapter):
+    """CloudAdapter whose failed authentication is always a 401.
+
+    botbuilder 4.17.1 answers a missing header, an expired token, an unknown key or a forged
+    signature with a 500 (its validators raise AttributeError, jwt errors, IndexError...); only
+    some failures become PermissionError. Every failure to authenticate is the sender's
+    problem, so each becomes PermissionError, which CloudAdapter answers with 401. The turn
+    never runs for an unauthenticated request.
+    """
+
+    async def process_activity(self, auth_header_or_authenticate_request_result, activity, logic):
+        result = auth_header_or_authenticate_request_result
+        if isinstance(result, str) or result is None:
+            try:
+                result = await self.bot_framework_authentication.authenticate_request(
+                    activity, result or "")
+            except Exception as exc:
+                log.warning("refused an activity: %s: %s", type(exc).__name__, str(exc)[:200])
+                raise PermissionError("unauthorized") from exc
+        return await super().process_activity(result, activity, logic)
+
+
 def create_adapter(settings: BotSettings) -> CloudAdapter:
-    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(_Configuration(settings)))
+    adapter = FirebellAdapter(ConfigurationBotFrameworkAuthentication(_Configuration(settings)))
 
     async def on_error(turn_context: TurnContext, error: Exception) -> None:
         log.exception("unhandled error in a bot turn", exc_info=error)

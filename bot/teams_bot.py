@@ -7,7 +7,7 @@ from typing import Any
 
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
-from botbuilder.schema import Activity, ActivityTypes
+from botbuilder.schema import Activity, ActivityTypes, AdaptiveCardInvokeResponse
 
 from bot.commands import ParseError, parse_command
 from bot.identity import Identity
@@ -93,8 +93,8 @@ class FirebellBot(TeamsActivityHandler):
                                         action.get("data") or {})
         # botbuilder-python 4.17.1 crashes when on_adaptive_card_invoke's response goes
         # through CloudAdapter ('dict' object has no attribute 'is_xml_model'): answer here.
-        if reply.card is not None and (reply.ok or reply.incident_id is None):
-            body = {"statusCode": 200, "type": CARD, "value": reply.card}
+        if reply.card is not None:
+            body = AdaptiveCardInvokeResponse(status_code=200, type=CARD, value=reply.card)
         else:
             body = _message_body(reply.text or "Done.")
         return InvokeResponse(status=200, body=body)
@@ -158,14 +158,21 @@ async def _send(turn_context: TurnContext, reply: Reply) -> str | None:
     return response.id if response else None
 
 
-async def _invoke_answer(turn_context: TurnContext, body: dict[str, Any]) -> None:
+async def _invoke_answer(turn_context: TurnContext, body: AdaptiveCardInvokeResponse) -> None:
     await turn_context.send_activity(Activity(type=ActivityTypes.invoke_response,
                                               value=InvokeResponse(status=200, body=body)))
 
 
-def _message_body(text: str) -> dict[str, Any]:
-    return {"statusCode": 200, "type": "application/vnd.microsoft.activity.message",
-            "value": text}
+class _MessageInvokeResponse(AdaptiveCardInvokeResponse):
+    # botbuilder's model types `value` as an object; the message response carries a string.
+    _attribute_map = {**AdaptiveCardInvokeResponse._attribute_map,
+                      "value": {"key": "value", "type": "str"}}
+
+
+def _message_body(text: str) -> AdaptiveCardInvokeResponse:
+    """A message instead of a card: Teams shows it and leaves the card as it was."""
+    return _MessageInvokeResponse(status_code=200,
+                                  type="application/vnd.microsoft.activity.message", value=text)
 
 
 def _action_key(verb: str, data: dict[str, Any], activity: Activity) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer,
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer,
                         MetaData, String, Table, Text, UniqueConstraint, text)
 from sqlalchemy.types import TypeDecorator
 
@@ -204,3 +204,68 @@ teams_users = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 Index("ix_teams_users_email", teams_users.c.email)
+
+# -- follow-ups: postmortems, action items, war rooms -------------------------------------------
+
+postmortems = Table(
+    "postmortems", metadata,
+    Column("incident_id", Id, ForeignKey("incidents.id"), primary_key=True),
+    Column("status", String(20), nullable=False),            # draft | complete
+    Column("owner", String(300)),                            # e-mail of who writes the RCA
+    Column("summary", Text), Column("customer_impact", Text),
+    Column("impact_minutes", Integer),                       # overrides trigger -> resolve
+    Column("detection", Text), Column("timeline", Text), Column("root_cause", Text),
+    Column("trigger", Text), Column("resolution", Text), Column("went_well", Text),
+    Column("went_badly", Text), Column("lessons", Text),
+    Column("jira_key", String(50)),
+    Column("due_at", UtcDateTime),                           # N business days after resolve
+    Column("last_reminded_at", UtcDateTime),
+    Column("reminders", Integer, nullable=False, default=0),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("completed_at", UtcDateTime),
+)
+Index("ix_postmortems_due", postmortems.c.status, postmortems.c.due_at)
+
+action_items = Table(
+    "action_items", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("incident_id", Id, ForeignKey("incidents.id"), nullable=False),
+    Column("position", Integer, nullable=False),             # order on the RCA form
+    Column("title", Text, nullable=False),
+    Column("owner", String(300)),
+    Column("due_date", Date),
+    Column("jira_key", String(50)),
+    Column("jira_status", String(100)),
+    Column("jira_done", Boolean, nullable=False, default=False),
+    Column("last_reminded_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+Index("ix_action_items_incident", action_items.c.incident_id, action_items.c.position)
+Index("ix_action_items_open_due", action_items.c.jira_done, action_items.c.due_date)
+
+war_rooms = Table(
+    "war_rooms", metadata,
+    Column("incident_id", Id, ForeignKey("incidents.id"), primary_key=True),
+    Column("chat_id", String(300)),
+    Column("web_url", String(1000)),
+    Column("topic", String(300), nullable=False),
+    Column("members", JSON, nullable=False, default=list),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# -- reports: every scheduled delivery, unique per (kind, period, target) ------------------------
+
+report_deliveries = Table(
+    "report_deliveries", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(40), nullable=False),              # weekly | monthly | reminder | ...
+    Column("period", String(40), nullable=False),            # 2025-W11, 2025-03, ...
+    Column("target", String(300), nullable=False),           # team key, "company", an address
+    Column("status", String(20), nullable=False),            # pending | sent | failed
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+    Column("detail", JSON),
+    UniqueConstraint("kind", "period", "target"),
+)

@@ -1,6 +1,6 @@
 """initial schema
 
-Revision ID: ddbb2d4cfbf7
+Revision ID: b9bacf0e0a72
 Revises: 
 """
 from alembic import op
@@ -8,7 +8,7 @@ import sqlalchemy as sa
 import storage.schema
 
 
-revision = 'ddbb2d4cfbf7'
+revision = 'b9bacf0e0a72'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -127,6 +127,18 @@ def upgrade() -> None:
         batch_op.create_index('ix_outbox_incident', ['incident_id'], unique=False)
         batch_op.create_index('uq_outbox_pending_coalesce', ['coalesce_key'], unique=True, sqlite_where=sa.text("status IN ('pending', 'running')"), postgresql_where=sa.text("status IN ('pending', 'running')"))
 
+    op.create_table('report_deliveries',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('period', sa.String(length=40), nullable=False),
+    sa.Column('target', sa.String(length=300), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('created_at', storage.schema.UtcDateTime(), nullable=False),
+    sa.Column('sent_at', storage.schema.UtcDateTime(), nullable=True),
+    sa.Column('detail', sa.JSON(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_report_deliveries')),
+    sa.UniqueConstraint('kind', 'period', 'target', name=op.f('uq_report_deliveries_kind_period_target'))
+    )
     op.create_table('teams_users',
     sa.Column('aad_object_id', sa.String(length=100), nullable=False),
     sa.Column('teams_user_id', sa.String(length=300), nullable=True),
@@ -139,6 +151,26 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('teams_users', schema=None) as batch_op:
         batch_op.create_index('ix_teams_users_email', ['email'], unique=False)
+
+    op.create_table('action_items',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('incident_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('title', sa.Text(), nullable=False),
+    sa.Column('owner', sa.String(length=300), nullable=True),
+    sa.Column('due_date', sa.Date(), nullable=True),
+    sa.Column('jira_key', sa.String(length=50), nullable=True),
+    sa.Column('jira_status', sa.String(length=100), nullable=True),
+    sa.Column('jira_done', sa.Boolean(), nullable=False),
+    sa.Column('last_reminded_at', storage.schema.UtcDateTime(), nullable=True),
+    sa.Column('created_at', storage.schema.UtcDateTime(), nullable=False),
+    sa.Column('updated_at', storage.schema.UtcDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], name=op.f('fk_action_items_incident_id_incidents')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_action_items'))
+    )
+    with op.batch_alter_table('action_items', schema=None) as batch_op:
+        batch_op.create_index('ix_action_items_incident', ['incident_id', 'position'], unique=False)
+        batch_op.create_index('ix_action_items_open_due', ['jira_done', 'due_date'], unique=False)
 
     op.create_table('card_messages',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -153,6 +185,34 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_card_messages')),
     sa.UniqueConstraint('incident_id', 'conversation_id', name=op.f('uq_card_messages_incident_id_conversation_id'))
     )
+    op.create_table('postmortems',
+    sa.Column('incident_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('owner', sa.String(length=300), nullable=True),
+    sa.Column('summary', sa.Text(), nullable=True),
+    sa.Column('customer_impact', sa.Text(), nullable=True),
+    sa.Column('impact_minutes', sa.Integer(), nullable=True),
+    sa.Column('detection', sa.Text(), nullable=True),
+    sa.Column('timeline', sa.Text(), nullable=True),
+    sa.Column('root_cause', sa.Text(), nullable=True),
+    sa.Column('trigger', sa.Text(), nullable=True),
+    sa.Column('resolution', sa.Text(), nullable=True),
+    sa.Column('went_well', sa.Text(), nullable=True),
+    sa.Column('went_badly', sa.Text(), nullable=True),
+    sa.Column('lessons', sa.Text(), nullable=True),
+    sa.Column('jira_key', sa.String(length=50), nullable=True),
+    sa.Column('due_at', storage.schema.UtcDateTime(), nullable=True),
+    sa.Column('last_reminded_at', storage.schema.UtcDateTime(), nullable=True),
+    sa.Column('reminders', sa.Integer(), nullable=False),
+    sa.Column('created_at', storage.schema.UtcDateTime(), nullable=False),
+    sa.Column('updated_at', storage.schema.UtcDateTime(), nullable=False),
+    sa.Column('completed_at', storage.schema.UtcDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], name=op.f('fk_postmortems_incident_id_incidents')),
+    sa.PrimaryKeyConstraint('incident_id', name=op.f('pk_postmortems'))
+    )
+    with op.batch_alter_table('postmortems', schema=None) as batch_op:
+        batch_op.create_index('ix_postmortems_due', ['status', 'due_at'], unique=False)
+
     op.create_table('subscriptions',
     sa.Column('team', sa.String(length=100), nullable=False),
     sa.Column('conversation_id', sa.String(length=500), nullable=False),
@@ -176,21 +236,42 @@ def upgrade() -> None:
     with op.batch_alter_table('timeline', schema=None) as batch_op:
         batch_op.create_index('ix_timeline_incident', ['incident_id', 'id'], unique=False)
 
+    op.create_table('war_rooms',
+    sa.Column('incident_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('chat_id', sa.String(length=300), nullable=True),
+    sa.Column('web_url', sa.String(length=1000), nullable=True),
+    sa.Column('topic', sa.String(length=300), nullable=False),
+    sa.Column('members', sa.JSON(), nullable=False),
+    sa.Column('created_at', storage.schema.UtcDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], name=op.f('fk_war_rooms_incident_id_incidents')),
+    sa.PrimaryKeyConstraint('incident_id', name=op.f('pk_war_rooms'))
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table('war_rooms')
     with op.batch_alter_table('timeline', schema=None) as batch_op:
         batch_op.drop_index('ix_timeline_incident')
 
     op.drop_table('timeline')
     op.drop_table('subscriptions')
+    with op.batch_alter_table('postmortems', schema=None) as batch_op:
+        batch_op.drop_index('ix_postmortems_due')
+
+    op.drop_table('postmortems')
     op.drop_table('card_messages')
+    with op.batch_alter_table('action_items', schema=None) as batch_op:
+        batch_op.drop_index('ix_action_items_open_due')
+        batch_op.drop_index('ix_action_items_incident')
+
+    op.drop_table('action_items')
     with op.batch_alter_table('teams_users', schema=None) as batch_op:
         batch_op.drop_index('ix_teams_users_email')
 
     op.drop_table('teams_users')
+    op.drop_table('report_deliveries')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('uq_outbox_pending_coalesce', sqlite_where=sa.text("status IN ('pending', 'running')"), postgresql_where=sa.text("status IN ('pending', 'running')"))
         batch_op.drop_index('ix_outbox_incident')
