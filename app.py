@@ -20,7 +20,7 @@ from bot.identity import Identity
 from bot.routes import messages_route
 from bot.teams_bot import FirebellBot
 from handlers.context import Context, Policy
-from handlers.jobs import load_job_kinds
+from handlers.registry import load_all
 from handlers.webhooks.routes import WebhookDoors, WebhookSecrets
 from incidents.catalog import load_catalog
 from integrations.teams_connector import ConnectorCredentials, TeamsConnector
@@ -113,7 +113,7 @@ class Firebell:
         self.settings = settings
         self.db = Database(settings.database_url)
         self.catalog = load_catalog(settings.catalog_path)
-        load_job_kinds()
+        load_all()
         self.ctx = Context(db=self.db, catalog=self.catalog, policy=settings.policy)
         self.ctx.teams = TeamsConnector(_connector_credentials(settings.bot))
         self.worker = OutboxWorker(self.ctx, retry=settings.retry,

@@ -23,7 +23,3 @@ def job(kind: str) -> Callable[[JobFunction], JobFunction]:
         return fn
     return register
 
-
-def load_job_kinds() -> None:
-    """Import every module that registers job kinds (the worker looks kinds up by name)."""
-    from handlers import card_delivery, correlate, roster  # noqa: F401

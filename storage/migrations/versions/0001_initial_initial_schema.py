@@ -1,6 +1,6 @@
 """initial schema
 
-Revision ID: b9bacf0e0a72
+Revision ID: 0001_initial
 Revises: 
 """
 from alembic import op
@@ -8,7 +8,7 @@ import sqlalchemy as sa
 import storage.schema
 
 
-revision = 'b9bacf0e0a72'
+revision = '0001_initial'
 down_revision = None
 branch_labels = None
 depends_on = None

@@ -1,0 +1,7 @@
+"""Import every module that registers commands (handlers.commands.command) or outbox job
+kinds (handlers.jobs.job): the bot and the worker look them up by name."""
+from __future__ import annotations
+
+
+def load_all() -> None:
+    from handlers import card_delivery, correlate, linking, messages, roster  # noqa: F401
