@@ -13,7 +13,8 @@ from bot.commands import ParseError, parse_command
 from bot.identity import Identity
 from cards.help import help_card
 from handlers.card_actions import handle_card_action
-from handlers.card_delivery import queue_reserved_card, remember_reply_card
+from handlers.card_delivery import remember_reply_card
+from handlers.card_queue import queue_reserved_card
 from handlers.commands import Where, run_command
 from handlers.context import Context
 from handlers.replies import Reply

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handlers.card_delivery import post_card_to
+from handlers.card_queue import post_card_to
 from handlers.changes import note
 from handlers.context import Context
 from incidents.model import FIREBELL, Incident
@@ -12,6 +12,9 @@ from storage import conversations
 
 
 async def announce(ctx: Context, conn: AsyncConnection, incident: Incident) -> None:
+    from handlers import followups  # follow-ups build on card delivery, imported late
+
+    await followups.on_announce(ctx, conn, incident)
     channel = await conversations.channel_for(conn, incident.team)
     if channel is None:
         who = f"team {incident.team}" if incident.team else "incidents with no owning team"

@@ -1,9 +1,5 @@
-"""Incident cards in Teams: post once per conversation, then update that same message in place.
-
-Both go through the outbox. Updates are coalesced: one pending update per card, run no sooner
-than `card_update_interval` after the previous one, and rendered from the state at run time, so
-a burst of changes becomes one update carrying all of them.
-"""
+"""The outbox jobs that post and update incident cards in Teams (queued by handlers.card_queue),
+rendering each from the state at run time."""
 from __future__ import annotations
 
 import logging
@@ -11,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from handlers.card_queue import card_activity, refresh_cards
 from handlers.context import Context
 from handlers.jobs import job
 from handlers.views import render_card
@@ -20,46 +17,6 @@ from storage import conversations, incidents as store, outbox
 from storage.outbox import Job
 
 log = logging.getLogger("firebell.cards")
-
-
-def card_activity(card: dict[str, Any], summary: str) -> dict[str, Any]:
-    return {"type": "message", "summary": summary[:200], "attachments": [
-        {"contentType": "application/vnd.microsoft.card.adaptive", "content": card}]}
-
-
-async def post_card_to(ctx: Context, conn: AsyncConnection, incident: Incident,
-                       conversation_id: str) -> bool:
-    """Queue the incident's card for a conversation, unless it already has (or will have) one."""
-    if not await conversations.add_card_message(ctx.db, conn, incident.id, conversation_id):
-        return False
-    await outbox.enqueue(ctx.db, conn, "post_card", now=ctx.now(), incident_id=incident.id,
-                         payload={"conversation_id": conversation_id},
-                         once_key=f"post_card:{incident.id}:{conversation_id}",
-                         conversation_id=conversation_id)
-    return True
-
-
-async def queue_reserved_card(ctx: Context, incident_id: int, conversation_id: str) -> None:
-    """The command's reply carrying the card failed: post it through the outbox instead."""
-    async with ctx.db.write() as conn:
-        await outbox.enqueue(ctx.db, conn, "post_card", now=ctx.now(), incident_id=incident_id,
-                             payload={"conversation_id": conversation_id},
-                             once_key=f"post_card:{incident_id}:{conversation_id}",
-                             conversation_id=conversation_id)
-    ctx.wake_worker()
-
-
-async def refresh_cards(ctx: Context, conn: AsyncConnection, incident_id: int) -> None:
-    """Queue an update for every card of the incident that is already posted."""
-    now = ctx.now()
-    for msg in await conversations.card_messages_of(conn, incident_id):
-        if not msg["activity_id"]:
-            continue  # its post is still queued and will render the newest state
-        earliest = (msg["updated_at"] or now) + ctx.policy.card_update_interval
-        await outbox.enqueue(ctx.db, conn, "update_card", now=now, incident_id=incident_id,
-                             payload={"conversation_id": msg["conversation_id"]},
-                             coalesce_key=f"update_card:{incident_id}:{msg['conversation_id']}",
-                             conversation_id=msg["conversation_id"], run_after=max(now, earliest))
 
 
 @job("post_card")

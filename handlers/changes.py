@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handlers.card_delivery import refresh_cards
+from handlers.card_queue import refresh_cards
 from handlers.context import Context
 from incidents.model import Actor, Incident
 from storage import incidents as store
@@ -22,7 +22,7 @@ async def change(ctx: Context, conn: AsyncConnection, incident: Incident, change
     now = ctx.now()
     updated = await store.update_fields(conn, incident, changes, now)
     await note(conn, incident.id, kind=kind, text=text, actor=actor, data=data, at=at or now)
-    await after_change(ctx, conn, incident, updated)
+    await after_change(ctx, conn, incident, updated, actor)
     return updated
 
 
@@ -33,7 +33,9 @@ async def note(conn: AsyncConnection, incident_id: int, *, kind: str, text: str,
 
 
 async def after_change(ctx: Context, conn: AsyncConnection, before: Incident,
-                       after: Incident) -> None:
+                       after: Incident, actor: Actor) -> None:
+    from handlers import followups  # imported here: follow-ups build on this module
+
     if after.correlated:
         await refresh_cards(ctx, conn, after.id)
     status_changed = before.status != after.status
@@ -42,6 +44,11 @@ async def after_change(ctx: Context, conn: AsyncConnection, before: Incident,
     if status_changed:
         for child in await store.children(conn, after.id):
             await refresh_cards(ctx, conn, child.id)      # "root resolved" shows on children
+        await followups.on_status_change(ctx, conn, before, after, actor)
+    if before.level != after.level:
+        await followups.on_level_change(ctx, conn, after)
+    if after.acknowledged_by and not before.acknowledged_by:
+        await followups.on_acknowledged(ctx, conn, after, actor)
     if after.correlated and any(getattr(before, f) != getattr(after, f)
                                 for f in _CORRELATION_FIELDS):
         await queue_correlation(ctx, conn, after)

@@ -14,9 +14,10 @@ from cards.declare import declare_form
 from cards.help import help_card
 from cards.incident import incident_card
 from cards.listing import incident_list_card
-from handlers.card_delivery import post_card_to
+from handlers.card_queue import post_card_to
 from handlers.changes import change, note, queue_correlation
 from handlers.context import Context
+from handlers.postmortems import missing_for
 from handlers.replies import Reply
 from handlers.views import load_view, render_card
 from incidents.fingerprint import title_fingerprint
@@ -184,10 +185,10 @@ async def resolve(ctx: Context, actor: Actor, args: dict[str, Any], where: Where
 async def close(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
     async def act(conn, incident):
         t = transition(incident.ref, incident.status, "close")
-        view = await load_view(ctx, conn, incident)
-        if view.postmortem_missing:
+        missing = await missing_for(ctx, conn, incident)
+        if missing:
             raise IllegalTransition(f"{incident.ref} cannot be closed yet: its postmortem is "
-                                    "incomplete (" + "; ".join(view.postmortem_missing) + ").")
+                                    "incomplete (missing: " + "; ".join(missing) + ").")
         updated = await change(ctx, conn, incident, {"status": t.after, "closed_at": ctx.now()},
                                kind="closed", text="closed in Teams", actor=actor)
         return await _done(ctx, conn, updated, f"✅ {incident.ref} closed by {actor.label}.")

@@ -24,6 +24,9 @@ class Policy:
     remember_events_for: timedelta = timedelta(days=30)
     admins: frozenset[str] = frozenset()
     bot_app_id: str = ""
+    teams_app_id: str = ""                       # catalog id of the Firebell Teams app
+    trigger_email_levels: frozenset[str] = frozenset({"service-down", "high-error-rate"})
+    postmortem_due_business_days: int = 5
 
 
 @dataclass
@@ -37,7 +40,12 @@ class Context:
     # instead of at its next poll. Other replicas find the work on their own poll.
     wake_worker: Callable[[], None] = lambda: None
     # Outside systems, used only by outbox jobs (rule 1: never on a request's path).
+    # None = not configured: the step is skipped and the card says so.
     teams: Any = None          # integrations.teams_connector.TeamsConnector
+    graph: Any = None          # integrations.graph.GraphClient (war rooms)
+    jira: Any = None           # integrations.jira_tracker.JiraTracker
+    mailer: Any = None         # integrations.mailer.Mailer
+    pagerduty: Any = None      # integrations.pagerduty.PagerDutyClient
 
     def now(self) -> datetime:
         return self.clock()

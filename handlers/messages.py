@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handlers.card_delivery import card_activity
+from handlers.card_queue import card_activity
 from handlers.context import Context
 from handlers.jobs import job
 from integrations.errors import PermanentFailure

@@ -4,4 +4,5 @@ from __future__ import annotations
 
 
 def load_all() -> None:
-    from handlers import card_delivery, correlate, linking, messages, roster  # noqa: F401
+    from handlers import (card_delivery, correlate, linking, messages, rca,  # noqa: F401
+                          roster)

@@ -8,13 +8,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cards.incident import Delivery, IncidentView, incident_card
 from handlers.context import Context
+from handlers.postmortems import impact_of, missing_for, page_url
 from incidents.model import Incident
 from storage import incidents as store
 from storage import outbox
+from storage import postmortems as pm_store
 
 # How each outbox job kind is named on the card; kinds not listed are not shown.
-_SYSTEMS = {"post_card": "Teams", "pagerduty_sync": "PagerDuty", "war_room": "War room",
-            "jira_postmortem": "JIRA", "jira_action_item": "JIRA", "email": "E-mail"}
+_SYSTEMS = {"post_card": "Teams", "pagerduty_status": "PagerDuty", "war_room": "War room",
+            "war_room_join": "War room", "jira_postmortem": "JIRA", "jira_action_item": "JIRA",
+            "incident_email": "E-mail"}
 
 
 async def load_view(ctx: Context, conn: AsyncConnection, incident: Incident, *,
@@ -28,6 +31,7 @@ async def load_view(ctx: Context, conn: AsyncConnection, incident: Incident, *,
     if service and service.primary:
         oncall = (service.primary, catalog.display_name(service.primary) or service.primary)
     jobs = await outbox.jobs_of(conn, incident.id)
+    postmortem = await pm_store.get(conn, incident.id)
     return IncidentView(
         incident=incident, levels=catalog.levels.levels,
         team_name=team.name if team else incident.team, runbook=service.runbook if service else None,
@@ -35,11 +39,44 @@ async def load_view(ctx: Context, conn: AsyncConnection, incident: Incident, *,
         impacted_services=_impacted(children),
         deliveries=_deliveries(jobs, incident),
         needs_postmortem=catalog.levels.needs_postmortem_for(incident.level),
+        postmortem_missing=await missing_for(ctx, conn, incident),
+        links=await _links(ctx, conn, incident, postmortem),
+        notices=_notices(ctx, incident),
+        impact_usd=impact_of(ctx, incident, postmortem),
         timeline=await store.timeline(conn, incident.id) if with_timeline else None)
 
 
 async def render_card(ctx: Context, conn: AsyncConnection, incident: Incident) -> dict[str, Any]:
     return incident_card(await load_view(ctx, conn, incident))
+
+
+async def _links(ctx: Context, conn: AsyncConnection, incident: Incident,
+                 postmortem: dict[str, Any] | None) -> list[tuple[str, str]]:
+    out = []
+    room = await pm_store.war_room(conn, incident.parent_id or incident.id)
+    if room and room["web_url"]:
+        out.append(("War room", room["web_url"]))
+    if postmortem:
+        out.append(("Postmortem", page_url(ctx, incident)))
+        if postmortem.get("jira_key") and ctx.jira is not None:
+            out.append((postmortem["jira_key"], ctx.jira.browse_url(postmortem["jira_key"])))
+    return out
+
+
+def _notices(ctx: Context, incident: Incident) -> list[str]:
+    """Steps Firebell skips because they are not configured: said, never silent."""
+    levels, out = ctx.catalog.levels, []
+    root = incident.parent_id is None
+    if root and levels.needs_war_room(incident.level) and ctx.graph is None:
+        out.append("War room: not opened — Microsoft Graph is not configured "
+                   "(GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, GRAPH_TENANT_ID).")
+    if root and levels.needs_postmortem_for(incident.level) and ctx.jira is None:
+        out.append("JIRA: no postmortem task — JIRA is not configured "
+                   "(JIRA_URL, JIRA_EMAIL, JIRA_API_TOKEN).")
+    if incident.source == "pagerduty" and ctx.pagerduty is None:
+        out.append("Acknowledge and Resolve here are Firebell-only: PagerDuty is not connected "
+                   "(PAGERDUTY_API_TOKEN).")
+    return out
 
 
 def _impacted(children: list[Incident]) -> list[str]:

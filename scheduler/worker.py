@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from handlers import jobs as registry
-from handlers.card_delivery import refresh_cards
+from handlers.card_queue import refresh_cards
 from handlers.context import Context
 from integrations.errors import PermanentFailure, TemporaryFailure
 from storage import outbox

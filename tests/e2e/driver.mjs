@@ -96,7 +96,7 @@ await page.addInitScript(() => {
       el.setAttribute('data-e2e-seq', String(++seq));
     }
   };
-  new MutationObserver(mark).observe(document.documentElement, { childList: true, subtree: true });
+  new MutationObserver(mark).observe(document, { childList: true, subtree: true });
 });
 
 // as_user: the web client sends {"from": {"id": "user-id-0"}} in its POSTs to /_conversation/v1/...; the

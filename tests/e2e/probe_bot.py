@@ -8,6 +8,7 @@ It is NOT Firebell. It exercises every path Firebell needs in the Microsoft 365 
 * invoke ``adaptiveCard/action`` verb ``resolve``   -> ``update_activity`` on the card's message through the
                                                        connector + invoke response with an updated card
 * invoke ``adaptiveCard/action`` verb ``set_level`` -> invoke response card echoing the inputs
+* text ``boom``            -> a card whose only button (verb ``boom``) makes the invoke fail (HTTP 500)
 * text ``proactive``      -> a new card posted through ``adapter.continue_conversation`` (serviceUrl of the
                              conversation = the Playground's own ``/_connector``)
 * ``POST /api/probe/webhook[?target=channel]`` (any body) -> posts a proactive card "Webhook received ..." into
@@ -145,6 +146,11 @@ class ProbeBot(ActivityHandler):
             reference = TurnContext.get_conversation_reference(turn_context.activity)
             await turn_context.send_activity("OK, posting proactively")
             await self.post_proactive(reference, simple_card("Proactive hello from probe"))
+            return
+        if text.lower() == "boom":
+            card = simple_card("Boom card")
+            card["actions"] = [{"type": "Action.Execute", "title": "Boom", "verb": "boom"}]
+            await turn_context.send_activity(card_activity(card))
             return
         card = incident_card(extra=f"Declared by {user.name if user else '?'} <{email}>: {text}")
         await turn_context.send_activity(card_activity(card))

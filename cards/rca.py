@@ -1,0 +1,89 @@
+"""The RCA form (the postmortem filled from Teams) and the postmortem summary card."""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from cards.common import block, card, execute, labelled, link, plain, truncate
+from incidents.model import Incident
+from incidents.postmortem import ACTION_TITLE_LIMIT, FIELD_LIMIT, RCA_SECTIONS, REQUIRED
+
+NEW_ITEM_ROWS = 2
+PREFILL_LIMIT = 1500  # per field: the whole form must stay under Teams' 28 KB
+
+
+def rca_form(incident: Incident, postmortem: Mapping[str, Any], items: Sequence[Mapping[str, Any]],
+             *, errors: Mapping[str, str] | None = None, page_url: str | None = None,
+             impact_minutes: float | None = None) -> dict[str, Any]:
+    errors = errors or {}
+    body: list[dict] = [
+        block(f"📝 **RCA for {incident.ref}**", size="Medium"),
+        plain(incident.title, limit=200, subtle=True),
+        block("Partial saves are fine; fields marked * are needed to close the incident.",
+              isSubtle=True),
+    ]
+    if errors:
+        body.append(block("Please fix: " + "; ".join(errors.values()), color="Attention"))
+    for field, label in RCA_SECTIONS:
+        body.append({"type": "Input.Text", "id": field, "isMultiline": True,
+                     "label": label + (" *" if field in REQUIRED else ""),
+                     "maxLength": FIELD_LIMIT,
+                     "value": truncate(postmortem.get(field) or "", PREFILL_LIMIT)})
+    minutes = postmortem.get("impact_minutes")
+    body.append({"type": "Input.Number", "id": "impact_minutes", "min": 0,
+                 "label": "Minutes of customer impact (default: trigger → resolve"
+                          + (f", {impact_minutes:.0f} min" if impact_minutes else "") + ")",
+                 **({"value": minutes} if minutes is not None else {})})
+    body.append(block("**Action items** (clear a title to remove it)", spacing="Medium"))
+    rows = list(items) + [{} for _ in range(NEW_ITEM_ROWS)]
+    for i, item in enumerate(rows):
+        body.append(_item_row(i, item))
+    data = {"incident": incident.ref, "items": [it.get("id") for it in rows]}
+    actions = [execute("Save RCA", "rca_save", data, style="positive")]
+    page = link("Postmortem page", page_url)
+    if page:
+        actions.append(page)
+    return card(body, actions)
+
+
+def _item_row(i: int, item: Mapping[str, Any]) -> dict:
+    due = item.get("due_date")
+    return {"type": "ColumnSet", "columns": [
+        {"type": "Column", "width": "stretch", "items": [{
+            "type": "Input.Text", "id": f"item_{i}_title", "label": f"Action {i + 1}",
+            "maxLength": ACTION_TITLE_LIMIT, "value": item.get("title") or "",
+            "placeholder": "What will be done"}]},
+        {"type": "Column", "width": "auto", "items": [{
+            "type": "Input.Text", "id": f"item_{i}_owner", "label": "Owner",
+            "value": item.get("owner") or "", "placeholder": "e-mail"}]},
+        {"type": "Column", "width": "auto", "items": [{
+            "type": "Input.Date", "id": f"item_{i}_due", "label": "Due",
+            "value": due.isoformat() if due else ""}]},
+    ]}
+
+
+def postmortem_card(incident: Incident, postmortem: Mapping[str, Any],
+                    items: Sequence[Mapping[str, Any]], *, missing: Sequence[str],
+                    page_url: str | None, impact_usd: float | None = None,
+                    jira_url: str | None = None) -> dict[str, Any]:
+    """What the RCA says now: shown after a save, and on close."""
+    status = "complete ✅" if not missing else "draft"
+    body: list[dict] = [block(f"📘 **Postmortem {incident.ref}** · {status}", size="Medium"),
+                        plain(incident.title, limit=200, subtle=True)]
+    for field, label in RCA_SECTIONS:
+        if field != "timeline" and (postmortem.get(field) or "").strip():
+            body.append(labelled(label.split(" (")[0], postmortem[field], limit=600))
+    if impact_usd:
+        body.append(block(f"Estimated business impact: **≈ ${impact_usd:,.0f}**"))
+    if items:
+        body.append(block("**Action items**", spacing="Medium"))
+        for it in items[:15]:
+            state = it.get("jira_status") or ("done" if it.get("jira_done") else "open")
+            due = it["due_date"].isoformat() if it.get("due_date") else "no due date"
+            owner = it.get("owner") or "no owner"
+            key = f" · {it['jira_key']}" if it.get("jira_key") else ""
+            body.append(plain(f"• {it['title']} — {owner}, due {due}{key} ({state})", limit=300))
+    if missing:
+        body.append(plain("Still needed to close: " + "; ".join(missing), color="Warning"))
+    actions = [a for a in (link("Postmortem page", page_url), link("JIRA task", jira_url)) if a]
+    actions.insert(0, execute("Edit RCA", "rca", {"incident": incident.ref}))
+    return card(body, actions)

@@ -1,0 +1,77 @@
+"""Postmortem rules: what a complete RCA needs, when it is due, and the timeline it starts with."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Iterable, Mapping, Sequence
+from zoneinfo import ZoneInfo
+
+# Field -> how the card and page call it. Order is the RCA template's order.
+RCA_SECTIONS = (
+    ("summary", "Summary"),
+    ("customer_impact", "Customer impact (who, how many, how long)"),
+    ("detection", "Detection (how and when we knew)"),
+    ("timeline", "Timeline"),
+    ("root_cause", "Root cause"),
+    ("trigger", "Trigger"),
+    ("resolution", "Resolution and recovery"),
+    ("went_well", "What went well"),
+    ("went_badly", "What went badly"),
+    ("lessons", "Lessons learned"),
+)
+REQUIRED = ("summary", "customer_impact", "detection", "root_cause", "resolution")
+FIELD_LIMIT = 4000
+ACTION_TITLE_LIMIT = 250
+
+
+@dataclass(frozen=True)
+class ActionItemDraft:
+    title: str
+    owner: str | None
+    due_date: date | None
+    item_id: int | None = None
+
+
+def missing(postmortem: Mapping[str, Any] | None, items: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What still stops the RCA from being complete, in words for the card."""
+    if postmortem is None:
+        return ["the postmortem has not been started (`incident rca INC-n`)"]
+    labels = dict(RCA_SECTIONS)
+    out = [labels[f].split(" (")[0].lower() for f in REQUIRED
+           if not (postmortem.get(f) or "").strip()]
+    if not any(i.get("title") and i.get("owner") and i.get("due_date") for i in items):
+        out.append("at least one action item with an owner and a due date")
+    return out
+
+
+def due_after(resolved_at: datetime, business_days: int, tz: ZoneInfo) -> datetime:
+    """`business_days` working days (Mon-Fri) after the resolve, at the same local time."""
+    local = resolved_at.astimezone(tz)
+    day, left = local, business_days
+    while left > 0:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            left -= 1
+    return day.astimezone(resolved_at.tzinfo)
+
+
+def impact_minutes(triggered_at: datetime, resolved_at: datetime | None, now: datetime,
+                   override: int | None = None) -> float:
+    if override is not None:
+        return float(override)
+    end = resolved_at or now
+    return max(0.0, (end - triggered_at).total_seconds() / 60)
+
+
+def impact_usd(revenue_per_minute: float, minutes: float) -> float:
+    return round(revenue_per_minute * minutes, 2)
+
+
+def timeline_text(entries: Iterable[Mapping[str, Any]]) -> str:
+    """The incident timeline as the RCA's starting point, one line per entry."""
+    lines = []
+    for e in entries:
+        who = f" ({e['actor']})" if e.get("actor") else ""
+        lines.append(f"{e['at'].strftime('%Y-%m-%d %H:%M')} UTC — {e['text']}{who}")
+    text = "\n".join(lines)
+    return text if len(text) <= FIELD_LIMIT else text[: FIELD_LIMIT - 1] + "…"
