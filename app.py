@@ -23,6 +23,11 @@ from handlers.context import Context, Policy
 from handlers.registry import load_all
 from handlers.webhooks.routes import WebhookDoors, WebhookSecrets
 from incidents.catalog import load_catalog
+from handlers.postmortem_page import postmortem_routes
+from integrations.graph import GraphClient
+from integrations.jira_tracker import JiraTracker
+from integrations.mailer import Mailer
+from integrations.pagerduty import PagerDutyClient
 from integrations.teams_connector import ConnectorCredentials, TeamsConnector
 from observability.logs import configure_logging
 from observability.metrics import CONTENT_TYPE_LATEST
@@ -47,6 +52,28 @@ BOT_FRAMEWORK_ENDPOINTS = (
 
 
 @dataclass(frozen=True)
+class Integrations:
+    """Outside systems; an empty setting means "not configured" (skipped, and the card says so)."""
+    graph_client_id: str = ""
+    graph_client_secret: str = ""
+    graph_tenant_id: str = ""
+    graph_base_url: str = "https://graph.microsoft.com/v1.0"
+    azure_authority_host: str = "https://login.microsoftonline.com"
+    jira_url: str = ""
+    jira_email: str = ""
+    jira_api_token: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True
+    smtp_from: str = "firebell@localhost"
+    pagerduty_api_token: str = ""
+    pagerduty_api_url: str = "https://api.pagerduty.com"
+    pagerduty_from_email: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     port: int = 3978
     host: str = "0.0.0.0"
@@ -57,6 +84,7 @@ class Settings:
     bot: BotSettings = field(default_factory=BotSettings)
     allowed_tenants: frozenset[str] = frozenset()
     policy: Policy = field(default_factory=Policy)
+    integrations: Integrations = field(default_factory=Integrations)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     run_worker: bool = True
     worker_poll_seconds: float = 1.0
@@ -90,7 +118,25 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         card_update_interval=timedelta(seconds=number("FIREBELL_CARD_UPDATE_SECONDS", 3)),
         public_base_url=public,
         admins=frozenset(x.lower() for x in names("FIREBELL_ADMINS")),
-        bot_app_id=bot.app_id)
+        bot_app_id=bot.app_id, teams_app_id=get("TEAMS_APP_ID"),
+        trigger_email_levels=frozenset(names("FIREBELL_TRIGGER_EMAIL_LEVELS")
+                                       or ("service-down", "high-error-rate")),
+        postmortem_due_business_days=int(number("FIREBELL_POSTMORTEM_DUE_BUSINESS_DAYS", 5)))
+    integrations = Integrations(
+        graph_client_id=get("GRAPH_CLIENT_ID", bot.app_id),
+        graph_client_secret=get("GRAPH_CLIENT_SECRET", bot.app_password),
+        graph_tenant_id=get("GRAPH_TENANT_ID", bot.tenant_id),
+        graph_base_url=get("GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0"),
+        azure_authority_host=get("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com"),
+        jira_url=get("JIRA_URL"), jira_email=get("JIRA_EMAIL"),
+        jira_api_token=get("JIRA_API_TOKEN"),
+        smtp_host=get("SMTP_HOST"), smtp_port=int(number("SMTP_PORT", 587)),
+        smtp_username=get("SMTP_USERNAME"), smtp_password=get("SMTP_PASSWORD"),
+        smtp_starttls=get("SMTP_STARTTLS", "true").lower() not in ("0", "false", "no", "off"),
+        smtp_from=get("SMTP_FROM", "firebell@localhost"),
+        pagerduty_api_token=get("PAGERDUTY_API_TOKEN"),
+        pagerduty_api_url=get("PAGERDUTY_API_URL", "https://api.pagerduty.com"),
+        pagerduty_from_email=get("PAGERDUTY_FROM_EMAIL"))
     return Settings(
         port=int(number("PORT", 3978)), host=get("HOST", "0.0.0.0"),
         database_url=get("DATABASE_URL", f"sqlite:///{HERE / 'firebell.db'}"),
@@ -98,7 +144,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         webhooks=WebhookSecrets(pagerduty=names("PAGERDUTY_WEBHOOK_SECRETS"),
                                 pagerduty_v2_token=get("PAGERDUTY_V2_TOKEN"),
                                 alertmanager_token=get("ALERTMANAGER_WEBHOOK_TOKEN")),
-        public_base_url=public, bot=bot,
+        public_base_url=public, bot=bot, integrations=integrations,
         allowed_tenants=frozenset(names("FIREBELL_ALLOWED_TENANTS")), policy=policy,
         retry=RetryPolicy(max_attempts=int(number("FIREBELL_OUTBOX_MAX_ATTEMPTS", 10))),
         run_worker=get("FIREBELL_WORKER", "on").lower() not in ("0", "off", "false", "no"),
@@ -116,6 +162,7 @@ class Firebell:
         load_all()
         self.ctx = Context(db=self.db, catalog=self.catalog, policy=settings.policy)
         self.ctx.teams = TeamsConnector(_connector_credentials(settings.bot))
+        connect_integrations(self.ctx, settings.integrations)
         self.worker = OutboxWorker(self.ctx, retry=settings.retry,
                                    poll_seconds=settings.worker_poll_seconds)
         self.ctx.wake_worker = self.worker.wake
@@ -129,6 +176,7 @@ class Firebell:
         app = web.Application(client_max_size=1024 * 1024)
         app[FIREBELL] = self
         app.add_routes([messages_route(self.adapter, self.bot), *self.webhooks.routes(),
+                        *postmortem_routes(self.ctx),
                         web.get("/healthz", self.healthz), web.get("/readyz", self.readyz),
                         web.get("/metrics", self.metrics)])
         app.on_startup.append(self._start)
@@ -154,7 +202,9 @@ class Firebell:
     async def _stop(self, _app: web.Application) -> None:
         await self.worker.stop()
         await self.committer.stop()
-        await self.ctx.teams.close()
+        for client in (self.ctx.teams, self.ctx.graph, self.ctx.pagerduty):
+            if client is not None:
+                await client.close()
         await self.db.close()
 
     async def healthz(self, _request: web.Request) -> web.Response:
@@ -177,6 +227,23 @@ class Firebell:
             log.warning("metrics: outbox gauges unavailable")
         return web.Response(body=self.ctx.metrics.render(),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def connect_integrations(ctx: Context, s: Integrations) -> None:
+    """Build a client for each outside system that is configured; the rest stay None."""
+    if s.graph_client_id and s.graph_client_secret and s.graph_tenant_id:
+        ctx.graph = GraphClient(tenant_id=s.graph_tenant_id, client_id=s.graph_client_id,
+                                client_secret=s.graph_client_secret, base_url=s.graph_base_url,
+                                authority_host=s.azure_authority_host)
+    if s.jira_url and s.jira_email and s.jira_api_token:
+        ctx.jira = JiraTracker(s.jira_url, s.jira_email, s.jira_api_token)
+    if s.smtp_host:
+        ctx.mailer = Mailer(s.smtp_host, s.smtp_port, sender=s.smtp_from,
+                            username=s.smtp_username or None, password=s.smtp_password or None,
+                            starttls=s.smtp_starttls)
+    if s.pagerduty_api_token:
+        ctx.pagerduty = PagerDutyClient(token=s.pagerduty_api_token, api_url=s.pagerduty_api_url,
+                                        from_email=s.pagerduty_from_email)
 
 
 def _connector_credentials(bot: BotSettings) -> ConnectorCredentials:

@@ -136,10 +136,9 @@ class FirebellBot(TeamsActivityHandler):
         if not (live and reply.incident_id):
             return
         activity = turn_context.activity
-        version = reply.card_version or 1
         if sent:
             await remember_reply_card(self.ctx, reply.incident_id, where.conversation_id,
-                                      activity.conversation.id, sent, version)
+                                      activity.conversation.id, sent)
         else:
             await queue_reserved_card(self.ctx, reply.incident_id, where.conversation_id)
 

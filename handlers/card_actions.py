@@ -33,9 +33,9 @@ async def handle_card_action(ctx: Context, actor: Actor, verb: str, data: dict[s
     if command == "declare":
         args["title"] = str(data.get("title") or "").strip()[:250] if verb == "declare" else ""
     reply = await run_command(ctx, actor, command, args, where)
-    if not reply.ok and command != "declare":
-        # Refused: a message to the person who clicked; the card stays as it was. (The
-        # declare form is the exception: it comes back with what was wrong.)
+    if not reply.ok and reply.card is None:
+        # Refused: a message to the person who clicked; the card stays as it was. (A form
+        # comes back instead, with what was wrong in it.)
         return Reply.refuse(reply.text or "Not done.")
     if reply.card is None:
         card = notice_card(reply.text or "Done.", ok=reply.ok)

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handlers.card_queue import card_activity, refresh_cards
+from handlers.card_queue import card_activity, queue_update
 from handlers.context import Context
 from handlers.jobs import job
 from handlers.views import render_card
@@ -31,8 +31,8 @@ async def post_card(ctx: Context, job: Job) -> dict[str, Any] | None:
                                        card_activity(card, _summary(incident)))
     async with ctx.db.write() as conn:
         await conversations.card_posted(conn, msg["id"], activity_id=activity_id,
-                                        version=incident.version, now=ctx.now())
-        await _catch_up(ctx, conn, incident)
+                                        rev=msg["wanted_rev"], now=ctx.now())
+        await _catch_up(ctx, conn, incident.id, conversation_id)
     log.info("card posted", extra={"incident": incident.ref, "conversation": conversation_id})
     return {"activity_id": activity_id}
 
@@ -50,13 +50,13 @@ async def update_card(ctx: Context, job: Job) -> dict[str, Any] | None:
     await ctx.teams.update(conv["service_url"], msg["thread_id"] or conversation_id,
                            msg["activity_id"], card_activity(card, _summary(incident)))
     async with ctx.db.write() as conn:
-        await conversations.card_updated(conn, msg["id"], version=incident.version, now=ctx.now())
-        await _catch_up(ctx, conn, incident)
+        await conversations.card_updated(conn, msg["id"], rev=msg["wanted_rev"], now=ctx.now())
+        await _catch_up(ctx, conn, incident.id, conversation_id)
     return {"activity_id": msg["activity_id"], "version": incident.version}
 
 
 async def remember_reply_card(ctx: Context, incident_id: int, conversation_id: str,
-                              thread_id: str | None, activity_id: str, version: int) -> None:
+                              thread_id: str | None, activity_id: str) -> None:
     """The bot answered a command with the incident's card: that message is the card to keep
     updating in this conversation (unless the conversation already had one)."""
     async with ctx.db.write() as conn:
@@ -64,11 +64,10 @@ async def remember_reply_card(ctx: Context, incident_id: int, conversation_id: s
         msg = await conversations.card_message(conn, incident_id, conversation_id)
         if msg["activity_id"]:
             return
-        await conversations.card_posted(conn, msg["id"], activity_id=activity_id, version=version,
+        # The reply rendered the card as it was when the slot was made (revision 0).
+        await conversations.card_posted(conn, msg["id"], activity_id=activity_id, rev=0,
                                         now=ctx.now(), thread_id=thread_id)
-        current = await store.get(conn, incident_id)
-        if current and current.version > version:
-            await refresh_cards(ctx, conn, incident_id)
+        await _catch_up(ctx, conn, incident_id, conversation_id)
 
 
 async def _render(ctx: Context, conn: AsyncConnection, incident_id: int, conversation_id: str):
@@ -79,11 +78,12 @@ async def _render(ctx: Context, conn: AsyncConnection, incident_id: int, convers
     return incident, conv, await render_card(ctx, conn, incident)
 
 
-async def _catch_up(ctx: Context, conn: AsyncConnection, rendered: Incident) -> None:
-    """The incident changed while we were talking to Teams: queue one more update."""
-    current = await store.get(conn, rendered.id)
-    if current and current.version > rendered.version:
-        await refresh_cards(ctx, conn, rendered.id)
+async def _catch_up(ctx: Context, conn: AsyncConnection, incident_id: int,
+                    conversation_id: str) -> None:
+    """Something changed while we were talking to Teams: queue one more update."""
+    msg = await conversations.card_message(conn, incident_id, conversation_id)
+    if msg and msg["rendered_rev"] < msg["wanted_rev"]:
+        await queue_update(ctx, conn, incident_id, msg)
 
 
 def _summary(incident: Incident) -> str:

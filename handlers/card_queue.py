@@ -45,11 +45,18 @@ async def queue_reserved_card(ctx: Context, incident_id: int, conversation_id: s
 async def refresh_cards(ctx: Context, conn: AsyncConnection, incident_id: int) -> None:
     """Queue an update for every card of the incident that is already posted."""
     now = ctx.now()
-    for msg in await conversations.card_messages_of(conn, incident_id):
+    for msg in await conversations.want_refresh(conn, incident_id):
         if not msg["activity_id"]:
-            continue  # its post is still queued and will render the newest state
-        earliest = (msg["updated_at"] or now) + ctx.policy.card_update_interval
-        await outbox.enqueue(ctx.db, conn, "update_card", now=now, incident_id=incident_id,
-                             payload={"conversation_id": msg["conversation_id"]},
-                             coalesce_key=f"update_card:{incident_id}:{msg['conversation_id']}",
-                             conversation_id=msg["conversation_id"], run_after=max(now, earliest))
+            continue  # its post is queued; when done it sees it is behind and updates
+        await queue_update(ctx, conn, incident_id, msg)
+
+
+async def queue_update(ctx: Context, conn: AsyncConnection, incident_id: int,
+                       msg: dict[str, Any]) -> None:
+    """One pending update per card, no sooner than the update interval after the last."""
+    now = ctx.now()
+    earliest = (msg["updated_at"] or now) + ctx.policy.card_update_interval
+    await outbox.enqueue(ctx.db, conn, "update_card", now=now, incident_id=incident_id,
+                         payload={"conversation_id": msg["conversation_id"]},
+                         coalesce_key=f"update_card:{incident_id}:{msg['conversation_id']}",
+                         conversation_id=msg["conversation_id"], run_after=max(now, earliest))

@@ -143,7 +143,7 @@ async def _with_incident(ctx: Context, incident_id: int, where: Where,
         try:
             reply = await act(conn, incident)
         except IllegalTransition as exc:
-            return Reply.refuse(str(exc), card=await render_card(ctx, conn, incident))
+            return Reply.refuse(str(exc))
     ctx.wake_worker()
     return reply
 

@@ -119,6 +119,8 @@ async def link(ctx: Context, conn: AsyncConnection, child: Incident, proposal: L
     await change(ctx, conn, locked_parent, parent_changes, kind="child_linked", actor=by,
                  text=f"{child.ref} ({child.service or 'unknown service'}) linked as "
                       f"{proposal.kind}: {proposal.reason}")
+    from handlers import followups  # follow-ups build on changes; imported late
+    await followups.on_linked(ctx, conn, updated, parent)
     for grandchild in await store.children(conn, child.id):
         # Cascades stay one level deep: the child's cascade children move to the new root.
         # Duplicates stay with their twin.

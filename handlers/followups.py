@@ -36,13 +36,13 @@ async def ensure_war_room(ctx: Context, conn: AsyncConnection, incident: Inciden
                          once_key=f"war_room:{incident.id}")
 
 
-async def on_linked(ctx: Context, conn: AsyncConnection, child: Incident, root_id: int) -> None:
+async def on_linked(ctx: Context, conn: AsyncConnection, child: Incident, root: Incident) -> None:
     """A child joins its root's war room instead of getting one."""
-    if ctx.graph is None:
+    if ctx.graph is None or not ctx.catalog.levels.needs_war_room(root.level):
         return
-    await outbox.enqueue(ctx.db, conn, "war_room_join", now=ctx.now(), incident_id=root_id,
+    await outbox.enqueue(ctx.db, conn, "war_room_join", now=ctx.now(), incident_id=root.id,
                          payload={"child_id": child.id},
-                         once_key=f"war_room_join:{root_id}:{child.id}")
+                         once_key=f"war_room_join:{root.id}:{child.id}")
 
 
 async def on_status_change(ctx: Context, conn: AsyncConnection, before: Incident,

@@ -30,7 +30,7 @@ async def queue_email(ctx: Context, conn: AsyncConnection, *, to: Sequence[str],
                       subject: str, text: str, html: str, once_key: str,
                       cc: Sequence[str] = (), images: Sequence[tuple[str, bytes]] = (),
                       incident_id: int | None = None) -> bool:
-    """Send an e-mail, once for `once_key`. Its Message-ID derives from the key, so a copy
+    """Send an e-mail, once for `once_key`. Its Message-ID derives from the job, so a copy
     re-sent after a crash is recognisably the same message."""
     return await outbox.enqueue(ctx.db, conn, "send_email", now=ctx.now(),
                                 incident_id=incident_id, once_key=once_key, payload={
@@ -50,3 +50,17 @@ async def post_message(ctx: Context, job: Job) -> dict[str, Any]:
     activity_id = await ctx.teams.send(conv["service_url"], conversation_id,
                                        card_activity(job.payload["card"], job.payload["summary"]))
     return {"activity_id": activity_id}
+
+
+@job("send_email")
+async def send_email(ctx: Context, job: Job) -> dict[str, Any]:
+    from integrations.mailer import Email
+
+    if ctx.mailer is None:
+        raise PermanentFailure("SMTP is not configured (SMTP_HOST)")
+    p = job.payload
+    message_id = await ctx.mailer.send(Email(
+        to=p["to"], cc=p.get("cc") or (), subject=p["subject"], text=p["text"],
+        html=p.get("html"), message_id=f"<firebell.job{job.id}@firebell>",
+        inline_images=[(cid, base64.b64decode(data)) for cid, data in p.get("images") or []]))
+    return {"message_id": message_id}

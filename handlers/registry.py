@@ -4,5 +4,5 @@ from __future__ import annotations
 
 
 def load_all() -> None:
-    from handlers import (card_delivery, correlate, linking, messages, rca,  # noqa: F401
-                          roster)
+    from handlers import (card_delivery, correlate, emails, jira_tasks,  # noqa: F401
+                          linking, messages, oncall, pagerduty_sync, rca, roster, war_room)

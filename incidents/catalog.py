@@ -276,3 +276,20 @@ def _standby(raw: Any, default_tz: ZoneInfo, problems: list[str]) -> StandbyRota
     roles = {k: _emails(v, f"standby.{k}", problems)
              for k, v in raw.items() if k not in ("timezone", "start")}
     return StandbyRotations(tz, start, roles)
+
+
+def war_room_members(catalog: Catalog, service_name: str | None, commander: str | None,
+                     at: datetime) -> list[str]:
+    """Who joins a war room: the service's primary on-call and standby, the DBA and DevOps on
+    standby this week, the service's stakeholders and the incident commanders (in that order,
+    each once). A service the catalog does not know brings only the commanders and standbys."""
+    service = catalog.service(service_name)
+    people: list[str | None] = []
+    if service:
+        people += [service.primary, service.standby]
+    if catalog.standby:
+        people += [catalog.standby.on_standby(role, at) for role in ("dba", "devops")]
+    if service:
+        people += list(service.stakeholders)
+    people += [commander, *catalog.incident_commanders()]
+    return list(dict.fromkeys(p.lower() for p in people if p and "@" in p))

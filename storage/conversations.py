@@ -27,6 +27,11 @@ async def get(conn: AsyncConnection, conversation_id: str) -> dict[str, Any] | N
     return dict(row) if row else None
 
 
+async def any_service_url(conn: AsyncConnection) -> str | None:
+    q = select(c.c.service_url).order_by(c.c.updated_at.desc()).limit(1)
+    return (await conn.execute(q)).scalar()
+
+
 async def subscribe(db, conn: AsyncConnection, *, team: str, conversation_id: str,
                     by: str | None, now: datetime) -> str | None:
     """Bind `team` to the channel; returns the channel it was bound to before, if any."""
@@ -60,7 +65,7 @@ async def add_card_message(db, conn: AsyncConnection, incident_id: int,
                            conversation_id: str) -> bool:
     """Reserve the incident's card slot in a conversation; False if it already has one."""
     stmt = db.insert(cm).values(incident_id=incident_id, conversation_id=conversation_id,
-                                rendered_version=0)
+                                wanted_rev=0, rendered_rev=0)
     result = await conn.execute(stmt.on_conflict_do_nothing(
         index_elements=[cm.c.incident_id, cm.c.conversation_id]))
     return result.rowcount == 1
@@ -85,14 +90,20 @@ async def find_card_by_activity(conn: AsyncConnection, conversation_id: str,
     return dict(row) if row else None
 
 
-async def card_posted(conn: AsyncConnection, card_id: int, *, activity_id: str, version: int,
+async def card_posted(conn: AsyncConnection, card_id: int, *, activity_id: str, rev: int,
                       now: datetime, thread_id: str | None = None) -> None:
     await conn.execute(update(cm).where(cm.c.id == card_id).values(
-        activity_id=activity_id, thread_id=thread_id, rendered_version=version, posted_at=now,
+        activity_id=activity_id, thread_id=thread_id, rendered_rev=rev, posted_at=now,
         updated_at=now))
 
 
-async def card_updated(conn: AsyncConnection, card_id: int, *, version: int,
-                       now: datetime) -> None:
-    await conn.execute(update(cm).where(cm.c.id == card_id, cm.c.rendered_version < version)
-                       .values(rendered_version=version, updated_at=now))
+async def card_updated(conn: AsyncConnection, card_id: int, *, rev: int, now: datetime) -> None:
+    await conn.execute(update(cm).where(cm.c.id == card_id, cm.c.rendered_rev < rev)
+                       .values(rendered_rev=rev, updated_at=now))
+
+
+async def want_refresh(conn: AsyncConnection, incident_id: int) -> list[dict[str, Any]]:
+    """Mark every card of the incident as behind; returns them (after the bump)."""
+    await conn.execute(update(cm).where(cm.c.incident_id == incident_id)
+                       .values(wanted_rev=cm.c.wanted_rev + 1))
+    return await card_messages_of(conn, incident_id)

@@ -63,7 +63,11 @@ async def claim(db, conn: AsyncConnection, *, worker: str, now: datetime, lease:
     stay pending, moved to when the budget frees up."""
     due = or_(and_(t.c.status == PENDING, t.c.run_after <= now),
               and_(t.c.status == RUNNING, t.c.claimed_until < now))  # a dead worker's lease
-    q = select(t).where(due)
+    running = t.alias("running")
+    overlapping = select(running.c.id).where(
+        running.c.coalesce_key == t.c.coalesce_key, running.c.status == RUNNING,
+        running.c.claimed_until >= now, running.c.id != t.c.id)
+    q = select(t).where(due, or_(t.c.coalesce_key.is_(None), ~overlapping.exists()))
     if kinds:
         q = q.where(t.c.kind.in_(list(kinds)))
     q = q.order_by(t.c.run_after, t.c.id).limit(limit)

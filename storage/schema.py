@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer,
+                        LargeBinary,
                         MetaData, String, Table, Text, UniqueConstraint, text)
 from sqlalchemy.types import TypeDecorator
 
@@ -140,7 +141,10 @@ card_messages = Table(
     Column("conversation_id", String(500), nullable=False),  # the channel / chat
     Column("thread_id", String(600)),                        # reply thread it was posted in
     Column("activity_id", String(200)),                      # null until posted
-    Column("rendered_version", Integer, nullable=False, default=0),
+    # Each request to refresh the card bumps wanted_rev; a post or update records the
+    # wanted_rev it rendered. rendered_rev < wanted_rev: the card is behind, update it again.
+    Column("wanted_rev", Integer, nullable=False, default=0),
+    Column("rendered_rev", Integer, nullable=False, default=0),
     Column("posted_at", UtcDateTime),
     Column("updated_at", UtcDateTime),
     UniqueConstraint("incident_id", "conversation_id"),
@@ -169,9 +173,13 @@ outbox = Table(
 )
 Index("ix_outbox_due", outbox.c.status, outbox.c.run_after)
 Index("ix_outbox_incident", outbox.c.incident_id)
+# One pending job per coalesce key; claims also wait while one with that key is running, so the
+# jobs of one key never overlap (a card's updates land in order) yet a change that arrives
+# during a run always gets a job of its own.
 Index("uq_outbox_pending_coalesce", outbox.c.coalesce_key, unique=True,
-      sqlite_where=text("status IN ('pending', 'running')"),
-      postgresql_where=text("status IN ('pending', 'running')"))
+      sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'"))
+Index("ix_outbox_running_coalesce", outbox.c.coalesce_key,
+      sqlite_where=text("status = 'running'"), postgresql_where=text("status = 'running'"))
 
 # Sends per Teams conversation, shared by every replica, to stay inside Teams' rate limits.
 conversation_sends = Table(
@@ -269,3 +277,22 @@ report_deliveries = Table(
     Column("detail", JSON),
     UniqueConstraint("kind", "period", "target"),
 )
+Index("ix_report_deliveries_created", report_deliveries.c.created_at)
+
+# Report metrics filter on when incidents were resolved and closed, not only triggered.
+Index("ix_incidents_resolved", incidents.c.resolved_at)
+Index("ix_incidents_closed", incidents.c.closed_at)
+
+# Chart images shown in report cards: Teams fetches them from PUBLIC_BASE_URL/charts/<key>.png,
+# so any replica can serve them. The key is random (not guessable from the figures); `digest`
+# (sha256 of the PNG) lets the same chart be stored once.
+report_charts = Table(
+    "report_charts", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("png", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("digest"),
+)
+# Full-text search (search_incidents: an FTS5 table on SQLite, a tsvector table on PostgreSQL)
+# is created by hand in migration 0002_reports and kept in sync by triggers; see storage/search.py.

@@ -78,8 +78,8 @@ async def connector():
 
 @pytest.fixture
 async def harness(database_url, connector):
-    from tests.harness import Harness, test_settings
+    from tests.harness import Harness, make_settings
 
-    h = await Harness(test_settings(database_url), connector).start()
+    h = await Harness(make_settings(database_url), connector).start()
     yield h
     await h.stop()

@@ -56,7 +56,7 @@ def roster() -> list[dict[str, Any]]:
              "userPrincipalName": e, "tenantId": TENANT} for k, (n, e) in PEOPLE.items()]
 
 
-def test_settings(database_url: str, **changes: Any) -> Settings:
+def make_settings(database_url: str, **changes: Any) -> Settings:
     policy = Policy(card_update_interval=timedelta(seconds=0.2),
                     public_base_url="http://firebell.test")
     settings = Settings(database_url=database_url, catalog_path=str(CATALOG),
@@ -183,14 +183,16 @@ class Harness:
         assert "now gets" in reply["text"], reply
 
     # -- state ------------------------------------------------------------------------------------------
-    async def settle(self, timeout: float = 10.0) -> None:
-        """Wait until the outbox has nothing due (queued follow-ups have run)."""
+    async def settle(self, timeout: float = 10.0, horizon: float = 3.0) -> None:
+        """Wait until the outbox has nothing due within `horizon` seconds (queued follow-ups,
+        coalesced card updates and short retries have run)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             async with self.ctx.db.read() as conn:
                 busy = (await conn.execute(select(func.count()).select_from(outbox).where(
                     outbox.c.status.in_(["pending", "running"]),
-                    outbox.c.run_after <= self.ctx.now() + timedelta(seconds=1)))).scalar_one()
+                    outbox.c.run_after <= self.ctx.now() + timedelta(seconds=horizon)))
+                ).scalar_one()
             if not busy:
                 return
             self.firebell.worker.wake()

@@ -46,9 +46,9 @@ async def test_v2_with_a_wrong_token_is_401(harness):
 
 
 async def test_rotation_second_secret_accepted(database_url, connector):
-    from tests.harness import Harness, test_settings
+    from tests.harness import Harness, make_settings
     from handlers.webhooks.routes import WebhookSecrets
-    h = await Harness(test_settings(database_url, webhooks=WebhookSecrets(
+    h = await Harness(make_settings(database_url, webhooks=WebhookSecrets(
         pagerduty=("new-secret", SECRET))), connector).start()
     try:
         assert (await h.pagerduty(TRIGGER)).status == 200

@@ -56,7 +56,7 @@ DEFAULT_PLAYGROUND_PORT = 56150
 # prerequisites / skipping
 
 
-def missing_prerequisites(*, chromium: bool = True, node_modules: bool = True) -> list[str]:
+def missing_prerequisites(*, chromium: bool = True, node_modules: bool = True, netns: bool = True) -> list[str]:
     """Human-readable list of what is missing to run the e2e tools (empty list: all good)."""
     missing = []
     if chromium and not (CHROMIUM.exists() and os.access(CHROMIUM, os.X_OK)):
@@ -64,24 +64,30 @@ def missing_prerequisites(*, chromium: bool = True, node_modules: bool = True) -
     if shutil.which("node") is None:
         missing.append("node not on PATH (Node 20+)")
     if node_modules:
-        for sub in ("playwright-core", "@microsoft/m365agentsplayground", "adaptivecards", "adaptivecards-designer"):
+        for sub in ("playwright-core", "@microsoft/m365agentsplayground", "adaptivecards", "adaptivecards-designer",
+                    "@microsoft/app-manifest", "ajv-draft-04", "ajv-formats"):
             if not (NODE_MODULES / sub).is_dir():
                 missing.append(f"{NODE_MODULES / sub} missing (run: cd tests/e2e && npm ci)")
                 break
-    for tool in ("unshare", "ip"):
+    for tool in ("unshare", "ip") if netns else ():
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             missing.append(f"'{tool}' not found (util-linux / iproute2)")
     return missing
 
 
+SKIP_REASONS: list[str] = []  # collected for the loud banner in conftest.py's pytest_terminal_summary
+
+
 def require_prerequisites(**kwargs: bool) -> None:
-    """pytest.skip LOUDLY (reason + banner on stderr) when the e2e prerequisites are missing."""
+    """pytest.skip LOUDLY (reason + banner on stderr + end-of-run banner) when e2e prerequisites are missing."""
     missing = missing_prerequisites(**kwargs)
     if not missing:
         return
     import pytest  # local import: the module must stay importable as a plain script
 
     reason = "E2E PREREQUISITES MISSING -> test SKIPPED: " + "; ".join(missing)
+    if reason not in SKIP_REASONS:
+        SKIP_REASONS.append(reason)
     bar = "!" * 100
     print(f"\n{bar}\n{reason}\n{bar}\n", file=sys.stderr, flush=True)
     pytest.skip(reason)
@@ -166,6 +172,64 @@ def _terminate_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
         except ProcessLookupError:
             pass
         proc.wait(timeout=10)
+
+
+def _become_subreaper() -> None:
+    """Orphans of our children (e.g. Chromium helpers) get reparented to us instead of pid 1, so we can end them."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+    except OSError:
+        pass
+
+
+def _descendants(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            kids = Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
+        except OSError:
+            continue
+        for kid in map(int, kids):
+            out.append(kid)
+            out.extend(_descendants(kid))
+    return out
+
+
+def _end_leftovers(grace: float = 3.0) -> None:
+    """SIGTERM, then SIGKILL, whatever still runs below this process (only processes we started), and reap them."""
+    me = os.getpid()
+    pids = _descendants(me)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                    pass
+            except ChildProcessError:
+                pass
+            pids = _descendants(me)
+            if not pids:
+                return
+            time.sleep(0.1)
+
+
+def _run_reaped(argv: Sequence[str]) -> int:
+    """Run argv (stdio inherited) as a subreaper; end and reap anything it leaves behind."""
+    _become_subreaper()
+    proc = subprocess.Popen(list(argv))
+    try:
+        return proc.wait()
+    finally:
+        _end_leftovers()
 
 
 def _die_with_parent() -> None:  # preexec_fn: child gets SIGKILL if the supervisor dies
@@ -313,7 +377,8 @@ class ServiceSpec:
     """A process to run inside the namespace (the bot, or a fake it needs).
 
     ``argv``/``env`` values may contain ``{bot_port}``, ``{bot_url}``, ``{playground_port}``, ``{playground_url}``,
-    ``{connector_url}``, ``{artifacts_dir}``. Readiness: ``ready_tcp`` port accepting connections, ``ready_http``
+    ``{connector_url}``, ``{artifacts_dir}``, ``{python}`` (this interpreter); relative paths are relative to the
+    repository root (the default ``cwd``). Readiness: ``ready_tcp`` port accepting connections, ``ready_http``
     URL answering anything (any status), ``ready_log`` regex seen in its output; none of them: started = ready.
     For the bot, ``ready_tcp`` defaults to the bot port.
     """
@@ -578,9 +643,11 @@ def run_scenario(
     config = config or PlaygroundConfig()
     config.validate()
     art = Path(artifacts_dir) if artifacts_dir else default_artifacts_dir(name)
-    if art.exists():
+    if art.exists() and any(art.iterdir()):
+        if not (art / "job.json").exists():
+            raise ValueError(f"artifacts_dir {art} is not empty and is not a previous scenario's folder")
         shutil.rmtree(art)
-    art.mkdir(parents=True)
+    art.mkdir(parents=True, exist_ok=True)
     bot_spec = dataclasses.replace(bot, ready_tcp=bot.ready_tcp or bot_port)
     job = {
         "artifacts_dir": str(art),
@@ -658,8 +725,8 @@ def render_cards(
     if report_path.exists():
         report_path.unlink()
     proc = run_in_loopback_namespace(
-        [shutil.which("node") or "node", str(RENDER_CARDS), str(cards_path), str(art / "cards"), str(report_path),
-         "--host-config", host_config],
+        [sys.executable, str(Path(__file__).resolve()), "_run", shutil.which("node") or "node", str(RENDER_CARDS),
+         str(cards_path), str(art / "cards"), str(report_path), "--host-config", host_config],
         cwd=E2E_DIR,
         timeout=timeout,
         capture_output=True,
@@ -689,6 +756,7 @@ def _inside(job_path: str) -> int:
         "playground_url": f"http://127.0.0.1:{pg_port}",
         "connector_url": f"http://localhost:{pg_port}/_connector",
         "artifacts_dir": str(art),
+        "python": sys.executable,
         **job.get("extra_vars", {}),
     }
     started: list[Any] = []
@@ -698,6 +766,7 @@ def _inside(job_path: str) -> int:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_term)
+    _become_subreaper()
     rc = 2
     try:
         for svc in [*job["services"], job["bot"]]:
@@ -749,6 +818,7 @@ def _inside(job_path: str) -> int:
                     item.stop()
             except Exception as exc:  # noqa: BLE001
                 print(f"harness: stop failed: {exc!r}", file=sys.stderr)
+        _end_leftovers()
         (art / "supervisor.json").write_text(json.dumps(supervisor, indent=2))
     return rc
 
@@ -759,6 +829,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "_inside":
         return _inside(argv[1])
+    if argv and argv[0] == "_run":
+        return _run_reaped(argv[1:])
     parser = argparse.ArgumentParser(description="Run an e2e scenario JSON file against a bot in the Playground.")
     parser.add_argument("scenario", help='JSON file: {"steps": [...], "bot": {"argv": [...], "env": {...}}}')
     parser.add_argument("--artifacts", default=None)

@@ -1,0 +1,490 @@
+"""Digests and reports: the weekly digest, the monthly report, on demand (`incident report`,
+`incident stats`) and on schedule (exactly once per period and target, caught up after
+downtime), plus the summary card posted when an incident closes.
+
+The figures come from storage/reports.py (aggregated in SQL); the rules from incidents/metrics.py;
+cards and e-mails from cards/. Deliveries are outbox jobs (queue_card_message / queue_email)
+written in the same transaction as the report_deliveries row that makes them unique.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cards.charts import TrendBar, trend_chart
+from cards.digest import TeamRow, WeeklyDigest, weekly_digest_card
+from cards.report import HistoryRow, MonthlyReport, MonthlyTeamRow, history_card, \
+    monthly_report_card
+from cards.report_email import monthly_email, weekly_email
+from cards.stats import stats_card
+from cards.summary import CloseSummary, close_summary_card
+from handlers.commands import Where, command
+from handlers.context import Context
+from handlers.messages import queue_card_message, queue_email
+from handlers.replies import Reply
+from incidents import metrics as m
+from incidents.metrics import Figures, Percentiles
+from incidents.model import Actor, Incident
+from incidents.periods import (MONTH, WEEK, Period, Schedule, last_complete, local_date,
+                               parse_period, shift)
+from storage import conversations
+from storage import incidents as incidents_store
+from storage import postmortems as pm_store
+from storage import reports as store
+
+log = logging.getLogger("firebell.reports")
+WEEKLY, MONTHLY = "weekly", "monthly"
+COMPANY = "company"
+ALL = "*"                 # the company-wide scope in query results
+NO_TEAM = "—"
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """Schedules and recipients (FIREBELL_* settings, read in app.py)."""
+    weekly: Schedule | None = Schedule(WEEK, time(9, 0), weekday=0)
+    monthly: Schedule | None = Schedule(MONTH, time(9, 0), day=1)
+    digest_emails: tuple[str, ...] = ()
+    reminder_interval: timedelta = timedelta(hours=24)
+    stale_after: timedelta = timedelta(hours=4)
+
+    def schedule(self, kind: str) -> Schedule | None:
+        return self.weekly if kind == WEEKLY else self.monthly
+
+
+@dataclass
+class Compiled:
+    """One period's report for every scope (each team, and the company)."""
+    kind: str
+    period: Period
+    company: Any
+    teams: dict[str, Any]
+    _charts: dict[str, bytes] = field(default_factory=dict)
+
+    def view(self, scope: str):
+        return self.company if scope == COMPANY else self.teams[scope]
+
+    def card(self, scope: str, chart_url: str | None = None) -> dict[str, Any]:
+        view = self.view(scope)
+        if self.kind == WEEKLY:
+            return weekly_digest_card(view)
+        return monthly_report_card(view, chart_url=chart_url)
+
+    def chart(self, scope: str) -> bytes | None:
+        """The monthly trend chart of one scope (PNG), drawn once."""
+        if self.kind != MONTHLY:
+            return None
+        if scope not in self._charts:
+            view = self.view(scope)
+            self._charts[scope] = trend_chart(
+                [TrendBar(p.label.upper(), p.new,
+                          p.mtta.median / 60 if p.mtta.median is not None else None,
+                          p.mttr.median / 60 if p.mttr.median is not None else None)
+                 for p in view.trend], title=f"{view.name}: incidents, MTTA and MTTR")
+        return self._charts[scope]
+
+
+# -- compiling ----------------------------------------------------------------------------------
+
+async def compile_report(ctx: Context, kind: str, *, now: datetime,
+                         period: Period | None = None) -> Compiled:
+    tz = ctx.catalog.timezone
+    period = period or last_complete(WEEK if kind == WEEKLY else MONTH, now, tz)
+    async with ctx.db.read() as conn:
+        if kind == WEEKLY:
+            return await _weekly(ctx, conn, period, now)
+        return await _monthly(ctx, conn, period, now)
+
+
+def _revenue(ctx: Context) -> dict[str, float]:
+    return {s.name: s.revenue_per_minute_usd for s in ctx.catalog.services.values()}
+
+
+def _people(ctx: Context) -> dict[str, str]:
+    return {p.email.lower(): p.name for p in ctx.catalog.people.values()}
+
+
+def _team_name(ctx: Context, key: str | None) -> str:
+    team = ctx.catalog.team(key)
+    return team.name if team else (key or "No team")
+
+
+async def _figures(ctx: Context, conn: AsyncConnection, edges: Sequence[datetime],
+                   as_of: datetime, *, by_service: bool,
+                   earlier: datetime | None = None) -> dict[int, dict[str, Figures]]:
+    """Figures per bucket per scope (team key, NO_TEAM, ALL) over consecutive buckets.
+    With `earlier`, bucket -1 holds the MTTA / MTTR of [earlier, edges[0])."""
+    out: dict[int, dict[str, Figures]] = {}
+
+    def fig(bucket: int, scope: str) -> Figures:
+        return out.setdefault(bucket, {}).setdefault(scope, Figures())
+
+    for row in await store.new_counts(conn, edges, by_service=by_service):
+        for scope in (row["team"] or NO_TEAM, ALL):
+            f = fig(row["bucket"], scope)
+            if not row["root"]:
+                f.linked += row["n"]
+                continue
+            f.new += row["n"]
+            f.by_level[row["level"]] = f.by_level.get(row["level"], 0) + row["n"]
+            if by_service:
+                svc = row["service"] or "unknown"
+                f.by_service[svc] = f.by_service.get(svc, 0) + row["n"]
+            if scope == ALL:
+                team = _team_name(ctx, row["team"])
+                f.by_team[team] = f.by_team.get(team, 0) + row["n"]
+    for column, attr in (("resolved_at", "resolved"), ("closed_at", "closed")):
+        for row in await store.ended_counts(conn, column, edges):
+            for scope in (row["team"] or NO_TEAM, ALL):
+                f = fig(row["bucket"], scope)
+                setattr(f, attr, getattr(f, attr) + row["n"])
+    last = len(edges) - 2
+    for row in await store.open_at(conn, edges[-1]):
+        for scope in (row["team"] or NO_TEAM, ALL):
+            fig(last, scope).still_open += row["n"]
+    ranks: dict[tuple[str, str, int], tuple[int, dict[int, float]]] = {}
+    rank_edges = [earlier, *edges] if earlier else list(edges)
+    offset = 1 if earlier else 0
+    for row in await store.duration_ranks(conn, rank_edges):
+        key = (row["metric"], row["scope"] or NO_TEAM, row["bucket"] - offset)
+        ranks.setdefault(key, (row["n"], {}))[1][row["i"]] = row["v"]
+    for (metric, scope, bucket), (n, values) in ranks.items():
+        setattr(fig(bucket, scope), "mtta" if metric == "a" else "mttr",
+                Percentiles.from_ranks(n, values))
+    revenue = _revenue(ctx)
+    for row in await store.impact_minutes(conn, edges, as_of):
+        minutes = float(row["minutes"] or 0)
+        usd = m.impact_usd({row["service"]: minutes}, revenue)
+        for scope in (row["team"] or NO_TEAM, ALL):
+            f = fig(row["bucket"], scope)
+            f.impact_minutes += minutes
+            f.impact_usd = round(f.impact_usd + usd, 2)
+            f.impact_open += int(row["open"] or 0)
+    for buckets in out.values():
+        for f in buckets.values():
+            f.by_level = dict(sorted(f.by_level.items(), key=lambda kv: (-kv[1], kv[0])))
+            f.by_service = dict(sorted(f.by_service.items(), key=lambda kv: (-kv[1], kv[0])))
+            f.by_team = dict(sorted(f.by_team.items(), key=lambda kv: (-kv[1], kv[0])))
+    return out
+
+
+async def _overdue(ctx: Context, conn: AsyncConnection, now: datetime):
+    days = ctx.policy.postmortem_due_business_days
+    # A postmortem whose due date was never set is overdue once even the latest possible due
+    # date (N business days plus the weekends in between) has passed.
+    cutoff = now - timedelta(days=days + 2 * (days // 5 + 1))
+    pm_counts, pm_rows = await store.overdue_postmortems(conn, now, cutoff)
+    ai_counts, ai_rows = await store.overdue_actions(conn, local_date(now, ctx.catalog.timezone))
+    postmortems = [m.OverduePostmortem(r["id"], r["title"], r["team"], r["owner"], r["due_at"])
+                   for r in pm_rows]
+    actions = [m.OverdueAction(r["id"], r["incident_id"], r["title"], r["team"], r["owner"],
+                               r["due_date"], r["jira_key"]) for r in ai_rows]
+    return pm_counts, postmortems, ai_counts, actions
+
+
+def _teams_in_scope(ctx: Context) -> list[str]:
+    return list(ctx.catalog.teams)
+
+
+async def _weekly(ctx: Context, conn: AsyncConnection, period: Period,
+                  now: datetime) -> Compiled:
+    tz = ctx.catalog.timezone
+    before = shift(period, -4, tz)
+    as_of = min(now, period.end)
+    # The week, and (bucket -1) MTTA / MTTR of the four weeks before it.
+    both = await _figures(ctx, conn, [period.start, period.end], as_of, by_service=True,
+                          earlier=before.start)
+    week, earlier = both.get(0, {}), both.get(-1, {})
+    pm_counts, postmortems, ai_counts, actions = await _overdue(ctx, conn, now)
+    recurring = [m.Recurring(r["fingerprint"], r["n"], r["title"], r["service"], r["team"],
+                             r["latest_id"])
+                 for r in await store.recurring(conn, period.start, period.end)]
+    costly = await store.costliest(conn, period.start, period.end, as_of, _revenue(ctx))
+    people = _people(ctx)
+
+    def digest(scope: str, key: str | None) -> WeeklyDigest:
+        mine = (lambda team: True) if key is None else (lambda team: team == key)
+        rows = []
+        if key is None:
+            keys = [*_teams_in_scope(ctx), *([NO_TEAM] if NO_TEAM in week else [])]
+            rows = [TeamRow(k, _team_name(ctx, None if k == NO_TEAM else k),
+                            week.get(k, Figures()), earlier.get(k, Figures())) for k in keys]
+            rows.sort(key=lambda r: (-r.figures.new, r.name))
+        fig_key = ALL if key is None else key
+        return WeeklyDigest(
+            scope=scope, name="All teams" if key is None else _team_name(ctx, key),
+            period=period, figures=week.get(fig_key, Figures()),
+            before=earlier.get(fig_key, Figures()), teams=rows,
+            overdue_postmortems=[p for p in postmortems if mine(p.team)],
+            overdue_postmortems_total=sum(n for t, n in pm_counts.items() if mine(t)),
+            overdue_actions=[a for a in actions if mine(a.team)],
+            overdue_actions_total=sum(n for t, n in ai_counts.items() if mine(t)),
+            recurring=[r for r in recurring if mine(r.team)][:5],
+            costliest=[m.Costly(c["id"], c["title"], c["service"], c["team"], c["minutes"],
+                                c["usd"]) for c in costly
+                       if (c["overall_rank"] <= 3 if key is None else c["team"] == key
+                           and c["team_rank"] <= 3)],
+            people=people)
+
+    return Compiled(WEEKLY, period, digest(COMPANY, None),
+                    {k: digest(k, k) for k in _teams_in_scope(ctx)})
+
+
+async def _monthly(ctx: Context, conn: AsyncConnection, period: Period,
+                   now: datetime) -> Compiled:
+    tz = ctx.catalog.timezone
+    months = [shift(period, -k, tz) for k in range(5, -1, -1)]
+    edges = [p.start for p in months] + [period.end]
+    figures = await _figures(ctx, conn, edges, min(now, period.end), by_service=False)
+    completion: dict[str, tuple[int, int]] = {}
+    for row in await store.postmortem_completion(conn, [period.start, period.end],
+                                                 ctx.catalog.levels.needs_postmortem):
+        for scope in (row["team"] or NO_TEAM, ALL):
+            done, needed = completion.get(scope, (0, 0))
+            completion[scope] = (done + int(row["done"] or 0), needed + int(row["needed"]))
+    last = len(months) - 1
+    people = _people(ctx)
+
+    def trend(scope: str) -> list[m.TrendPoint]:
+        out = []
+        for i, p in enumerate(months):
+            f = figures.get(i, {}).get(scope, Figures())
+            out.append(m.TrendPoint(p.key, p.label[:3] + " " + p.key[2:4], f.new, f.mtta,
+                                    f.mttr, f.impact_usd))
+        return out
+
+    def report(scope: str, key: str | None) -> MonthlyReport:
+        fig_key = ALL if key is None else key
+        done, needed = completion.get(fig_key, (0, 0))
+        rows = []
+        if key is None:
+            for k in _teams_in_scope(ctx):
+                d, n = completion.get(k, (0, 0))
+                rows.append(MonthlyTeamRow(k, _team_name(ctx, k),
+                                           figures.get(last, {}).get(k, Figures()), d, n))
+            rows.sort(key=lambda r: (-r.figures.new, r.name))
+        return MonthlyReport(scope=scope, name="All teams" if key is None else _team_name(ctx, key),
+                             period=period, figures=figures.get(last, {}).get(fig_key, Figures()),
+                             trend=trend(fig_key), postmortems_done=done,
+                             postmortems_needed=needed, teams=rows, people=people)
+
+    return Compiled(MONTHLY, period, report(COMPANY, None),
+                    {k: report(k, k) for k in _teams_in_scope(ctx)})
+
+
+# -- scheduled delivery -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Target:
+    key: str                # report_deliveries.target: channel:<team> | email:<team> | ...
+    scope: str              # a team key or "company"
+    conversation_id: str | None = None
+    emails: tuple[str, ...] = ()
+
+
+def targets(ctx: Context, subscriptions: dict[str, str],
+            digest_emails: Iterable[str]) -> list[Target]:
+    out = []
+    for team, conversation_id in sorted(subscriptions.items()):
+        if team == "default":
+            out.append(Target(f"channel:{COMPANY}", COMPANY, conversation_id=conversation_id))
+        elif team in ctx.catalog.teams:
+            out.append(Target(f"channel:{team}", team, conversation_id=conversation_id))
+    for key, team in ctx.catalog.teams.items():
+        if team.email:
+            out.append(Target(f"email:{key}", key, emails=(team.email,)))
+    emails = tuple(dict.fromkeys(e.strip().lower() for e in digest_emails if e.strip()))
+    if emails:
+        out.append(Target(f"email:{COMPANY}", COMPANY, emails=emails))
+    return out
+
+
+async def deliver_due(ctx: Context, kind: str, settings: ReportSettings, *,
+                      now: datetime | None = None) -> int:
+    """Send the latest due digest/report to every target that has not had it. Safe to call
+    any number of times, from any number of replicas: each (kind, period, target) goes once.
+    A delivery missed while Firebell was down is the latest due one until the next one is due,
+    so calling this at start-up catches up."""
+    schedule = settings.schedule(kind)
+    if schedule is None:
+        return 0
+    now = now or ctx.now()
+    period = schedule.due_period(now, ctx.catalog.timezone)
+    return await deliver(ctx, kind, period, settings, now=now)
+
+
+async def deliver(ctx: Context, kind: str, period: Period, settings: ReportSettings, *,
+                  now: datetime) -> int:
+    async with ctx.db.read() as conn:
+        subscriptions = await conversations.all_subscriptions(conn)
+        done = await store.delivered_targets(conn, kind, period.key)
+    missing = [t for t in targets(ctx, subscriptions, settings.digest_emails)
+               if t.key not in done]
+    if not missing:
+        return 0
+    compiled = await compile_report(ctx, kind, now=now, period=period)
+    queued = 0
+    async with ctx.db.write() as conn:
+        for target in missing:
+            once_key = f"report:{kind}:{period.key}:{target.key}"
+            claimed = await store.claim_delivery(
+                ctx.db, conn, kind=kind, period=period.key, target=target.key, now=now,
+                detail={"jobs": [once_key], "scope": target.scope,
+                        "to": target.conversation_id or list(target.emails)})
+            if not claimed:
+                continue  # another replica got there first
+            await _queue(ctx, conn, compiled, target, once_key, now)
+            queued += 1
+    if queued:
+        log.info("%s %s queued for %d target(s)", kind, period.key, queued)
+        ctx.wake_worker()
+    return queued
+
+
+async def _queue(ctx: Context, conn: AsyncConnection, compiled: Compiled, target: Target,
+                 once_key: str, now: datetime) -> None:
+    view = compiled.view(target.scope)
+    what = "Weekly incident digest" if compiled.kind == WEEKLY else "Monthly incident report"
+    if target.conversation_id:
+        chart_url = await chart_link(ctx, conn, compiled, target.scope, now)
+        await queue_card_message(ctx, conn, conversation_id=target.conversation_id,
+                                 card=compiled.card(target.scope, chart_url),
+                                 summary=f"{what}: {view.name}, {compiled.period.label}",
+                                 once_key=once_key)
+        return
+    if compiled.kind == WEEKLY:
+        subject, text, html = weekly_email(view)
+        images: list[tuple[str, bytes]] = []
+    else:
+        cid = f"trend.{target.scope}.{compiled.period.key}@firebell"
+        subject, text, html = monthly_email(view, chart_cid=cid)
+        images = [(cid, compiled.chart(target.scope))]
+    await queue_email(ctx, conn, to=list(target.emails), subject=subject, text=text, html=html,
+                      once_key=once_key, images=images)
+
+
+async def chart_link(ctx: Context, conn: AsyncConnection, compiled: Compiled, scope: str,
+                     now: datetime) -> str | None:
+    png = compiled.chart(scope)
+    if png is None:
+        return None
+    key = await store.save_chart(ctx.db, conn, png, now)
+    return f"{ctx.policy.public_base_url}/charts/{key}.png"
+
+
+# -- the close summary (called by the resolve/close code) ---------------------------------------------
+
+async def queue_close_summary(ctx: Context, conn: AsyncConnection, incident: Incident) -> None:
+    """When an incident closes, its RCA summary lands as a card in the team's channel (the RCA
+    e-mail is sent by handlers/emails.py). Once per close: a reopened and closed-again
+    incident gets a new summary."""
+    channel = await conversations.channel_for(conn, incident.team)
+    if channel is None or incident.parent_id is not None:
+        return
+    card = close_summary_card(await _close_summary(ctx, conn, incident))
+    period = f"{incident.ref}:v{incident.version}"[:40]
+    once_key = f"close_summary:{incident.id}:{incident.version}"
+    target = f"channel:{incident.team or 'default'}"
+    if await store.claim_delivery(ctx.db, conn, kind="close_summary", period=period,
+                                  target=target, now=ctx.now(), detail={"jobs": [once_key]}):
+        await queue_card_message(ctx, conn, conversation_id=channel, card=card,
+                                 summary=f"{incident.ref} closed: {incident.title}",
+                                 once_key=once_key, incident_id=incident.id)
+
+
+async def _close_summary(ctx: Context, conn: AsyncConnection,
+                         incident: Incident) -> CloseSummary:
+    from handlers.emails import teams_link
+    from handlers.postmortems import impact_of, page_url
+    postmortem = await pm_store.get(conn, incident.id)
+    return CloseSummary(
+        incident=incident, team_name=_team_name(ctx, incident.team) if incident.team else None,
+        postmortem=postmortem or {}, action_items=await pm_store.action_items(conn, incident.id),
+        impact_usd=impact_of(ctx, incident, postmortem),
+        linked=len(await incidents_store.children(conn, incident.id)), people=_people(ctx),
+        page_url=page_url(ctx, incident) if postmortem else None,
+        teams_url=await teams_link(conn, incident))
+
+
+# -- commands --------------------------------------------------------------------------------------
+
+def _team_from_words(ctx: Context, words: list[str]) -> tuple[str | None, list[str]]:
+    """Find a team among the words (keys or display names, several words allowed)."""
+    for size in range(len(words), 0, -1):
+        for start in range(0, len(words) - size + 1):
+            found = ctx.catalog.find_team(" ".join(words[start:start + size]))
+            if found:
+                return found.key, words[:start] + words[start + size:]
+    return None, words
+
+
+@command("report")
+async def report_command(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
+    words = list(args.get("words") or [])
+    kind = (words.pop(0).lower() if words else "weekly")
+    kind = {"week": WEEKLY, "month": MONTHLY}.get(kind, kind)
+    team, rest = _team_from_words(ctx, words)
+    if kind == "history":
+        return await _history(ctx, team)
+    if kind not in (WEEKLY, MONTHLY):
+        return Reply.refuse("Usage: `incident report weekly|monthly|history [team] [period]`, "
+                            "e.g. `incident report weekly checkout`.")
+    now = ctx.now()
+    tz = ctx.catalog.timezone
+    period = None
+    if rest:
+        period = parse_period(rest[0], now, tz)
+        if period is None or period.kind not in (WEEK, MONTH):
+            unknown = " ".join(rest)[:40]
+            return Reply.refuse(f"`{unknown}` is neither a team nor a week/month "
+                                "(e.g. 2025-W11, 2025-03, last-week). Teams: "
+                                + ", ".join(ctx.catalog.teams) + ".")
+    compiled = await compile_report(ctx, kind, now=now, period=period)
+    scope = team or COMPANY
+    chart_url = None
+    if kind == MONTHLY:
+        async with ctx.db.write() as conn:
+            chart_url = await chart_link(ctx, conn, compiled, scope, now)
+    return Reply(card=compiled.card(scope, chart_url))
+
+
+async def _history(ctx: Context, team: str | None) -> Reply:
+    targets_of = [f"channel:{team}", f"email:{team}"] if team else None
+    async with ctx.db.read() as conn:
+        rows = await store.delivery_history(conn, targets=targets_of, limit=31)
+    shown = [HistoryRow(r["kind"], r["period"], r["target"], r["created_at"], _state(r["jobs"]))
+             for r in rows[:30]]
+    heading = "Report history" + (f" for {_team_name(ctx, team)}" if team else "")
+    return Reply(card=history_card(shown, heading=heading, total=len(rows)))
+
+
+def _state(jobs: list[dict[str, Any]]) -> str:
+    states = {j["status"] for j in jobs}
+    if not states or states <= {"done"}:
+        return "sent" if states else "recorded"
+    if states & {"failed", "cancelled"}:
+        errors = "; ".join(j.get("last_error") or "" for j in jobs if j.get("last_error"))
+        return "failed" + (f" ({errors[:150]})" if errors else "")
+    return "queued"
+
+
+@command("stats")
+async def stats_command(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
+    words = list(args.get("words") or [])
+    team, rest = _team_from_words(ctx, words)
+    now = ctx.now()
+    period = parse_period(rest[0] if rest else None, now, ctx.catalog.timezone)
+    if period is None or len(rest) > 1:
+        return Reply.refuse(f"`{' '.join(rest)[:40]}` is not a team or a period. Periods: "
+                            "week, last-week, month, last-month, 7d, 30d, 90d, 2025-W11, "
+                            "2025-03. Teams: " + ", ".join(ctx.catalog.teams) + ".")
+    async with ctx.db.read() as conn:
+        figures = (await _figures(ctx, conn, [period.start, period.end], min(now, period.end),
+                                  by_service=True)).get(0, {})
+    scope = team or ALL
+    name = _team_name(ctx, team) if team else "All teams"
+    return Reply(card=stats_card(name, period, figures.get(scope, Figures())))

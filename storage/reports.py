@@ -1,0 +1,314 @@
+"""Report queries: counts, percentiles, impact and overdue follow-ups, aggregated in the database
+(GROUP BY and window functions that SQLite >= 3.25 and PostgreSQL both run). Python only gets
+one row per group, never one per incident.
+
+Periods arrive as `edges`: ascending UTC instants e0 < e1 < ... < ek; bucket i is [e_i, e_i+1).
+Bucketing is a CASE over those instants, so local-time boundaries (DST) are the caller's
+business and the SQL stays portable.
+"""
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime, timedelta
+from hashlib import sha256
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import (Float, Integer, and_, case, func, literal, literal_column, or_, select,
+                        union_all)
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+
+from incidents.metrics import FRACTIONS
+from storage.schema import UtcDateTime
+from storage.schema import action_items as ai
+from storage.schema import incidents as t
+from storage.schema import outbox as ob
+from storage.schema import postmortems as pm
+from storage.schema import report_charts as rc
+from storage.schema import report_deliveries as rd
+
+
+class seconds_between(FunctionElement):
+    """Seconds from the second argument to the first (a - b), as a float, on both databases."""
+    type = Float()
+    inherit_cache = True
+    name = "seconds_between"
+
+
+@compiles(seconds_between, "sqlite")
+def _seconds_sqlite(element, compiler, **kw):
+    a, b = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((julianday({a}) - julianday({b})) * 86400.0)"
+
+
+@compiles(seconds_between, "postgresql")
+def _seconds_postgresql(element, compiler, **kw):
+    a, b = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(EXTRACT(EPOCH FROM ({a} - {b})) AS DOUBLE PRECISION)"
+
+
+def _at(value: datetime):
+    return literal(value, UtcDateTime)
+
+
+def _bucket(column, edges: Sequence[datetime]):
+    whens = [(column >= _at(edges[i]), i) for i in reversed(range(len(edges) - 1))]
+    return case(*whens, else_=-1)
+
+
+def _in_range(column, edges: Sequence[datetime]):
+    return and_(column >= _at(edges[0]), column < _at(edges[-1]))
+
+
+ROOT = t.c.parent_id.is_(None)
+
+
+# -- counts ------------------------------------------------------------------------------------
+
+async def new_counts(conn: AsyncConnection, edges: Sequence[datetime], *,
+                     by_service: bool = True) -> list[dict[str, Any]]:
+    """Incidents triggered per (bucket, team, [service], level, root or linked)."""
+    bucket = _bucket(t.c.triggered_at, edges).label("bucket")
+    root = case((ROOT, 1), else_=0).label("root")
+    keys = [bucket, t.c.team, t.c.level, root] + ([t.c.service] if by_service else [])
+    q = (select(*keys, func.count().label("n")).where(_in_range(t.c.triggered_at, edges))
+         .group_by(*keys))
+    return [dict(r) for r in (await conn.execute(q)).mappings()]
+
+
+async def ended_counts(conn: AsyncConnection, column: str,
+                       edges: Sequence[datetime]) -> list[dict[str, Any]]:
+    """Root incidents resolved (or closed) per (bucket, team), by `resolved_at` / `closed_at`."""
+    col = t.c[column]
+    bucket = _bucket(col, edges).label("bucket")
+    q = (select(bucket, t.c.team, func.count().label("n"))
+         .where(_in_range(col, edges), ROOT).group_by(bucket, t.c.team))
+    return [dict(r) for r in (await conn.execute(q)).mappings()]
+
+
+async def open_at(conn: AsyncConnection, end: datetime) -> list[dict[str, Any]]:
+    """Root incidents open at `end` (triggered before it, not resolved by then), per team."""
+    q = (select(t.c.team, func.count().label("n"))
+         .where(or_(t.c.resolved_at.is_(None), t.c.resolved_at >= _at(end)),
+                t.c.triggered_at < _at(end), t.c.status != "closed", ROOT)
+         .group_by(t.c.team))
+    return [dict(r) for r in (await conn.execute(q)).mappings()]
+
+
+# -- MTTA / MTTR percentiles ------------------------------------------------------------------------
+
+async def duration_ranks(conn: AsyncConnection, edges: Sequence[datetime], *,
+                         company: bool = True) -> list[dict[str, Any]]:
+    """For each (metric, scope, bucket): n and the values at the ranks around the median and
+    p90 (see incidents.metrics.rank_bounds). Scope is the team, and "*" for everyone.
+
+    metric "a": trigger -> first acknowledge; "r": trigger -> final resolve. Roots only."""
+    bucket = _bucket(t.c.triggered_at, edges)
+    base = and_(_in_range(t.c.triggered_at, edges), ROOT)
+    parts = []
+    for metric, column in (("a", t.c.first_acknowledged_at), ("r", t.c.resolved_at)):
+        value = seconds_between(column, t.c.triggered_at)
+        scopes = [t.c.team] + ([literal("*")] if company else [])
+        for scope in scopes:
+            parts.append(select(literal(metric).label("metric"), scope.label("scope"),
+                                bucket.label("bucket"), value.label("v"))
+                         .where(base, column.is_not(None)))
+    d = union_all(*parts).subquery("d")
+    window = dict(partition_by=[d.c.metric, d.c.scope, d.c.bucket])
+    ranked = select(d.c.metric, d.c.scope, d.c.bucket, d.c.v,
+                    (func.row_number().over(order_by=d.c.v, **window) - 1).label("i"),
+                    func.count().over(**window).label("n")).subquery("r")
+    n1 = ranked.c.n - 1
+    wanted = []
+    for num, den in FRACTIONS.values():
+        # Integer floor division on both databases (n >= 1, so no negative operands).
+        wanted += [(n1 * num) // den, (n1 * num + den - 1) // den]
+    q = select(ranked.c.metric, ranked.c.scope, ranked.c.bucket, ranked.c.n, ranked.c.i,
+               ranked.c.v).where(or_(*[ranked.c.i == w for w in wanted]))
+    return [dict(r) for r in (await conn.execute(q)).mappings()]
+
+
+# -- impact ------------------------------------------------------------------------------------------
+
+def _impact_minutes(now: datetime):
+    end = func.coalesce(t.c.resolved_at, _at(now))
+    return func.coalesce(pm.c.impact_minutes, seconds_between(end, t.c.triggered_at) / 60.0)
+
+
+async def impact_minutes(conn: AsyncConnection, edges: Sequence[datetime],
+                         now: datetime) -> list[dict[str, Any]]:
+    """Minutes of customer impact per (bucket, team, service), roots only, and how many of the
+    incidents were still open (counted up to `now`)."""
+    bucket = _bucket(t.c.triggered_at, edges).label("bucket")
+    q = (select(bucket, t.c.team, t.c.service,
+                func.sum(_impact_minutes(now)).label("minutes"),
+                func.sum(case((t.c.resolved_at.is_(None), 1), else_=0)).label("open"))
+         .select_from(t.outerjoin(pm, pm.c.incident_id == t.c.id))
+         .where(_in_range(t.c.triggered_at, edges), ROOT)
+         .group_by(bucket, t.c.team, t.c.service))
+    return [dict(r) for r in (await conn.execute(q)).mappings()]
+
+
+async def costliest(conn: AsyncConnection, start: datetime, end: datetime, now: datetime,
+                    revenue: dict[str, float], *, per_team: int = 3) -> list[dict[str, Any]]:
+    """The costliest root incidents triggered in [start, end): the top `per_team` of each team
+    plus the overall top (team rank or overall rank within `per_team`)."""
+    priced = {s: r for s, r in revenue.items() if r > 0}
+    if not priced:
+        return []
+    rate = case(*[(t.c.service == s, r) for s, r in priced.items()], else_=0.0)
+    minutes = _impact_minutes(now)
+    cost = (rate * minutes).label("usd")
+    inner = (select(t.c.id, t.c.title, t.c.service, t.c.team, minutes.label("minutes"), cost)
+             .select_from(t.outerjoin(pm, pm.c.incident_id == t.c.id))
+             .where(_in_range(t.c.triggered_at, [start, end]), ROOT,
+                    t.c.service.in_(list(priced)))).subquery("c")
+    ranked = select(inner, func.row_number().over(partition_by=inner.c.team,
+                                                  order_by=[inner.c.usd.desc(), inner.c.id])
+                    .label("team_rank"),
+                    func.row_number().over(order_by=[inner.c.usd.desc(), inner.c.id])
+                    .label("overall_rank")).subquery("k")
+    q = (select(ranked).where(or_(ranked.c.team_rank <= per_team,
+                                  ranked.c.overall_rank <= per_team), ranked.c.usd > 0)
+         .order_by(ranked.c.usd.desc()))
+    return [dict(r) for r in (await conn.execute(q)).mappings()]
+
+
+# -- recurrence ------------------------------------------------------------------------------------
+
+async def recurring(conn: AsyncConnection, start: datetime, end: datetime, *,
+                    min_count: int = 2, limit: int = 200) -> list[dict[str, Any]]:
+    """Fingerprints seen on two or more root incidents triggered in [start, end)."""
+    n = func.count().label("n")
+    q = (select(t.c.team, t.c.fingerprint, n, func.max(t.c.title).label("title"),
+                func.max(t.c.service).label("service"), func.max(t.c.id).label("latest_id"))
+         .where(_in_range(t.c.triggered_at, [start, end]), ROOT)
+         .group_by(t.c.team, t.c.fingerprint).having(func.count() >= min_count)
+         .order_by(n.desc(), t.c.fingerprint).limit(limit))
+    return [dict(r) for r in (await conn.execute(q)).mappings()]
+
+
+# -- overdue follow-ups -------------------------------------------------------------------------------
+
+def _overdue_postmortem(now: datetime, undated_cutoff: datetime):
+    """Draft postmortems past their due date. One resolved before `undated_cutoff` whose due
+    date was never set counts as overdue too (the cutoff is the latest the due date can be)."""
+    return and_(pm.c.status == "draft", t.c.resolved_at.is_not(None), ROOT,
+                or_(and_(pm.c.due_at.is_not(None), pm.c.due_at < _at(now)),
+                    and_(pm.c.due_at.is_(None), t.c.resolved_at < _at(undated_cutoff))))
+
+
+async def overdue_postmortems(conn: AsyncConnection, now: datetime, undated_cutoff: datetime, *,
+                              per_team: int = 10) -> tuple[dict[str | None, int], list[dict]]:
+    """(count per team, the `per_team` most overdue of each team)."""
+    joined = pm.join(t, t.c.id == pm.c.incident_id)
+    where = _overdue_postmortem(now, undated_cutoff)
+    counts = (await conn.execute(select(t.c.team, func.count()).select_from(joined)
+                                 .where(where).group_by(t.c.team))).all()
+    due = func.coalesce(pm.c.due_at, t.c.resolved_at).label("due_at")
+    inner = (select(t.c.id, t.c.title, t.c.team, pm.c.owner, due,
+                    func.row_number().over(partition_by=t.c.team,
+                                           order_by=[due, t.c.id]).label("k"))
+             .select_from(joined).where(where)).subquery("o")
+    rows = (await conn.execute(select(inner).where(inner.c.k <= per_team)
+                               .order_by(inner.c.due_at, inner.c.id))).mappings()
+    return {team: n for team, n in counts}, [dict(r) for r in rows]
+
+
+async def overdue_actions(conn: AsyncConnection, today: date, *,
+                          per_team: int = 10) -> tuple[dict[str | None, int], list[dict]]:
+    """Action items not done in JIRA whose due date has passed: (count per team, the most
+    overdue `per_team` of each team)."""
+    joined = ai.join(t, t.c.id == ai.c.incident_id)
+    where = and_(ai.c.jira_done.is_(False), ai.c.due_date.is_not(None), ai.c.due_date < today)
+    counts = (await conn.execute(select(t.c.team, func.count()).select_from(joined)
+                                 .where(where).group_by(t.c.team))).all()
+    inner = (select(ai.c.id, ai.c.incident_id, ai.c.title, t.c.team, ai.c.owner, ai.c.due_date,
+                    ai.c.jira_key,
+                    func.row_number().over(partition_by=t.c.team,
+                                           order_by=[ai.c.due_date, ai.c.id]).label("k"))
+             .select_from(joined).where(where)).subquery("o")
+    rows = (await conn.execute(select(inner).where(inner.c.k <= per_team)
+                               .order_by(inner.c.due_date, inner.c.id))).mappings()
+    return {team: n for team, n in counts}, [dict(r) for r in rows]
+
+
+async def postmortem_completion(conn: AsyncConnection, edges: Sequence[datetime],
+                                levels: Iterable[str]) -> list[dict[str, Any]]:
+    """Per (bucket, team): root incidents that needed a postmortem and are no longer open, and
+    how many of them have a complete one."""
+    levels = list(levels)
+    if not levels:
+        return []
+    bucket = _bucket(t.c.triggered_at, edges).label("bucket")
+    q = (select(bucket, t.c.team, func.count().label("needed"),
+                func.sum(case((pm.c.status == "complete", 1), else_=0)).label("done"))
+         .select_from(t.outerjoin(pm, pm.c.incident_id == t.c.id))
+         .where(_in_range(t.c.triggered_at, edges), ROOT, t.c.level.in_(levels),
+                t.c.status != "open")
+         .group_by(bucket, t.c.team))
+    return [dict(r) for r in (await conn.execute(q)).mappings()]
+
+
+# -- deliveries (exactly once per kind, period and target) ------------------------------------------
+
+async def delivered_targets(conn: AsyncConnection, kind: str, period: str) -> set[str]:
+    q = select(rd.c.target).where(rd.c.kind == kind, rd.c.period == period)
+    return set((await conn.execute(q)).scalars())
+
+
+async def claim_delivery(db, conn: AsyncConnection, *, kind: str, period: str, target: str,
+                         now: datetime, detail: dict[str, Any]) -> bool:
+    """Record the delivery; False if any replica already did (then it must not be sent)."""
+    stmt = db.insert(rd).values(kind=kind, period=period, target=target, status="pending",
+                                created_at=now, detail=detail)
+    return (await conn.execute(stmt.on_conflict_do_nothing(
+        index_elements=[rd.c.kind, rd.c.period, rd.c.target]))).rowcount == 1
+
+
+async def delivery_history(conn: AsyncConnection, *, kinds: Sequence[str] | None = None,
+                           targets: Sequence[str] | None = None,
+                           limit: int = 30) -> list[dict[str, Any]]:
+    """Recent deliveries, newest first, each with the states of the outbox jobs it queued."""
+    q = select(rd)
+    if kinds:
+        q = q.where(rd.c.kind.in_(list(kinds)))
+    if targets:
+        q = q.where(rd.c.target.in_(list(targets)))
+    rows = [dict(r) for r in (await conn.execute(
+        q.order_by(rd.c.created_at.desc(), rd.c.id.desc()).limit(limit))).mappings()]
+    keys = [k for r in rows for k in (r["detail"] or {}).get("jobs", [])]
+    states: dict[str, dict[str, Any]] = {}
+    if keys:
+        jq = select(ob.c.once_key, ob.c.status, ob.c.finished_at, ob.c.last_error) \
+            .where(ob.c.once_key.in_(keys))
+        states = {r["once_key"]: dict(r) for r in (await conn.execute(jq)).mappings()}
+    for r in rows:
+        r["jobs"] = [states.get(k, {"once_key": k, "status": "unknown"})
+                     for k in (r["detail"] or {}).get("jobs", [])]
+    return rows
+
+
+# -- chart images ---------------------------------------------------------------------------------------
+
+async def save_chart(db, conn: AsyncConnection, png: bytes, now: datetime) -> str:
+    """Store a chart image once; returns its (random, unguessable) key."""
+    digest = sha256(png).hexdigest()
+    stmt = db.insert(rc).values(key=secrets.token_urlsafe(24), digest=digest, png=png,
+                                created_at=now)
+    await conn.execute(stmt.on_conflict_do_nothing(index_elements=[rc.c.digest]))
+    return (await conn.execute(select(rc.c.key).where(rc.c.digest == digest))).scalar_one()
+
+
+async def chart(conn: AsyncConnection, key: str) -> bytes | None:
+    return (await conn.execute(select(rc.c.png).where(rc.c.key == key))).scalar()
+
+
+async def forget_charts(conn: AsyncConnection, before: datetime) -> int:
+    result = await conn.execute(rc.delete().where(rc.c.created_at < _at(before)))
+    return result.rowcount or 0
+
+
+def days_before(at: datetime, days: int) -> datetime:
+    return at - timedelta(days=days)

@@ -1,0 +1,87 @@
+"""Full-text search over incident titles, timelines and postmortems: `search_incidents`, an FTS5
+table on SQLite and a tsvector table (GIN index) on PostgreSQL, both created and kept in sync by
+triggers in migration 0002_reports. Results are incident ids, newest first."""
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# Words that say nothing about which incident is meant.
+_STOP = frozenset("""a an and are as at be by for from has have in is it of on or that the this to
+was were will with not no down up high low above below""".split())
+MAX_TERMS = 12
+
+
+def terms(query: str) -> list[str]:
+    """The words of a query, lower-case, deduplicated; punctuation and operators dropped (so a
+    query can never be FTS5 or tsquery syntax)."""
+    words = [w.lower() for w in _WORD.findall(query or "")]
+    return list(dict.fromkeys(words))[:MAX_TERMS]
+
+
+def _fts5_all(words: Sequence[str]) -> str:
+    return " AND ".join(f'"{w}"' for w in words)
+
+
+def _fts5_any(words: Sequence[str]) -> str:
+    return " OR ".join(f'"{w}"' for w in words)
+
+
+async def search(conn: AsyncConnection, query: str, *, limit: int = 10) -> list[int]:
+    """Incidents whose title, timeline or postmortem contains every word, newest first."""
+    words = terms(query)
+    if not words:
+        return []
+    if conn.dialect.name == "sqlite":
+        q = text("SELECT rowid FROM search_incidents WHERE search_incidents MATCH :q "
+                 "ORDER BY rowid DESC LIMIT :n")
+        params = {"q": _fts5_all(words), "n": limit}
+    else:
+        q = text("SELECT incident_id FROM search_incidents "
+                 "WHERE doc @@ plainto_tsquery('english', :q) "
+                 "ORDER BY incident_id DESC LIMIT :n")
+        params = {"q": " ".join(words), "n": limit}
+    return [r[0] for r in (await conn.execute(q, params)).all()]
+
+
+def similarity_words(title: str, service: str | None) -> list[str]:
+    """What makes a title distinctive: its words, minus stop words, bare numbers and the
+    service's own name (every candidate shares that)."""
+    own = set(terms(service or ""))
+    return [w for w in terms(title) if w not in _STOP and w not in own and not w.isdigit()
+            and len(w) > 1][:8]
+
+
+async def similar(conn: AsyncConnection, *, incident_id: int, service: str | None, title: str,
+                  limit: int = 3) -> list[int]:
+    """Past root incidents on the same service whose title and postmortem read most like this
+    title (BM25 on SQLite, ts_rank on PostgreSQL), best first."""
+    words = similarity_words(title, service)
+    if not service or not words:
+        return []
+    if conn.dialect.name == "sqlite":
+        service_words = terms(service)
+        if not service_words:
+            return []
+        match = (f'service : "{" ".join(service_words)}" AND '
+                 f'{{title postmortem}} : ({_fts5_any(words)})')
+        q = text("SELECT search_incidents.rowid FROM search_incidents "
+                 "JOIN incidents i ON i.id = search_incidents.rowid "
+                 "WHERE search_incidents MATCH :q AND search_incidents.rowid != :id "
+                 "AND i.service = :service AND i.parent_id IS NULL AND i.status != 'open' "
+                 "ORDER BY bm25(search_incidents, 0.0, 10.0, 1.0, 4.0), "
+                 "search_incidents.rowid DESC LIMIT :n")
+        params = {"q": match, "id": incident_id, "service": service, "n": limit}
+    else:
+        q = text("SELECT s.incident_id FROM search_incidents s "
+                 "JOIN incidents i ON i.id = s.incident_id "
+                 "WHERE s.service = :service AND s.doc @@ to_tsquery('english', :q) "
+                 "AND s.incident_id != :id AND i.parent_id IS NULL AND i.status != 'open' "
+                 "ORDER BY ts_rank(s.doc, to_tsquery('english', :q)) DESC, s.incident_id DESC "
+                 "LIMIT :n")
+        params = {"q": " | ".join(words), "id": incident_id, "service": service, "n": limit}
+    return [r[0] for r in (await conn.execute(q, params)).all()]
