@@ -2,6 +2,7 @@
 timeline (rule 4), and queue what the change implies (card updates, follow-ups)."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,7 +28,7 @@ async def change(ctx: Context, conn: AsyncConnection, incident: Incident, change
 
 
 async def note(conn: AsyncConnection, incident_id: int, *, kind: str, text: str, actor: Actor,
-               data: dict[str, Any] | None = None, at=None) -> None:
+               at: datetime, data: dict[str, Any] | None = None) -> None:
     await store.add_timeline(conn, incident_id, at=at, kind=kind, text=text, via=actor.via,
                              actor=None if actor.via == "firebell" else actor.label, data=data)
 

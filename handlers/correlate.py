@@ -25,11 +25,17 @@ class LinkRefused(ValueError):
 @job("correlate")
 async def correlate(ctx: Context, job: Job) -> dict | None:
     async with ctx.db.write() as conn:
+        # One decision at a time, everywhere: two incidents deciding about each other at once
+        # would each miss the other's link (and windows extended by it).
+        await ctx.db.serialize(conn, "correlation")
         incident = await store.get(conn, job.incident_id, lock=True)
         if incident is None:
             return None
         decision = await decide(ctx, conn, incident)
-        outcome = await _apply(ctx, conn, incident, decision)
+        try:
+            outcome = await _apply(ctx, conn, incident, decision)
+        except LinkRefused as exc:  # a concurrent decision got there first: keep it
+            decision, outcome = None, f"kept: {exc}"
         if incident.parent_id is None and decision is None and incident.is_open:
             outcome += await _adopt_downstream(ctx, conn, await store.get(conn, incident.id))
     ctx.metrics.correlations.labels(outcome.split("+")[0]).inc()
@@ -53,9 +59,17 @@ async def decide(ctx: Context, conn: AsyncConnection, incident: Incident) -> Lin
         link = rules.cascade_link(incident, candidates, ctx.catalog.graph,
                                   before=policy.cascade_window_before,
                                   after=policy.cascade_window_after)
-    if link is None or link.kind == rules.DUPLICATE:
-        return link  # a duplicate points at its twin, wherever the twin sits in the story
+    if link is not None and link.kind == rules.DUPLICATE:
+        # A duplicate points at the first report of the problem, wherever that sits in the story.
+        twin = link.parent
+        if twin.link_kind == rules.DUPLICATE and twin.parent_id is not None:
+            twin = await store.get(conn, twin.parent_id) or twin
+        return rules.Link(twin, link.kind, link.reason)
+    if link is None:
+        return None
     root = await _root_of(conn, link.parent)
+    if root.id == incident.id:
+        return None  # the candidate already hangs under this incident: it is the root
     return link if root.id == link.parent.id else Link(root, link.kind, link.reason)
 
 
@@ -70,7 +84,7 @@ async def _apply(ctx: Context, conn: AsyncConnection, incident: Incident,
         incident = await store.update_fields(conn, incident, {
             "correlated": True, "recurrence_of": incident.recurrence_of or found}, ctx.now())
         if found:
-            await note(conn, incident.id, kind="recurrence", actor=FIREBELL,
+            await note(conn, incident.id, kind="recurrence", actor=FIREBELL, at=ctx.now(),
                        text=f"recurrence of INC-{found} (same fingerprint, resolved before)")
         await announce(ctx, conn, incident)
         return "root"
@@ -152,6 +166,9 @@ async def human_link(ctx: Context, conn: AsyncConnection, child: Incident, paren
         raise LinkRefused("An incident cannot be linked to itself.")
     kind = rules.DUPLICATE if child.fingerprint == parent.fingerprint else rules.CASCADE
     root = await _root_of(conn, parent)
+    if root.id == child.id:
+        raise LinkRefused(f"{parent.ref} is already linked under {child.ref}: linking "
+                          f"{child.ref} under it would make a loop.")
     reason = f"{HUMAN_LINK_REASON} by {by.label}"
     if root.id != parent.id:
         reason += f" ({parent.ref} is itself linked under {root.ref})"

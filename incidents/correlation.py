@@ -45,7 +45,8 @@ def cascade_link(incident: Incident, candidates: Sequence[Incident], graph: Depe
     most `before` earlier or `after` later than it."""
     upstream = graph.upstream(incident.service)
     eligible = [c for c in candidates if c.id != incident.id and c.service in upstream
-                and -before <= c.triggered_at - incident.triggered_at <= after]
+                and -before <= c.triggered_at - incident.triggered_at <= after
+                and not _mutual_and_later(incident, c, graph)]
     if not eligible:
         return None
     root = most_upstream(eligible, graph, upstream)
@@ -53,6 +54,13 @@ def cascade_link(incident: Incident, candidates: Sequence[Incident], graph: Depe
     return Link(root, CASCADE,
                 f"dependency path {path}; {root.ref} opened {gap_text(incident, root)} "
                 f"{incident.ref}")
+
+
+def _mutual_and_later(incident: Incident, candidate: Incident, graph: DependencyGraph) -> bool:
+    """Inside a dependency cycle both sides look upstream of each other: the one that paged
+    first is the root, so a later candidate on a mutual dependency is not."""
+    mutual = graph.depends_on(candidate.service, incident.service)
+    return mutual and (candidate.triggered_at, candidate.id) > (incident.triggered_at, incident.id)
 
 
 def most_upstream(candidates: Sequence[Incident], graph: DependencyGraph,

@@ -73,6 +73,13 @@ class Database:
         async with _translate(), self._reader.connect() as conn:
             yield conn
 
+    async def serialize(self, conn: AsyncConnection, name: str) -> None:
+        """Hold a named lock until this transaction ends: work under the same name runs one at
+        a time across every replica. (SQLite write transactions are serial already.)"""
+        if not self.is_sqlite:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"),
+                               {"n": f"firebell:{name}"})
+
     async def ping(self) -> bool:
         try:
             async with self.read() as conn:

@@ -85,3 +85,29 @@ async def similar(conn: AsyncConnection, *, incident_id: int, service: str | Non
                  "LIMIT :n")
         params = {"q": " | ".join(words), "id": incident_id, "service": service, "n": limit}
     return [r[0] for r in (await conn.execute(q, params)).all()]
+
+
+async def card_links(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """(channel id, message id) of each incident's card in a channel, where it was posted."""
+    if not ids:
+        return {}
+    from sqlalchemy import select
+    from storage.schema import card_messages as cm
+    from storage.schema import conversations as c
+    q = (select(cm.c.incident_id, cm.c.conversation_id, cm.c.activity_id)
+         .join(c, c.c.id == cm.c.conversation_id)
+         .where(cm.c.incident_id.in_(list(ids)), cm.c.activity_id.is_not(None),
+                c.c.kind == "channel").order_by(cm.c.id))
+    out: dict[int, tuple[str, str]] = {}
+    for incident_id, conversation_id, activity_id in (await conn.execute(q)).all():
+        out.setdefault(incident_id, (conversation_id, activity_id))
+    return out
+
+
+async def with_postmortem(conn: AsyncConnection, ids: Sequence[int]) -> set[int]:
+    if not ids:
+        return set()
+    from sqlalchemy import select
+    from storage.schema import postmortems as pm
+    q = select(pm.c.incident_id).where(pm.c.incident_id.in_(list(ids)))
+    return set((await conn.execute(q)).scalars())

@@ -1,0 +1,68 @@
+"""`incident search <words>` and the "similar past incidents" on a new incident's card."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cards.search import Found, search_card
+from handlers.commands import Where, command
+from handlers.context import Context
+from handlers.replies import Reply
+from incidents.model import Actor, Incident
+from storage import incidents as store
+from storage import search as index
+
+RESULTS = 10
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    found: list[Found]
+    more: bool
+
+
+async def search(ctx: Context, query: str, *, limit: int = RESULTS) -> SearchResult:
+    async with ctx.db.read() as conn:
+        ids = await index.search(conn, query, limit=limit + 1)
+        shown = ids[:limit]
+        incidents = await store.get_many(conn, shown)
+        cards = await index.card_links(conn, shown)
+        with_pm = await index.with_postmortem(conn, shown)
+    found = [Found(incidents[i], teams_url=_teams_url(cards.get(i)),
+                   postmortem_url=f"{ctx.policy.public_base_url}/incidents/INC-{i}/postmortem"
+                   if i in with_pm else None)
+             for i in shown if i in incidents]
+    return SearchResult(found, more=len(ids) > limit)
+
+
+def _teams_url(where: tuple[str, str] | None) -> str | None:
+    if where is None:
+        return None
+    channel, message = where
+    return (f"https://teams.microsoft.com/l/message/{quote(channel, safe='')}/{message}"
+            f"?parentMessageId={message}")
+
+
+@command("search")
+async def search_command(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
+    query = str(args.get("query") or "").strip()
+    if not index.terms(query):
+        return Reply.refuse("Usage: `incident search <words>`, e.g. "
+                            "`incident search payment 503`.")
+    result = await search(ctx, query)
+    return Reply(card=search_card(query, result.found, more=result.more))
+
+
+async def similar_incidents(ctx: Context, conn: AsyncConnection,
+                            incident: Incident) -> list[Incident]:
+    """Top 3 past incidents on the same service whose text reads most like this one, for the
+    card of an open root incident (so the team sees last time's RCA while it still matters)."""
+    if not incident.is_open or incident.parent_id is not None:
+        return []
+    ids = await index.similar(conn, incident_id=incident.id, service=incident.service,
+                              title=incident.title)
+    found = await store.get_many(conn, ids)
+    return [found[i] for i in ids if i in found]

@@ -1,0 +1,177 @@
+"""Duplicates, cascades and recurrences through the real endpoints and the real correlation job,
+on the run's database; people decide last."""
+import json
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from handlers.webhooks.signature import sign
+from tests.conftest import fixture_bytes
+from tests.harness import SECRET, card_text
+
+T0 = datetime(2025, 3, 14, 14, 0, tzinfo=timezone.utc)
+SERVICES = {  # name -> PagerDuty service id, from the catalog
+    "storefront-web": "PSTF1WB", "checkout-api": "PCHK4PI", "payment-gateway": "PPAY7GW",
+    "order-db": "PORD3DB", "search-service": "PSRC5VX", "catalog-db": "PCAT6DB",
+    "ledger-db": "PLDG8DB", "shipping-api": "PSHP2AP",
+}
+
+
+def _event(n: int, service: str, title: str, minutes: float, kind: str = "triggered") -> bytes:
+    doc = json.loads(fixture_bytes("01-payment-gateway-triggered.json"))
+    when = T0 + timedelta(minutes=minutes)
+    doc["event"].update(id=f"EV{n}-{kind}", event_type=f"incident.{kind}",
+                        occurred_at=when.isoformat().replace("+00:00", "Z"))
+    doc["event"]["data"].update(id=f"PINC{n}", number=5000 + n, title=title,
+                                created_at=when.isoformat().replace("+00:00", "Z"),
+                                status="resolved" if kind == "resolved" else "triggered",
+                                service={"id": SERVICES[service], "summary": service,
+                                         "type": "service_reference"})
+    return json.dumps(doc).encode()
+
+
+async def _send(h, body: bytes) -> None:
+    resp = await h.pagerduty("x", body=body, headers={"X-PagerDuty-Signature": sign(SECRET, body),
+                                                       "Content-Type": "application/json"})
+    assert resp.status == 200
+
+
+async def test_a_child_that_pages_before_its_root_is_adopted_late(harness):
+    h = harness
+    await h.subscribe("checkout")
+    await h.subscribe("payments")
+    await _send(h, _event(1, "checkout-api", "checkout 5xx errors", 0))
+    await h.settle()
+    assert len(h.cards_in("checkout")) == 1  # announced: nothing upstream yet
+    await _send(h, _event(2, "payment-gateway", "payment-gateway is down", 2))
+    await h.settle()
+    child, root = await h.incident(1), await h.incident(2)
+    assert (child.parent_id, child.link_kind) == (2, "cascade")
+    assert "root paged later" in child.link_reason and root.parent_id is None
+    await h.connector.wait_for(lambda: "Likely caused by **INC-2**" in
+                               card_text(h.cards_in("checkout")[0]))
+    assert "Impacted downstream: checkout-api" in card_text(h.cards_in("payments")[0])
+    kinds = [e["kind"] for e in await h.timeline(2)]
+    assert "child_linked" in kinds
+
+
+async def test_most_upstream_root_wins_across_several_hops(harness):
+    h = harness
+    await _send(h, _event(1, "ledger-db", "ledger-db down", 0))
+    await _send(h, _event(2, "payment-gateway", "payment-gateway errors", 1))
+    await _send(h, _event(3, "checkout-api", "checkout errors", 2))
+    await _send(h, _event(4, "storefront-web", "storefront errors", 3))
+    await h.settle()
+    parents = {i.id: i.parent_id for i in await h.incidents()}
+    assert parents == {1: None, 2: 1, 3: 1, 4: 1}
+
+
+async def test_duplicate_of_a_resolved_incident_is_a_recurrence(harness):
+    h = harness
+    await _send(h, _event(1, "order-db", "order-db: replication lag 47s", 0))
+    await _send(h, _event(1, "order-db", "order-db: replication lag 47s", 10, kind="resolved"))
+    await _send(h, _event(2, "order-db", "order-db: replication lag 63s", 20))
+    await h.settle()
+    new = await h.incident(2)
+    assert (new.parent_id, new.recurrence_of) == (None, 1)
+    assert any("recurrence of INC-1" in e["text"] for e in await h.timeline(2))
+
+
+async def test_duplicate_window_is_extended_by_each_match(harness):
+    h = harness
+    await _send(h, _event(1, "shipping-api", "shipping-api: 502 from carrier 7", 0))
+    await _send(h, _event(2, "shipping-api", "shipping-api: 502 from carrier 9", 25))
+    await _send(h, _event(3, "shipping-api", "shipping-api: 502 from carrier 3", 50))
+    await _send(h, _event(4, "shipping-api", "shipping-api: 502 from carrier 3", 90))
+    await h.settle()
+    parents = {i.id: (i.parent_id, i.link_kind) for i in await h.incidents()}
+    assert parents[2] == (1, "duplicate") and parents[3] == (1, "duplicate")
+    assert parents[4] == (None, None)  # 40 minutes after the last match: a new problem
+    root = card_text(h.cards_in("general")[0]) if h.cards_in("general") else ""
+    assert root == "" or "2 duplicates" in root
+
+
+async def test_dependency_cycle_is_harmless(harness, tmp_path, database_url, connector):
+    from dataclasses import replace
+    from incidents.dependencies import DependencyGraph
+    h = harness
+    graph = DependencyGraph({"order-db": ["shipping-api"], "shipping-api": ["order-db"]})
+    h.ctx.catalog = replace(h.ctx.catalog, graph=graph)
+    await _send(h, _event(1, "order-db", "order-db down", 0))
+    await _send(h, _event(2, "shipping-api", "shipping-api down", 1))
+    await h.settle()
+    parents = {i.id: i.parent_id for i in await h.incidents()}
+    assert parents == {1: None, 2: 1}
+
+
+async def test_human_unlink_survives_later_correlation_and_link_works(harness):
+    h = harness
+    await h.subscribe("checkout")
+    await _send(h, _event(1, "payment-gateway", "payment-gateway down", 0))
+    await _send(h, _event(2, "checkout-api", "checkout 5xx", 1))
+    await h.settle()
+    assert (await h.incident(2)).parent_id == 1
+    reply = await h.say("incident unlink INC-2")
+    assert "no longer linked" in reply["text"]
+    await h.settle()
+    # Unlinked, it is a root now: it gets its own card in its channel.
+    assert any("INC-2" in card_text(c) for c in h.cards_in("checkout"))
+    # Evidence arrives again (the title changes): the automatic step leaves it alone.
+    await _send(h, _event(2, "checkout-api", "checkout 5xx again", 3, kind="triggered") .replace(
+        b'"EV2-triggered"', b'"EV2-again"'))
+    await _send(h, _event(3, "ledger-db", "ledger down", 1))
+    await h.settle()
+    assert (await h.incident(2)).parent_id is None
+    for i in (1, 2):
+        texts = [e["text"] for e in await h.timeline(i)]
+        assert any("unlinked" in t for t in texts)
+    # INC-1 now hangs under the late root INC-3 (ledger-db): a link to INC-1 joins INC-3's story.
+    assert (await h.incident(1)).parent_id == 3
+    reply = await h.say("incident link INC-2 INC-1")
+    assert "linked under INC-3" in reply["text"]
+    linked = await h.incident(2)
+    assert linked.link_by == "human" and "INC-1 is itself linked under INC-3" in linked.link_reason
+    reply = await h.say("incident link INC-3 INC-2")
+    assert "INC-2 is already linked under INC-3: linking INC-3 under it would make a loop" in \
+        reply["text"]
+    reply = await h.say("incident link INC-2 INC-2")
+    assert "cannot be linked to itself" in reply["text"]
+
+
+async def test_not_related_button_unlinks(harness):
+    h = harness
+    await _send(h, _event(1, "payment-gateway", "payment-gateway down", 0))
+    await _send(h, _event(2, "checkout-api", "checkout 5xx", 1))
+    await h.settle()
+    version = (await h.incident(2)).version
+    status, body = await h.send(h.card_click("unlink", {"incident": "INC-2", "version": version}))
+    assert status == 200 and "Likely caused by" not in card_text(body["value"])
+    assert (await h.incident(2)).no_auto_link
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(sorted(SERVICES)), st.integers(0, 30),
+                          st.booleans()), min_size=2, max_size=7))
+async def test_linking_keeps_a_forest_of_open_roots(harness, arrivals):
+    """Property: whatever arrives, the parent links never form a cycle, and each child's
+    parent was open when it was linked (recorded on the child's timeline)."""
+    h = harness
+    base = len(await h.incidents())
+    for n, (service, minute, resolve_first) in enumerate(arrivals, start=base + 1):
+        await _send(h, _event(n, service, f"{service} trouble", minute))
+        if resolve_first:
+            await _send(h, _event(n, service, f"{service} trouble", minute + 0.5,
+                                  kind="resolved"))
+    await h.settle()
+    incidents = {i.id: i for i in await h.incidents()}
+    for start in incidents:
+        seen, cur = set(), incidents[start]
+        while cur.parent_id is not None:
+            assert cur.id not in seen
+            seen.add(cur.id)
+            cur = incidents[cur.parent_id]
+    for i in incidents.values():
+        if i.parent_id and i.link_by == "auto":
+            assert any(e["kind"] == "linked" for e in await h.timeline(i.id))
