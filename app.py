@@ -24,6 +24,10 @@ from handlers.registry import load_all
 from handlers.webhooks.routes import WebhookDoors, WebhookSecrets
 from incidents.catalog import load_catalog
 from handlers.postmortem_page import postmortem_routes
+from handlers.api import ReportEndpoints
+from handlers.reports import ReportSettings
+from incidents.periods import MONTH, WEEK, ScheduleError, parse_schedule
+from scheduler.periodic import PeriodicScheduler
 from integrations.graph import GraphClient
 from integrations.jira_tracker import JiraTracker
 from integrations.mailer import Mailer
@@ -88,6 +92,11 @@ class Settings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     run_worker: bool = True
     worker_poll_seconds: float = 1.0
+    reports: ReportSettings = field(default_factory=ReportSettings)
+    api_token: str = ""                # FIREBELL_API_TOKEN; empty = /api/incidents is off
+    # Digests, reports and reminders on schedule. Off unless settings_from_env turns it on
+    # (FIREBELL_SCHEDULER, default on): tests drive periodic work themselves.
+    run_scheduler: bool = False
     log_level: str = "INFO"
     log_format: str = "json"
 
@@ -137,6 +146,18 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         pagerduty_api_token=get("PAGERDUTY_API_TOKEN"),
         pagerduty_api_url=get("PAGERDUTY_API_URL", "https://api.pagerduty.com"),
         pagerduty_from_email=get("PAGERDUTY_FROM_EMAIL"))
+    def schedule(name: str, default: str, kind: str):
+        try:
+            return parse_schedule(get(name, default), kind)
+        except ScheduleError as exc:
+            raise SystemExit(f"{name}: {exc}") from None
+
+    reports = ReportSettings(
+        weekly=schedule("FIREBELL_WEEKLY_DIGEST", "mon 09:00", WEEK),
+        monthly=schedule("FIREBELL_MONTHLY_REPORT", "1 09:00", MONTH),
+        digest_emails=tuple(x.lower() for x in names("FIREBELL_DIGEST_EMAILS")),
+        reminder_interval=timedelta(hours=number("FIREBELL_REMINDER_INTERVAL_HOURS", 24)),
+        stale_after=timedelta(hours=number("FIREBELL_STALE_INCIDENT_HOURS", 4)))
     return Settings(
         port=int(number("PORT", 3978)), host=get("HOST", "0.0.0.0"),
         database_url=get("DATABASE_URL", f"sqlite:///{HERE / 'firebell.db'}"),
@@ -149,6 +170,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         retry=RetryPolicy(max_attempts=int(number("FIREBELL_OUTBOX_MAX_ATTEMPTS", 10))),
         run_worker=get("FIREBELL_WORKER", "on").lower() not in ("0", "off", "false", "no"),
         worker_poll_seconds=number("FIREBELL_WORKER_POLL_SECONDS", 1.0),
+        reports=reports, api_token=get("FIREBELL_API_TOKEN"),
+        run_scheduler=get("FIREBELL_SCHEDULER", "on").lower() not in ("0", "off", "false", "no"),
         log_level=get("LOG_LEVEL", "INFO"), log_format=get("LOG_FORMAT", "json"))
 
 
@@ -171,12 +194,14 @@ class Firebell:
                                      self.ctx.metrics)
         self.adapter = create_adapter(settings.bot)
         self.bot = FirebellBot(self.ctx, Identity(self.ctx), settings.allowed_tenants)
+        self.periodic = PeriodicScheduler(self.ctx, settings.reports)
+        self.report_endpoints = ReportEndpoints(self.ctx, settings.api_token)
 
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024)
         app[FIREBELL] = self
         app.add_routes([messages_route(self.adapter, self.bot), *self.webhooks.routes(),
-                        *postmortem_routes(self.ctx),
+                        *postmortem_routes(self.ctx), *self.report_endpoints.routes(),
                         web.get("/healthz", self.healthz), web.get("/readyz", self.readyz),
                         web.get("/metrics", self.metrics)])
         app.on_startup.append(self._start)
@@ -188,6 +213,8 @@ class Firebell:
         self.committer.start()
         if self.settings.run_worker:
             self.worker.start()
+        if self.settings.run_scheduler:
+            self.periodic.start()
         if not self.settings.webhooks.alertmanager_token:
             log.warning("ALERTMANAGER_WEBHOOK_TOKEN is not set: /webhooks/alertmanager is open "
                         "to anyone who can reach it")
@@ -200,6 +227,7 @@ class Firebell:
                                           else "jwt"})
 
     async def _stop(self, _app: web.Application) -> None:
+        await self.periodic.stop()
         await self.worker.stop()
         await self.committer.stop()
         for client in (self.ctx.teams, self.ctx.graph, self.ctx.pagerduty):

@@ -18,6 +18,7 @@ from handlers.card_queue import queue_reserved_card
 from handlers.commands import Where, run_command
 from handlers.context import Context
 from handlers.replies import Reply
+from storage import conversations
 from storage.db import DatabaseUnavailable
 
 log = logging.getLogger("firebell.bot")
@@ -92,6 +93,13 @@ class FirebellBot(TeamsActivityHandler):
         action = (activity.value or {}).get("action") or {}
         reply = await self._card_action(activity, str(action.get("verb") or ""),
                                         action.get("data") or {})
+        if reply.card is not None and reply.incident_id is None and \
+                await self._from_live_card(activity):
+            # Not the incident's own card (the RCA form, a summary): a card answer would
+            # replace the live incident card, and its next outbox update would overwrite the
+            # answer. Post it as a new message in the thread instead.
+            if await _send(turn_context, reply):
+                return InvokeResponse(status=200, body=_message_body("Posted below."))
         # botbuilder-python 4.17.1 crashes when on_adaptive_card_invoke's response goes
         # through CloudAdapter ('dict' object has no attribute 'is_xml_model'): answer here.
         if reply.card is not None:
@@ -99,6 +107,18 @@ class FirebellBot(TeamsActivityHandler):
         else:
             body = _message_body(reply.text or "Done.")
         return InvokeResponse(status=200, body=body)
+
+    async def _from_live_card(self, activity: Activity) -> bool:
+        """Was the clicked card a live incident card (the message Firebell keeps updating)?"""
+        if not activity.reply_to_id:
+            return False
+        conversation_id, _ = self.identity.conversation_of(activity)
+        try:
+            async with self.ctx.db.read() as conn:
+                return await conversations.find_card_by_activity(
+                    conn, conversation_id, activity.reply_to_id) is not None
+        except DatabaseUnavailable:
+            return False
 
     async def _card_action(self, activity: Activity, verb: str, data: dict[str, Any]) -> Reply:
         actor = await self.identity.actor(activity)

@@ -17,11 +17,13 @@ def declare_form(services: Sequence[str], levels: Sequence[str], *, title: str =
         {"type": "Input.Text", "id": "title", "label": "What is broken?", "isRequired": True,
          "maxLength": TITLE_LIMIT, "value": title, "placeholder": "checkout is down",
          "errorMessage": "A short title is required"},
+        # Nothing chosen (the placeholder) sends "": Firebell guesses. A choice whose value is ""
+        # is invalid for the Adaptive Cards SDK (PropertyCantBeNull), so there is none.
         {"type": "Input.ChoiceSet", "id": "service", "label": "Service", "style": "compact",
-         "choices": [{"title": "(let Firebell guess)", "value": ""}] +
-                    [{"title": s, "value": s} for s in services], "value": ""},
+         "placeholder": "(let Firebell guess)",
+         "choices": [{"title": s, "value": s} for s in services]},
         {"type": "Input.ChoiceSet", "id": "level", "label": "Level", "style": "compact",
-         "choices": [{"title": "(from the title)", "value": ""}] +
-                    [{"title": lv, "value": lv} for lv in levels], "value": ""},
+         "placeholder": "(from the title)",
+         "choices": [{"title": lv, "value": lv} for lv in levels]},
     ]
     return card(body, [execute("Declare", "declare", {}, style="destructive")])

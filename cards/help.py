@@ -1,4 +1,7 @@
-"""The help card: every command, grouped the way an on-call engineer reaches for them."""
+"""The help card: every command, grouped the way an on-call engineer reaches for them.
+
+Placeholders are written ‹INC-n›, not <INC-n>: FactSet text is Markdown, and Teams (like the Playground)
+drops anything that looks like an HTML tag, so `incident ack <INC-n>` would show as `incident ack`."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,30 +10,30 @@ from cards.common import block, card, execute
 
 COMMANDS = (
     ("Declare and act", (
-        ("incident declare <title> [service=…] [level=…]", "Declare an incident (no title: a form)"),
-        ("incident ack <INC-n>", "Acknowledge"),
-        ("incident resolve <INC-n>", "Resolve"),
-        ("incident close <INC-n>", "Close (after the postmortem, where the level needs one)"),
-        ("incident level <INC-n> <level>", "Change the level"),
-        ("incident assign <INC-n> @person", "Make someone the incident commander"),
-        ("incident note <INC-n> <text>", "Add a note to the timeline"),
+        ("incident declare ‹title› [service=…] [level=…]", "Declare an incident (no title: a form)"),
+        ("incident ack ‹INC-n›", "Acknowledge"),
+        ("incident resolve ‹INC-n›", "Resolve"),
+        ("incident close ‹INC-n›", "Close (after the postmortem, where the level needs one)"),
+        ("incident level ‹INC-n› ‹level›", "Change the level"),
+        ("incident assign ‹INC-n› @person", "Make someone the incident commander"),
+        ("incident note ‹INC-n› ‹text›", "Add a note to the timeline"),
     )),
     ("Look", (
         ("incident list [open|all] [team]", "Incidents, newest first"),
-        ("incident show <INC-n>", "One incident with its timeline"),
+        ("incident show ‹INC-n›", "One incident with its timeline"),
         ("incident oncall [team|service]", "Who is on call and on standby now"),
-        ("incident search <words>", "Search past incidents and postmortems"),
+        ("incident search ‹words›", "Search past incidents and postmortems"),
         ("incident stats [team] [period]", "Counts, MTTA, MTTR, impact"),
         ("incident report weekly|monthly|history [team]", "Digests on demand"),
     )),
     ("Follow-ups", (
-        ("incident rca <INC-n>", "Open the RCA form of the postmortem"),
-        ("incident retry <INC-n>", "Retry follow-ups that failed (JIRA, war room, e-mail…)"),
-        ("incident link <INC-child> <INC-parent>", "Link an incident to its root"),
-        ("incident unlink <INC-n>", "Undo a link: not related"),
+        ("incident rca ‹INC-n›", "Open the RCA form of the postmortem"),
+        ("incident retry ‹INC-n›", "Retry follow-ups that failed (JIRA, war room, e-mail…)"),
+        ("incident link ‹INC-child› ‹INC-parent›", "Link an incident to its root"),
+        ("incident unlink ‹INC-n›", "Undo a link: not related"),
     )),
     ("Set-up", (
-        ("incident subscribe <team|default>", "Send this team's incidents to this channel"),
+        ("incident subscribe ‹team|default›", "Send this team's incidents to this channel"),
         ("incident help", "This card"),
     )),
 )

@@ -22,5 +22,5 @@ def incident_list_card(incidents: Sequence[Incident], *, heading: str, total: in
         ]})
     if total > len(incidents[:MAX_ROWS]):
         body.append(block(f"…and {total - len(incidents[:MAX_ROWS])} more. Narrow it down with "
-                          "`incident list open <team>`.", isSubtle=True))
+                          "`incident list open ‹team›`.", isSubtle=True))
     return card(body)

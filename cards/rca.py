@@ -3,17 +3,17 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from cards.common import block, card, execute, labelled, link, plain, truncate
+from cards.common import MAX_CARD_BYTES, block, card, execute, labelled, link, plain, size, truncate
 from incidents.model import Incident
 from incidents.postmortem import ACTION_TITLE_LIMIT, FIELD_LIMIT, RCA_SECTIONS, REQUIRED
 
 NEW_ITEM_ROWS = 2
-PREFILL_LIMIT = 1500  # per field: the whole form must stay under Teams' 28 KB
+PREFILL_LIMIT = 1500  # per field: the whole form must stay under Teams' 28 KB (rca_form shortens it if not)
 
 
 def rca_form(incident: Incident, postmortem: Mapping[str, Any], items: Sequence[Mapping[str, Any]],
              *, errors: Mapping[str, str] | None = None, page_url: str | None = None,
-             impact_minutes: float | None = None) -> dict[str, Any]:
+             impact_minutes: float | None = None, prefill_limit: int = PREFILL_LIMIT) -> dict[str, Any]:
     errors = errors or {}
     body: list[dict] = [
         block(f"📝 **RCA for {incident.ref}**", size="Medium"),
@@ -27,7 +27,7 @@ def rca_form(incident: Incident, postmortem: Mapping[str, Any], items: Sequence[
         body.append({"type": "Input.Text", "id": field, "isMultiline": True,
                      "label": label + (" *" if field in REQUIRED else ""),
                      "maxLength": FIELD_LIMIT,
-                     "value": truncate(postmortem.get(field) or "", PREFILL_LIMIT)})
+                     "value": truncate(postmortem.get(field) or "", prefill_limit)})
     minutes = postmortem.get("impact_minutes")
     body.append({"type": "Input.Number", "id": "impact_minutes", "min": 0,
                  "label": "Minutes of customer impact (default: trigger → resolve"
@@ -42,7 +42,14 @@ def rca_form(incident: Incident, postmortem: Mapping[str, Any], items: Sequence[
     page = link("Postmortem page", page_url)
     if page:
         actions.append(page)
-    return card(body, actions)
+    result = card(body, actions)
+    # Long answers (up to 10 x 4000 characters, 3 bytes each in many languages) and 12+ action items
+    # do not fit Teams' 28 KB: shorten the pre-filled text until the form does (2 KB kept for the
+    # activity around it), as the incident card does with its timeline.
+    if size(result) > MAX_CARD_BYTES - 2048 and prefill_limit > 100:
+        return rca_form(incident, postmortem, items, errors=errors, page_url=page_url,
+                        impact_minutes=impact_minutes, prefill_limit=prefill_limit * 2 // 3)
+    return result
 
 
 def _item_row(i: int, item: Mapping[str, Any]) -> dict:

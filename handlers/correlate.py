@@ -36,8 +36,11 @@ async def correlate(ctx: Context, job: Job) -> dict | None:
             outcome = await _apply(ctx, conn, incident, decision)
         except LinkRefused as exc:  # a concurrent decision got there first: keep it
             decision, outcome = None, f"kept: {exc}"
-        if incident.parent_id is None and decision is None and incident.is_open:
-            outcome += await _adopt_downstream(ctx, conn, await store.get(conn, incident.id))
+        if incident.is_open and (decision is None or decision.kind == rules.CASCADE):
+            evidence = await store.get(conn, incident.id)
+            if evidence.parent_id is None or evidence.link_kind == rules.CASCADE:
+                root = decision.parent if decision else await _root_of(conn, evidence)
+                outcome += await _adopt_downstream(ctx, conn, evidence, root)
     ctx.metrics.correlations.labels(outcome.split("+")[0]).inc()
     ctx.wake_worker()
     return {"decision": outcome, "parent": decision.parent.ref if decision else None}
@@ -45,7 +48,7 @@ async def correlate(ctx: Context, job: Job) -> dict | None:
 
 async def decide(ctx: Context, conn: AsyncConnection, incident: Incident) -> Link | None:
     """Duplicate first (same problem twice), then cascade (a symptom of something upstream)."""
-    if not rules.may_auto_link(incident) or incident.parent_id is not None or not incident.is_open:
+    if not rules.may_auto_link(incident) or incident.parent_id is not None:
         return None
     policy = ctx.policy
     twin = await store.open_with_fingerprint(conn, incident.fingerprint, exclude=incident.id,
@@ -55,7 +58,8 @@ async def decide(ctx: Context, conn: AsyncConnection, incident: Incident) -> Lin
         upstream = list(ctx.catalog.graph.upstream(incident.service))
         candidates = await store.open_on_services(
             conn, upstream, since=incident.triggered_at - policy.cascade_window_before,
-            until=incident.triggered_at + policy.cascade_window_after, exclude=incident.id)
+            until=incident.triggered_at + policy.cascade_window_after, exclude=incident.id,
+            at=incident.triggered_at)
         link = rules.cascade_link(incident, candidates, ctx.catalog.graph,
                                   before=policy.cascade_window_before,
                                   after=policy.cascade_window_after)
@@ -91,16 +95,20 @@ async def _apply(ctx: Context, conn: AsyncConnection, incident: Incident,
     return "unchanged"
 
 
-async def _adopt_downstream(ctx: Context, conn: AsyncConnection, root: Incident) -> str:
-    """Late root: open incidents downstream that paged first now point at this one."""
+async def _adopt_downstream(ctx: Context, conn: AsyncConnection, evidence: Incident,
+                            root: Incident) -> str:
+    """Late root: open incidents downstream of `evidence` that paged first now point at the
+    root of its story."""
     policy, graph = ctx.policy, ctx.catalog.graph
-    below = list(graph.downstream(root.service))
+    below = list(graph.downstream(evidence.service))
     candidates = await store.open_on_services(
-        conn, below, since=root.triggered_at - policy.cascade_window_after,
-        until=root.triggered_at + policy.cascade_window_before, exclude=root.id)
+        conn, below, since=evidence.triggered_at - policy.cascade_window_after,
+        until=evidence.triggered_at + policy.cascade_window_before, exclude=evidence.id,
+        at=ctx.now())
     parents = await store.get_many(conn, [c.parent_id for c in candidates if c.parent_id])
     adopted = 0
-    for child, proposal in rules.downstream_children(root, candidates, graph, parents=parents,
+    for child, proposal in rules.downstream_children(evidence, candidates, graph,
+                                                     parents=parents, root=root,
                                                      before=policy.cascade_window_before,
                                                      after=policy.cascade_window_after):
         locked = await store.get(conn, child.id, lock=True)

@@ -31,7 +31,10 @@ async def queue_email(ctx: Context, conn: AsyncConnection, *, to: Sequence[str],
                       cc: Sequence[str] = (), images: Sequence[tuple[str, bytes]] = (),
                       incident_id: int | None = None) -> bool:
     """Send an e-mail, once for `once_key`. Its Message-ID derives from the job, so a copy
-    re-sent after a crash is recognisably the same message."""
+    re-sent after a crash is recognisably the same message. Without SMTP configured nothing is
+    queued (False)."""
+    if ctx.mailer is None:
+        return False
     return await outbox.enqueue(ctx.db, conn, "send_email", now=ctx.now(),
                                 incident_id=incident_id, once_key=once_key, payload={
                                     "to": list(to), "cc": list(cc), "subject": subject,

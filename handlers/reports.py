@@ -8,9 +8,12 @@ written in the same transaction as the report_deliveries row that makes them uni
 """
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from hashlib import sha256
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -94,10 +97,9 @@ async def compile_report(ctx: Context, kind: str, *, now: datetime,
                          period: Period | None = None) -> Compiled:
     tz = ctx.catalog.timezone
     period = period or last_complete(WEEK if kind == WEEKLY else MONTH, now, tz)
-    async with ctx.db.read() as conn:
-        if kind == WEEKLY:
-            return await _weekly(ctx, conn, period, now)
-        return await _monthly(ctx, conn, period, now)
+    if kind == WEEKLY:
+        return await _weekly(ctx, period, now)
+    return await _monthly(ctx, period, now)
 
 
 def _revenue(ctx: Context) -> dict[str, float]:
@@ -113,17 +115,36 @@ def _team_name(ctx: Context, key: str | None) -> str:
     return team.name if team else (key or "No team")
 
 
-async def _figures(ctx: Context, conn: AsyncConnection, edges: Sequence[datetime],
-                   as_of: datetime, *, by_service: bool,
-                   earlier: datetime | None = None) -> dict[int, dict[str, Figures]]:
+async def _read(ctx: Context, query, *args, **kwargs):
+    """One query on its own connection, so a report's independent queries run side by side."""
+    async with ctx.db.read() as conn:
+        return await query(conn, *args, **kwargs)
+
+
+async def _figures(ctx: Context, edges: Sequence[datetime], as_of: datetime, *,
+                   by_service: bool, earlier: datetime | None = None,
+                   details: bool = True) -> dict[int, dict[str, Figures]]:
     """Figures per bucket per scope (team key, NO_TEAM, ALL) over consecutive buckets.
-    With `earlier`, bucket -1 holds the MTTA / MTTR of [earlier, edges[0])."""
+    With `earlier`, bucket -1 holds the MTTA / MTTR of [earlier, edges[0]). Without
+    `details`, only what a trend needs (new, linked, MTTA, MTTR, impact)."""
     out: dict[int, dict[str, Figures]] = {}
 
     def fig(bucket: int, scope: str) -> Figures:
         return out.setdefault(bucket, {}).setdefault(scope, Figures())
 
-    for row in await store.new_counts(conn, edges, by_service=by_service):
+    rank_edges = [earlier, *edges] if earlier else list(edges)
+    offset = 1 if earlier else 0
+    queries = [_read(ctx, store.new_counts, edges, by_service=by_service),
+               _read(ctx, store.duration_percentiles, rank_edges, company=False),
+               _read(ctx, store.duration_percentiles, rank_edges, company=True),
+               _read(ctx, store.impact_minutes, edges, as_of)]
+    if details:
+        queries += [_read(ctx, store.ended_counts, "resolved_at", edges),
+                    _read(ctx, store.ended_counts, "closed_at", edges),
+                    _read(ctx, store.open_at, edges[-1])]
+    results = await asyncio.gather(*queries)
+    counts, team_ranks, company_ranks, impact = results[:4]
+    for row in counts:
         for scope in (row["team"] or NO_TEAM, ALL):
             f = fig(row["bucket"], scope)
             if not row["root"]:
@@ -137,26 +158,24 @@ async def _figures(ctx: Context, conn: AsyncConnection, edges: Sequence[datetime
             if scope == ALL:
                 team = _team_name(ctx, row["team"])
                 f.by_team[team] = f.by_team.get(team, 0) + row["n"]
-    for column, attr in (("resolved_at", "resolved"), ("closed_at", "closed")):
-        for row in await store.ended_counts(conn, column, edges):
+    if details:
+        resolved, closed, still_open = results[4:]
+        for rows, attr in ((resolved, "resolved"), (closed, "closed")):
+            for row in rows:
+                for scope in (row["team"] or NO_TEAM, ALL):
+                    f = fig(row["bucket"], scope)
+                    setattr(f, attr, getattr(f, attr) + row["n"])
+        for row in still_open:
             for scope in (row["team"] or NO_TEAM, ALL):
-                f = fig(row["bucket"], scope)
-                setattr(f, attr, getattr(f, attr) + row["n"])
-    last = len(edges) - 2
-    for row in await store.open_at(conn, edges[-1]):
-        for scope in (row["team"] or NO_TEAM, ALL):
-            fig(last, scope).still_open += row["n"]
-    ranks: dict[tuple[str, str, int], tuple[int, dict[int, float]]] = {}
-    rank_edges = [earlier, *edges] if earlier else list(edges)
-    offset = 1 if earlier else 0
-    for row in await store.duration_ranks(conn, rank_edges):
-        key = (row["metric"], row["scope"] or NO_TEAM, row["bucket"] - offset)
-        ranks.setdefault(key, (row["n"], {}))[1][row["i"]] = row["v"]
-    for (metric, scope, bucket), (n, values) in ranks.items():
-        setattr(fig(bucket, scope), "mtta" if metric == "a" else "mttr",
-                Percentiles.from_ranks(n, values))
+                fig(len(edges) - 2, scope).still_open += row["n"]
+    for row in [*team_ranks, *company_ranks]:
+        f = fig(row["bucket"] - offset, row["scope"] or NO_TEAM)
+        f.mtta = Percentiles(row["na"], row["a_median"], row["a_p90"]) if row["na"] \
+            else Percentiles()
+        f.mttr = Percentiles(row["nr"], row["r_median"], row["r_p90"]) if row["nr"] \
+            else Percentiles()
     revenue = _revenue(ctx)
-    for row in await store.impact_minutes(conn, edges, as_of):
+    for row in impact:
         minutes = float(row["minutes"] or 0)
         usd = m.impact_usd({row["service"]: minutes}, revenue)
         for scope in (row["team"] or NO_TEAM, ALL):
@@ -172,13 +191,14 @@ async def _figures(ctx: Context, conn: AsyncConnection, edges: Sequence[datetime
     return out
 
 
-async def _overdue(ctx: Context, conn: AsyncConnection, now: datetime):
+async def _overdue(ctx: Context, now: datetime):
     days = ctx.policy.postmortem_due_business_days
     # A postmortem whose due date was never set is overdue once even the latest possible due
     # date (N business days plus the weekends in between) has passed.
     cutoff = now - timedelta(days=days + 2 * (days // 5 + 1))
-    pm_counts, pm_rows = await store.overdue_postmortems(conn, now, cutoff)
-    ai_counts, ai_rows = await store.overdue_actions(conn, local_date(now, ctx.catalog.timezone))
+    (pm_counts, pm_rows), (ai_counts, ai_rows) = await asyncio.gather(
+        _read(ctx, store.overdue_postmortems, now, cutoff),
+        _read(ctx, store.overdue_actions, local_date(now, ctx.catalog.timezone)))
     postmortems = [m.OverduePostmortem(r["id"], r["title"], r["team"], r["owner"], r["due_at"])
                    for r in pm_rows]
     actions = [m.OverdueAction(r["id"], r["incident_id"], r["title"], r["team"], r["owner"],
@@ -190,20 +210,20 @@ def _teams_in_scope(ctx: Context) -> list[str]:
     return list(ctx.catalog.teams)
 
 
-async def _weekly(ctx: Context, conn: AsyncConnection, period: Period,
-                  now: datetime) -> Compiled:
+async def _weekly(ctx: Context, period: Period, now: datetime) -> Compiled:
     tz = ctx.catalog.timezone
     before = shift(period, -4, tz)
     as_of = min(now, period.end)
-    # The week, and (bucket -1) MTTA / MTTR of the four weeks before it.
-    both = await _figures(ctx, conn, [period.start, period.end], as_of, by_service=True,
-                          earlier=before.start)
+    # The week, and (bucket -1) MTTA / MTTR of the four weeks before it, pooled.
+    both, overdue, recurring_rows, costly = await asyncio.gather(
+        _figures(ctx, [period.start, period.end], as_of, by_service=True, earlier=before.start),
+        _overdue(ctx, now),
+        _read(ctx, store.recurring, period.start, period.end),
+        _read(ctx, store.costliest, period.start, period.end, as_of, _revenue(ctx)))
     week, earlier = both.get(0, {}), both.get(-1, {})
-    pm_counts, postmortems, ai_counts, actions = await _overdue(ctx, conn, now)
+    pm_counts, postmortems, ai_counts, actions = overdue
     recurring = [m.Recurring(r["fingerprint"], r["n"], r["title"], r["service"], r["team"],
-                             r["latest_id"])
-                 for r in await store.recurring(conn, period.start, period.end)]
-    costly = await store.costliest(conn, period.start, period.end, as_of, _revenue(ctx))
+                             r["latest_id"]) for r in recurring_rows]
     people = _people(ctx)
 
     def digest(scope: str, key: str | None) -> WeeklyDigest:
@@ -234,15 +254,21 @@ async def _weekly(ctx: Context, conn: AsyncConnection, period: Period,
                     {k: digest(k, k) for k in _teams_in_scope(ctx)})
 
 
-async def _monthly(ctx: Context, conn: AsyncConnection, period: Period,
-                   now: datetime) -> Compiled:
+async def _monthly(ctx: Context, period: Period, now: datetime) -> Compiled:
     tz = ctx.catalog.timezone
     months = [shift(period, -k, tz) for k in range(5, -1, -1)]
-    edges = [p.start for p in months] + [period.end]
-    figures = await _figures(ctx, conn, edges, min(now, period.end), by_service=False)
+    current, completion_rows = await asyncio.gather(
+        _figures(ctx, [period.start, period.end], min(now, period.end), by_service=False),
+        _read(ctx, store.postmortem_completion, [period.start, period.end],
+              ctx.catalog.levels.needs_postmortem),
+        )
+    figures = {len(months) - 1: current.get(0, {})}
+    if period.end <= now:  # next month's report finds this month in the cache
+        await _save_rollups(ctx, [(period, current.get(0, {}))], now)
+    for i, scopes in enumerate(await _trend_months(ctx, months[:-1], now)):
+        figures[i] = scopes
     completion: dict[str, tuple[int, int]] = {}
-    for row in await store.postmortem_completion(conn, [period.start, period.end],
-                                                 ctx.catalog.levels.needs_postmortem):
+    for row in completion_rows:
         for scope in (row["team"] or NO_TEAM, ALL):
             done, needed = completion.get(scope, (0, 0))
             completion[scope] = (done + int(row["done"] or 0), needed + int(row["needed"]))
@@ -274,6 +300,51 @@ async def _monthly(ctx: Context, conn: AsyncConnection, period: Period,
 
     return Compiled(MONTHLY, period, report(COMPANY, None),
                     {k: report(k, k) for k in _teams_in_scope(ctx)})
+
+
+def _revenue_hash(ctx: Context) -> str:
+    return sha256(json.dumps(sorted(_revenue(ctx).items())).encode()).hexdigest()
+
+
+async def _trend_months(ctx: Context, months: Sequence[Period],
+                        now: datetime) -> list[dict[str, Figures]]:
+    """Figures of the earlier months of a trend: cached once a month is over (report_rollups),
+    recomputed when anything they depend on changed since."""
+    revenue_hash = _revenue_hash(ctx)
+    async with ctx.db.read() as conn:
+        cached = await store.rollups(conn, "month", [p.key for p in months])
+        fresh = {}
+        for p in months:
+            row = cached.get(p.key)
+            if row and await store.rollup_is_fresh(conn, row, start=p.start, end=p.end,
+                                                   revenue_hash=revenue_hash):
+                fresh[p.key] = {k: m.figures_from_json(v) for k, v in row["figures"].items()}
+    stale = [p for p in months if p.key not in fresh]
+    if stale:
+        # One pass over the stale stretch, a bucket per month (cached or not, they are adjacent).
+        first = months.index(stale[0])
+        span = months[first:]
+        buckets = await _figures(ctx, [p.start for p in span] + [span[-1].end],
+                                 min(now, span[-1].end), by_service=False, details=False)
+        computed = [(p, buckets.get(i, {})) for i, p in enumerate(span) if p.key not in fresh]
+        fresh.update({p.key: scopes for p, scopes in computed})
+        await _save_rollups(ctx, computed, now)
+    return [fresh[p.key] for p in months]
+
+
+async def _save_rollups(ctx: Context, computed: Sequence[tuple[Period, dict[str, Figures]]],
+                        now: datetime) -> None:
+    revenue_hash = _revenue_hash(ctx)
+    async with ctx.db.write() as conn:
+        for p, scopes in computed:
+            if p.end > now:
+                continue  # not over yet: nothing to cache
+            lo, hi = await store.id_range(conn, p.start, p.end)
+            await store.save_rollup(ctx.db, conn, kind="month", period=p.key, start=p.start,
+                                    end=p.end, first_id=lo, last_id=hi,
+                                    revenue_hash=revenue_hash,
+                                    figures={k: m.figures_to_json(f) for k, f in scopes.items()},
+                                    computed_at=now)
 
 
 # -- scheduled delivery -----------------------------------------------------------------------------
@@ -482,9 +553,8 @@ async def stats_command(ctx: Context, actor: Actor, args: dict[str, Any], where:
         return Reply.refuse(f"`{' '.join(rest)[:40]}` is not a team or a period. Periods: "
                             "week, last-week, month, last-month, 7d, 30d, 90d, 2025-W11, "
                             "2025-03. Teams: " + ", ".join(ctx.catalog.teams) + ".")
-    async with ctx.db.read() as conn:
-        figures = (await _figures(ctx, conn, [period.start, period.end], min(now, period.end),
-                                  by_service=True)).get(0, {})
+    figures = (await _figures(ctx, [period.start, period.end], min(now, period.end),
+                              by_service=True)).get(0, {})
     scope = team or ALL
     name = _team_name(ctx, team) if team else "All teams"
     return Reply(card=stats_card(name, period, figures.get(scope, Figures())))

@@ -1,17 +1,15 @@
-"""`incident search <words>` and the "similar past incidents" on a new incident's card."""
+"""`incident search <words>`: full text over titles, timelines and postmortems, newest first."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from cards.search import Found, search_card
 from handlers.commands import Where, command
 from handlers.context import Context
 from handlers.replies import Reply
-from incidents.model import Actor, Incident
+from incidents.model import Actor
 from storage import incidents as store
 from storage import search as index
 
@@ -54,15 +52,3 @@ async def search_command(ctx: Context, actor: Actor, args: dict[str, Any], where
                             "`incident search payment 503`.")
     result = await search(ctx, query)
     return Reply(card=search_card(query, result.found, more=result.more))
-
-
-async def similar_incidents(ctx: Context, conn: AsyncConnection,
-                            incident: Incident) -> list[Incident]:
-    """Top 3 past incidents on the same service whose text reads most like this one, for the
-    card of an open root incident (so the team sees last time's RCA while it still matters)."""
-    if not incident.is_open or incident.parent_id is not None:
-        return []
-    ids = await index.similar(conn, incident_id=incident.id, service=incident.service,
-                              title=incident.title)
-    found = await store.get_many(conn, ids)
-    return [found[i] for i in ids if i in found]

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cards.incident import Delivery, IncidentView, incident_card
 from handlers.context import Context
 from handlers.postmortems import impact_of, missing_for, page_url
+from handlers.similar import similar_incidents
 from incidents.model import Incident
 from storage import incidents as store
 from storage import outbox
@@ -43,6 +44,7 @@ async def load_view(ctx: Context, conn: AsyncConnection, incident: Incident, *,
         links=await _links(ctx, conn, incident, postmortem),
         notices=_notices(ctx, incident),
         impact_usd=impact_of(ctx, incident, postmortem),
+        similar=await similar_incidents(ctx, conn, incident),
         timeline=await store.timeline(conn, incident.id) if with_timeline else None)
 
 

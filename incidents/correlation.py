@@ -75,28 +75,34 @@ def most_upstream(candidates: Sequence[Incident], graph: DependencyGraph,
                                           c.triggered_at, c.id))
 
 
-def downstream_children(root: Incident, candidates: Sequence[Incident], graph: DependencyGraph, *,
-                        parents: Mapping[int, Incident], before: timedelta,
-                        after: timedelta) -> list[tuple[Incident, Link]]:
-    """Late evidence: `root` arrived after its symptoms. Which open incidents downstream of it,
-    opened within the cascade window around it, should now point at it? (`parents`: the current
-    parents of the candidates, to move a child only to a parent further upstream.)"""
-    below = graph.downstream(root.service)
+def downstream_children(evidence: Incident, candidates: Sequence[Incident],
+                        graph: DependencyGraph, *, parents: Mapping[int, Incident],
+                        before: timedelta, after: timedelta,
+                        root: Incident | None = None) -> list[tuple[Incident, Link]]:
+    """Late evidence: `evidence` arrived after its symptoms. Which open incidents downstream of
+    it, opened within the cascade window around it, should now point at its story's root
+    (`root`, default the evidence itself)? `parents`: the candidates' current parents, so a
+    child moves only to a parent further upstream."""
+    root = root or evidence
+    below = graph.downstream(evidence.service)
     links = []
     for c in candidates:
-        if c.id == root.id or c.service not in below or not _free_to_link(c):
+        if c.id in (evidence.id, root.id) or c.service not in below or not _free_to_link(c):
             continue
-        if not (-before <= root.triggered_at - c.triggered_at <= after):
+        if not (-before <= evidence.triggered_at - c.triggered_at <= after):
             continue
         if c.parent_id is not None:
             current = parents.get(c.parent_id)
             if c.link_kind == DUPLICATE or current is None or current.id == root.id:
                 continue  # a duplicate stays with its twin
-            if not graph.depends_on(current.service, root.service):
+            if not graph.depends_on(current.service, evidence.service):
                 continue  # already under something at least as far upstream
+        via = f", via {evidence.ref}" if root.id != evidence.id else ""
+        late = " (the cause paged later)" if evidence.triggered_at > c.triggered_at else ""
         links.append((c, Link(root, CASCADE,
-                              f"dependency path {' → '.join(below[c.service])}; {root.ref} "
-                              f"opened {gap_text(c, root)} {c.ref} (root paged later)")))
+                              f"dependency path {' → '.join(below[c.service])}; "
+                              f"{evidence.ref} opened {gap_text(c, evidence)} {c.ref}"
+                              f"{late}{via}")))
     return links
 
 

@@ -189,3 +189,16 @@ def merge_counts(rows: Sequence[tuple[str | None, int]]) -> dict[str, int]:
     for key, n in rows:
         out[key or "—"] = out.get(key or "—", 0) + n
     return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def figures_to_json(f: Figures) -> dict:
+    out = dict(f.__dict__)
+    out["mtta"], out["mttr"] = dict(f.mtta.__dict__), dict(f.mttr.__dict__)
+    return out
+
+
+def figures_from_json(data: Mapping) -> Figures:
+    values = dict(data)
+    values["mtta"] = Percentiles(**values.get("mtta", {}))
+    values["mttr"] = Percentiles(**values.get("mttr", {}))
+    return Figures(**values)

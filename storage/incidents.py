@@ -95,11 +95,12 @@ async def children(conn: AsyncConnection, parent_id: int) -> list[Incident]:
 
 async def open_with_fingerprint(conn: AsyncConnection, fingerprint: str, *, exclude: int,
                                 at: datetime) -> Incident | None:
-    """The open incident with this fingerprint whose duplicate window is open at `at`."""
-    q = (select(t).where(t.c.status == "open", t.c.fingerprint == fingerprint, t.c.id != exclude,
-                         t.c.triggered_at <= at, t.c.duplicate_window_until >= at)
-         .order_by(t.c.triggered_at, t.c.id).limit(5))
-    found = [Incident.from_row(r) for r in (await conn.execute(q)).mappings()]
+    """The incident with this fingerprint that was open at `at` with its duplicate window
+    open. "Open at `at`", not "open now": a decision made late (a backlog) sees the world as
+    it was when the new incident started."""
+    same = and_(t.c.fingerprint == fingerprint, t.c.id != exclude, t.c.triggered_at <= at,
+                t.c.duplicate_window_until >= at)
+    found = await _open_at(conn, same, at, limit=5)
     # Prefer the root of the story: a duplicate's parent rather than the duplicate itself.
     return next((i for i in found if i.parent_id is None), found[0] if found else None)
 
@@ -114,12 +115,21 @@ async def last_resolved_with_fingerprint(conn: AsyncConnection, fingerprint: str
 
 
 async def open_on_services(conn: AsyncConnection, services: Sequence[str], *, since: datetime,
-                           until: datetime, exclude: int) -> list[Incident]:
-    """Open incidents on any of `services` that started in [since, until]."""
+                           until: datetime, exclude: int, at: datetime) -> list[Incident]:
+    """Incidents on any of `services` that started in [since, until] and were open at `at`."""
     if not services:
         return []
-    q = (select(t).where(t.c.status == "open", t.c.service.in_(list(services)),
-                         and_(t.c.triggered_at >= since, t.c.triggered_at <= until),
-                         t.c.id != exclude)
-         .order_by(t.c.triggered_at, t.c.id).limit(200))
-    return [Incident.from_row(r) for r in (await conn.execute(q)).mappings()]
+    where = and_(t.c.service.in_(list(services)), t.c.triggered_at >= since,
+                 t.c.triggered_at <= until, t.c.id != exclude)
+    return await _open_at(conn, where, at, limit=200)
+
+
+async def _open_at(conn: AsyncConnection, where, at: datetime, *, limit: int) -> list[Incident]:
+    # Two index-friendly queries: the open ones (partial index), and the few resolved since.
+    still_open = select(t).where(where, t.c.status == "open")
+    resolved_since = select(t).where(where, t.c.status != "open", t.c.resolved_at > at)
+    found: dict[int, Incident] = {}
+    for q in (still_open, resolved_since):
+        rows = await conn.execute(q.order_by(t.c.triggered_at, t.c.id).limit(limit))
+        found.update((r["id"], Incident.from_row(r)) for r in rows.mappings())
+    return sorted(found.values(), key=lambda i: (i.triggered_at, i.id))[:limit]

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
-from incidents.metrics import FRACTIONS
+from incidents.metrics import FRACTIONS, MEDIAN, P90, Percentiles
 from storage.schema import UtcDateTime
 from storage.schema import action_items as ai
 from storage.schema import incidents as t
@@ -27,6 +27,7 @@ from storage.schema import outbox as ob
 from storage.schema import postmortems as pm
 from storage.schema import report_charts as rc
 from storage.schema import report_deliveries as rd
+from storage.schema import report_rollups as ru
 
 
 class seconds_between(FunctionElement):
@@ -61,7 +62,9 @@ def _in_range(column, edges: Sequence[datetime]):
     return and_(column >= _at(edges[0]), column < _at(edges[-1]))
 
 
-ROOT = t.c.parent_id.is_(None)
+# "Not linked to a parent", written so that no index on parent_id is used: on SQLite the
+# planner would otherwise pick ix_incidents_parent (90% of rows are roots) over the time range.
+ROOT = func.coalesce(t.c.parent_id, 0) == 0
 
 
 # -- counts ------------------------------------------------------------------------------------
@@ -98,35 +101,77 @@ async def open_at(conn: AsyncConnection, end: datetime) -> list[dict[str, Any]]:
 
 # -- MTTA / MTTR percentiles ------------------------------------------------------------------------
 
-async def duration_ranks(conn: AsyncConnection, edges: Sequence[datetime], *,
-                         company: bool = True) -> list[dict[str, Any]]:
-    """For each (metric, scope, bucket): n and the values at the ranks around the median and
-    p90 (see incidents.metrics.rank_bounds). Scope is the team, and "*" for everyone.
+async def duration_percentiles(conn: AsyncConnection, edges: Sequence[datetime], *,
+                               company: bool) -> list[dict[str, Any]]:
+    """Per (scope, bucket): n, median and p90 of MTTA ("a": trigger -> first acknowledge) and
+    MTTR ("r": trigger -> final resolve), roots only, in seconds. Scope is the team, or "*" for
+    everyone when `company` (then only the company rows are returned).
 
-    metric "a": trigger -> first acknowledge; "r": trigger -> final resolve. Roots only."""
+    PostgreSQL has percentile_cont; SQLite gets the same numbers from window functions (the two
+    values around each percentile's rank, interpolated like percentile_cont)."""
     bucket = _bucket(t.c.triggered_at, edges)
-    base = and_(_in_range(t.c.triggered_at, edges), ROOT)
-    parts = []
-    for metric, column in (("a", t.c.first_acknowledged_at), ("r", t.c.resolved_at)):
-        value = seconds_between(column, t.c.triggered_at)
-        scopes = [t.c.team] + ([literal("*")] if company else [])
-        for scope in scopes:
-            parts.append(select(literal(metric).label("metric"), scope.label("scope"),
-                                bucket.label("bucket"), value.label("v"))
-                         .where(base, column.is_not(None)))
-    d = union_all(*parts).subquery("d")
-    window = dict(partition_by=[d.c.metric, d.c.scope, d.c.bucket])
-    ranked = select(d.c.metric, d.c.scope, d.c.bucket, d.c.v,
-                    (func.row_number().over(order_by=d.c.v, **window) - 1).label("i"),
-                    func.count().over(**window).label("n")).subquery("r")
-    n1 = ranked.c.n - 1
-    wanted = []
-    for num, den in FRACTIONS.values():
-        # Integer floor division on both databases (n >= 1, so no negative operands).
-        wanted += [(n1 * num) // den, (n1 * num + den - 1) // den]
-    q = select(ranked.c.metric, ranked.c.scope, ranked.c.bucket, ranked.c.n, ranked.c.i,
-               ranked.c.v).where(or_(*[ranked.c.i == w for w in wanted]))
-    return [dict(r) for r in (await conn.execute(q)).mappings()]
+    a = seconds_between(t.c.first_acknowledged_at, t.c.triggered_at)
+    r = seconds_between(t.c.resolved_at, t.c.triggered_at)
+    scope = literal(ALL_SCOPE) if company else t.c.team
+    d = (select(scope.label("scope"), bucket.label("bucket"), a.label("a"), r.label("r"))
+         .where(_in_range(t.c.triggered_at, edges), ROOT)).subquery("d")
+    if conn.dialect.name == "postgresql":
+        return await _percentiles_postgresql(conn, d)
+    return await _percentiles_window(conn, d)
+
+
+ALL_SCOPE = "*"
+
+
+async def _percentiles_postgresql(conn: AsyncConnection, d) -> list[dict[str, Any]]:
+    def pct(column, p):
+        return func.percentile_cont(p).within_group(column)
+    q = (select(d.c.scope, d.c.bucket, func.count(d.c.a).label("na"),
+                pct(d.c.a, MEDIAN).label("a_median"), pct(d.c.a, P90).label("a_p90"),
+                func.count(d.c.r).label("nr"), pct(d.c.r, MEDIAN).label("r_median"),
+                pct(d.c.r, P90).label("r_p90"))
+         .group_by(d.c.scope, d.c.bucket))
+    return [dict(row) for row in (await conn.execute(q)).mappings()]
+
+
+async def _percentiles_window(conn: AsyncConnection, d) -> list[dict[str, Any]]:
+    groups = [d.c.scope, d.c.bucket]
+    # Rows with no value form their own partition (the `IS NULL` term), so ranks count values.
+    ranked = select(
+        d.c.scope, d.c.bucket, d.c.a, d.c.r,
+        (func.row_number().over(partition_by=[*groups, d.c.a.is_(None)], order_by=d.c.a) - 1)
+        .label("ia"),
+        func.count(d.c.a).over(partition_by=groups).label("na"),
+        (func.row_number().over(partition_by=[*groups, d.c.r.is_(None)], order_by=d.c.r) - 1)
+        .label("ir"),
+        func.count(d.c.r).over(partition_by=groups).label("nr")).subquery("w")
+
+    def at_ranks(i, n):
+        n1 = n - 1
+        wanted = []
+        for num, den in FRACTIONS.values():
+            # Integer floor division on both databases (n >= 1: no negative operands).
+            wanted += [(n1 * num) // den, (n1 * num + den - 1) // den]
+        return or_(*[i == w for w in wanted])
+
+    q = select(ranked).where(or_(and_(ranked.c.a.is_not(None), at_ranks(ranked.c.ia, ranked.c.na)),
+                                 and_(ranked.c.r.is_not(None), at_ranks(ranked.c.ir, ranked.c.nr))))
+    values: dict[tuple, dict[str, Any]] = {}
+    for row in (await conn.execute(q)).mappings():
+        g = values.setdefault((row["scope"], row["bucket"]), {
+            "scope": row["scope"], "bucket": row["bucket"], "na": row["na"], "nr": row["nr"],
+            "a": {}, "r": {}})
+        if row["a"] is not None:
+            g["a"][row["ia"]] = row["a"]
+        if row["r"] is not None:
+            g["r"][row["ir"]] = row["r"]
+    out = []
+    for g in values.values():
+        ack, res = Percentiles.from_ranks(g["na"], g["a"]), Percentiles.from_ranks(g["nr"], g["r"])
+        out.append({"scope": g["scope"], "bucket": g["bucket"], "na": g["na"],
+                    "a_median": ack.median, "a_p90": ack.p90, "nr": g["nr"],
+                    "r_median": res.median, "r_p90": res.p90})
+    return out
 
 
 # -- impact ------------------------------------------------------------------------------------------
@@ -312,3 +357,48 @@ async def forget_charts(conn: AsyncConnection, before: datetime) -> int:
 
 def days_before(at: datetime, days: int) -> datetime:
     return at - timedelta(days=days)
+
+
+# -- cached figures of complete periods -------------------------------------------------------------
+
+async def rollups(conn: AsyncConnection, kind: str,
+                  periods: Sequence[str]) -> dict[str, dict[str, Any]]:
+    q = select(ru).where(ru.c.kind == kind, ru.c.period.in_(list(periods)))
+    return {r["period"]: dict(r) for r in (await conn.execute(q)).mappings()}
+
+
+async def rollup_is_fresh(conn: AsyncConnection, rollup: dict[str, Any], *, start: datetime,
+                          end: datetime, revenue_hash: str) -> bool:
+    """True while nothing the cached figures depend on changed: the period's bounds, the
+    revenue figures, and every incident triggered in the period and its postmortem (an
+    incident or postmortem updated since, or an incident added since, makes it stale)."""
+    if (rollup["start"], rollup["end"], rollup["revenue_hash"]) != (start, end, revenue_hash):
+        return False
+    since = _at(rollup["computed_at"])
+    changed = (select(literal(1)).select_from(t)
+               .where(_in_range(t.c.triggered_at, [start, end]), t.c.updated_at > since).limit(1))
+    if (await conn.execute(changed)).first():
+        return False
+    if rollup["first_id"] is None:
+        return True
+    rca = (select(literal(1)).select_from(pm)
+           .where(pm.c.incident_id >= rollup["first_id"], pm.c.incident_id <= rollup["last_id"],
+                  pm.c.updated_at > since).limit(1))
+    return (await conn.execute(rca)).first() is None
+
+
+async def id_range(conn: AsyncConnection, start: datetime,
+                   end: datetime) -> tuple[int | None, int | None]:
+    q = select(func.min(t.c.id), func.max(t.c.id)).where(_in_range(t.c.triggered_at, [start, end]))
+    lo, hi = (await conn.execute(q)).one()
+    return lo, hi
+
+
+async def save_rollup(db, conn: AsyncConnection, *, kind: str, period: str, start: datetime,
+                      end: datetime, first_id: int | None, last_id: int | None,
+                      revenue_hash: str, figures: dict[str, Any], computed_at: datetime) -> None:
+    values = dict(start=start, end=end, first_id=first_id, last_id=last_id,
+                  revenue_hash=revenue_hash, figures=figures, computed_at=computed_at)
+    stmt = db.insert(ru).values(kind=kind, period=period, **values)
+    await conn.execute(stmt.on_conflict_do_update(index_elements=[ru.c.kind, ru.c.period],
+                                                  set_=values))

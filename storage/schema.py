@@ -294,5 +294,37 @@ report_charts = Table(
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("digest"),
 )
+# Figures of a *complete* period (a month of the six-month trend), so a monthly report computes
+# only its own month. Valid while no incident triggered in the period, nor its postmortem, has
+# changed since `computed_at` and the revenue figures are the same (storage/reports.py checks).
+report_rollups = Table(
+    "report_rollups", metadata,
+    Column("kind", String(10), primary_key=True),            # month
+    Column("period", String(20), primary_key=True),          # 2025-03
+    Column("start", UtcDateTime, nullable=False),
+    Column("end", UtcDateTime, nullable=False),
+    Column("first_id", Id),                                  # incident ids in the period
+    Column("last_id", Id),
+    Column("revenue_hash", String(64), nullable=False),
+    Column("figures", JSON, nullable=False),
+    Column("computed_at", UtcDateTime, nullable=False),
+)
+
+# Report queries scan incidents by trigger time; this index holds every column they read, so
+# they never touch the (wide) table rows. updated_at tells when a cached period went stale.
+Index("ix_incidents_report", incidents.c.triggered_at, incidents.c.parent_id, incidents.c.team,
+      incidents.c.level, incidents.c.status, incidents.c.service,
+      incidents.c.first_acknowledged_at, incidents.c.resolved_at, incidents.c.updated_at)
+
 # Full-text search (search_incidents: an FTS5 table on SQLite, a tsvector table on PostgreSQL)
 # is created by hand in migration 0002_reports and kept in sync by triggers; see storage/search.py.
+
+# Dependencies learned outside the catalog (PagerDuty's technical service dependencies), shared
+# by every replica and merged with the catalog's `calls` edges.
+service_dependencies = Table(
+    "service_dependencies", metadata,
+    Column("caller", String(200), primary_key=True),          # depends on ...
+    Column("callee", String(200), primary_key=True),          # ... this one
+    Column("source", String(20), primary_key=True),           # pagerduty
+    Column("updated_at", UtcDateTime, nullable=False),
+)

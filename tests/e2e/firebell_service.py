@@ -105,13 +105,48 @@ def pagerduty_fixture(name: str) -> tuple[bytes, dict[str, str]]:
     return body, headers
 
 
+def wait_roster(database: str | Path, emails: Iterable[str], timeout: float = 15.0) -> int:
+    """Wait until Firebell's roster cache (table teams_users, filled by its sync_roster outbox job a couple
+    of seconds after a conversation is first seen) knows every e-mail; 0 when it does, 1 on timeout."""
+    import sqlite3
+    import time
+
+    wanted = {e.lower() for e in emails}
+    deadline = time.monotonic() + timeout
+    known: set[str] = set()
+    while True:
+        try:
+            with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=2) as db:
+                known = {(r[0] or "").lower() for r in db.execute("SELECT email FROM teams_users")}
+        except sqlite3.Error:
+            pass  # not migrated yet / busy: ask again
+        if wanted <= known:
+            return 0
+        if time.monotonic() > deadline:
+            print(f"roster still lacks {sorted(wanted - known)} after {timeout}s (has {sorted(known)})",
+                  file=sys.stderr)
+            return 1
+        time.sleep(0.2)
+
+
+def wait_roster_step(emails: Iterable[str] | None = None) -> dict:
+    """A ``run`` step that waits until Firebell maps the Playground's users (aadObjectId -> e-mail)."""
+    emails = list(emails) if emails is not None else [u.email for u in PLAYGROUND_USERS]
+    return {"name": "roster-synced", "action": "run", "timeout_ms": 20000,
+            "argv": ["{python}", str(Path(__file__).resolve()), "wait-roster", "{artifacts_dir}/firebell.db",
+                     *emails]}
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) >= 3 and argv[0] == "wait-roster":
+        return wait_roster(argv[1], argv[2:])
     if len(argv) == 2 and argv[0] == "catalog":
         print(e2e_catalog(argv[1]))
         return 0
     if argv == ["serve"] and os.environ.get("FIREBELL_CONFIG"):
         serve()
     print("usage: python tests/e2e/firebell_service.py catalog OUT.yaml\n"
+          "       python tests/e2e/firebell_service.py wait-roster firebell.db EMAIL...\n"
           "       FIREBELL_CONFIG=OUT.yaml [other app.py settings] python tests/e2e/firebell_service.py serve",
           file=sys.stderr)
     return 2

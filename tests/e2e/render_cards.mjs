@@ -8,7 +8,8 @@
 //     collects the SDK's parse events, then card.validateProperties() events;
 //   * renders it with the Teams host config shipped by adaptivecards-designer and screenshots it to
 //     <screenshots-dir>/<name>.png;
-//   * checks Teams rules the SDK does not enforce (see TEAMS_RULES below).
+//   * checks Teams rules the SDK does not enforce (see teamsRules below): verbs, <= 6 actions per set, unique
+//     ids, inputs with ids, version <= 1.5, size < 28 KB, no HTML-like tags in Markdown text.
 // Report: {"ok", "sdk_version", "host_config", "cards": {name: {"ok", "errors", "warnings", "size_bytes",
 //          "screenshot", "rendered", "actions": [{type, title, verb, id}]}}}; exit code 0 when every card is ok,
 // 1 when some card has errors, 2 on a crash.
@@ -77,6 +78,17 @@ function walkCard(card, visit, where = '$') {
   if (card.refresh && card.refresh.action) walkAction(card.refresh.action, `${where}.refresh.action`);
 }
 
+// Something the Markdown of TextBlock / FactSet would take for an HTML tag: Teams (and the Playground, whose
+// react-markdown keeps only an allow-list of elements) drop it, e.g. "incident ack <INC-n>" shows as
+// "incident ack". <at>Name</at> mentions are the one tag Teams wants.
+function htmlLikeTag(text) {
+  const re = /<\/?[A-Za-z][^<>]*>/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    if (!/^<\/?at>$/i.test(m[0])) return m[0];
+  }
+  return null;
+}
+
 function teamsRules(card) {
   const errors = [];
   const warnings = [];
@@ -114,6 +126,20 @@ function teamsRules(card) {
       const id = String(obj.id);
       if (ids.has(id)) err('unique-id', `id ${JSON.stringify(id)} used more than once (${ids.get(id)} and ${at})`, at);
       else ids.set(id, at);
+    }
+    if (kind === 'element') {
+      const texts = [];
+      if (obj.type === 'TextBlock') texts.push(['text', obj.text]);
+      if (obj.type === 'FactSet' && Array.isArray(obj.facts)) {
+        obj.facts.forEach((f, k) => { texts.push([`facts[${k}].title`, f && f.title], [`facts[${k}].value`, f && f.value]); });
+      }
+      for (const [field, text] of texts) {
+        const tag = typeof text === 'string' ? htmlLikeTag(text) : null;
+        if (tag) {
+          err('markdown-html', `${obj.type} ${field} has ${JSON.stringify(tag)}: Markdown text in Teams drops anything that `
+            + 'looks like an HTML tag (only <at>…</at> mentions are allowed); put user text in a TextRun, or avoid < >', `${at}.${field}`);
+        }
+      }
     }
     if (kind === 'element' && typeof obj.type === 'string' && obj.type.startsWith('Input.') && !obj.id) {
       err('input-id', `${obj.type} without an "id" (its value can never reach the bot)`, at);

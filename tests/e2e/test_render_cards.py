@@ -32,6 +32,8 @@ def test_valid_and_broken_cards(e2e_artifacts: Path):
             {"type": "Input.Text", "placeholder": "input without id"},
             {"type": "Input.ChoiceSet", "id": "dup", "choices": []},
             {"type": "ActionSet", "actions": [{"type": "Action.Execute", "title": "No verb here"}]},
+            {"type": "FactSet", "facts": [{"title": "incident ack <INC-n>", "value": "Acknowledge"}]},
+            {"type": "TextBlock", "text": "On call: <at>Priya Raman</at> (a mention is fine)"},
         ],
         "actions": [{"type": "Action.Execute", "title": f"Button {i}", "verb": f"v{i}"} for i in range(7)],
     }
@@ -60,9 +62,11 @@ def test_valid_and_broken_cards(e2e_artifacts: Path):
     # from the adaptivecards SDK (parse + validateProperties)
     assert {"UnknownElementType", "PropertyCantBeNull", "DuplicateId", "CollectionCantBeEmpty", "TooManyActions"} <= rules
     # Teams rules checked by render_cards.mjs itself
-    assert {"execute-verb", "max-actions", "unique-id", "input-id"} <= rules
+    assert {"execute-verb", "max-actions", "unique-id", "input-id", "markdown-html"} <= rules
     verb_err = next(e for e in bad["errors"] if e.get("rule") == "execute-verb")
     assert verb_err["path"] == "$.body[4].actions[0]"
+    (markdown_err,) = [e for e in bad["errors"] if e.get("rule") == "markdown-html"]  # <at> is not flagged
+    assert markdown_err["path"] == "$.body[5].facts[0].title" and "<INC-n>" in markdown_err["message"]
 
     assert _rules(report["cards"]["too_new"]) == {"card-version"}
     assert _rules(report["cards"]["too_big"]) == {"size"}

@@ -60,7 +60,7 @@ def test_late_root_adopts_downstream_children_but_not_human_decisions():
     far = inc(3, "web", -30)
     found = rules.downstream_children(root, [early, unlinked, far], GRAPH, parents={}, **WINDOW)
     assert [(c.id, link.parent.id) for c, link in found] == [(1, 5)]
-    assert "root paged later" in found[0][1].reason
+    assert "the cause paged later" in found[0][1].reason
 
 
 @settings(max_examples=200, deadline=None)

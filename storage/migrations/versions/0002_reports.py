@@ -1,6 +1,7 @@
 """reports and search
 
-Tables and indexes for reports (chart images, period indexes), and full-text search over incident
+Tables and indexes for reports (chart images, cached figures of complete months, a covering
+index for report scans, resolve/close time indexes), and full-text search over incident
 titles, timelines and postmortems, written by hand per dialect:
 
 - SQLite: `search_incidents`, an FTS5 table with one row per incident (rowid = incident id;
@@ -40,9 +41,25 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('key', name=op.f('pk_report_charts')),
     sa.UniqueConstraint('digest', name=op.f('uq_report_charts_digest'))
     )
+    op.create_table('report_rollups',
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('period', sa.String(length=20), nullable=False),
+    sa.Column('start', storage.schema.UtcDateTime(), nullable=False),
+    sa.Column('end', storage.schema.UtcDateTime(), nullable=False),
+    sa.Column('first_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('last_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('revenue_hash', sa.String(length=64), nullable=False),
+    sa.Column('figures', sa.JSON(), nullable=False),
+    sa.Column('computed_at', storage.schema.UtcDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('kind', 'period', name=op.f('pk_report_rollups'))
+    )
     with op.batch_alter_table('incidents', schema=None) as batch_op:
         batch_op.create_index('ix_incidents_closed', ['closed_at'], unique=False)
         batch_op.create_index('ix_incidents_resolved', ['resolved_at'], unique=False)
+        batch_op.create_index('ix_incidents_report', ['triggered_at', 'parent_id', 'team',
+                                                      'level', 'status', 'service',
+                                                      'first_acknowledged_at', 'resolved_at',
+                                                      'updated_at'], unique=False)
 
     with op.batch_alter_table('report_deliveries', schema=None) as batch_op:
         batch_op.create_index('ix_report_deliveries_created', ['created_at'], unique=False)
@@ -76,9 +93,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_report_deliveries_created')
 
     with op.batch_alter_table('incidents', schema=None) as batch_op:
+        batch_op.drop_index('ix_incidents_report')
         batch_op.drop_index('ix_incidents_resolved')
         batch_op.drop_index('ix_incidents_closed')
 
+    op.drop_table('report_rollups')
     op.drop_table('report_charts')
 
 

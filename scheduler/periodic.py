@@ -1,0 +1,87 @@
+"""Periodic work on APScheduler, in the catalog's time zone: the weekly digest and the monthly
+report at their scheduled moments, reminders every few minutes, and a catch-up at start-up and
+every hour (a digest missed while Firebell was down goes out when it is back, once).
+
+Every run takes a lease first, so across replicas one computes while the others skip; the
+deliveries themselves are unique per (kind, period, target) anyway, so even two runs that both
+get through (a lease that lapsed mid-run) send each digest once.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from handlers.context import Context
+from handlers.reminders import send_reminders
+from handlers.reports import MONTHLY, WEEKLY, ReportSettings, deliver_due
+from storage import leases
+from storage.db import DatabaseUnavailable
+
+log = logging.getLogger("firebell.periodic")
+
+
+class PeriodicScheduler:
+    def __init__(self, ctx: Context, settings: ReportSettings, *,
+                 reminder_every: timedelta = timedelta(minutes=15),
+                 lease: timedelta = timedelta(minutes=10)):
+        self.ctx = ctx
+        self.settings = settings
+        self.holder = f"periodic-{uuid.uuid4().hex[:8]}"
+        self._reminder_every = reminder_every
+        self._lease = lease
+        self._scheduler: AsyncIOScheduler | None = None
+
+    def start(self) -> None:
+        tz = self.ctx.catalog.timezone
+        s = self._scheduler = AsyncIOScheduler(timezone=tz)
+        common = dict(coalesce=True, max_instances=1, misfire_grace_time=3600)
+        for kind in (WEEKLY, MONTHLY):
+            schedule = self.settings.schedule(kind)
+            if schedule is not None:
+                s.add_job(self.deliver, CronTrigger(timezone=tz, **schedule.cron()), args=[kind],
+                          id=kind, **common)
+        now = datetime.now(timezone.utc)  # APScheduler runs on the wall clock
+        s.add_job(self.catch_up, IntervalTrigger(hours=1), id="catch_up", next_run_time=now,
+                  **common)
+        s.add_job(self.remind, IntervalTrigger(seconds=self._reminder_every.total_seconds()),
+                  id="reminders", next_run_time=now + timedelta(seconds=30), **common)
+        s.start()
+
+    async def stop(self) -> None:
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    async def deliver(self, kind: str) -> int:
+        return await self._under_lease(f"report:{kind}",
+                                       lambda: deliver_due(self.ctx, kind, self.settings)) or 0
+
+    async def catch_up(self) -> int:
+        return sum([await self.deliver(WEEKLY), await self.deliver(MONTHLY)])
+
+    async def remind(self) -> dict[str, int]:
+        return await self._under_lease("reminders",
+                                       lambda: send_reminders(self.ctx, self.settings)) or {}
+
+    async def _under_lease(self, name: str, work):
+        ctx = self.ctx
+        try:
+            async with ctx.db.write() as conn:
+                if not await leases.acquire(ctx.db, conn, name, self.holder, now=ctx.now(),
+                                            ttl=self._lease):
+                    log.debug("%s: another replica holds the lease", name)
+                    return None
+            try:
+                return await work()
+            finally:
+                async with ctx.db.write() as conn:
+                    await leases.release(conn, name, self.holder)
+        except DatabaseUnavailable as exc:
+            log.warning("%s: database unavailable (%s); next tick retries", name, exc)
+        except Exception:
+            log.exception("%s failed; next tick retries", name)
+        return None

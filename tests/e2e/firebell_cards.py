@@ -1,0 +1,389 @@
+"""Every Adaptive Card Firebell can send, built by the real card builders from realistic state (and the worst
+realistic cases: longest texts, most children, largest timeline, 12 action items, 25 list rows).
+
+    from tests.e2e.firebell_cards import all_cards
+    cards = all_cards()            # {"incident-open-service-down": {...card JSON...}, ...}
+
+Used by test_firebell_cards.py (through the official renderer) and handy by hand:
+
+    python tests/e2e/firebell_cards.py out.json     # then harness.render_cards() / render_cards.mjs on it
+
+Builders that another part of Firebell adds later (digest, report, reminder, search, stats, summary) are
+included when their module exists; ``missing_builders()`` names the ones that do not.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+if __package__ in (None, ""):  # run as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from cards.declare import declare_form
+from cards.help import help_card
+from cards.incident import Delivery, IncidentView, incident_card
+from cards.listing import incident_list_card
+from cards.notice import notice_card
+from cards.oncall import oncall_card
+from cards.rca import postmortem_card, rca_form
+from incidents.catalog import load_catalog
+from incidents.model import Incident
+from incidents.postmortem import ACTION_TITLE_LIMIT, FIELD_LIMIT, RCA_SECTIONS, missing
+
+from tests.e2e.firebell_service import CATALOG
+
+UTC = timezone.utc
+T0 = datetime(2025, 3, 14, 9, 2, 11, tzinfo=UTC)
+BASE = "https://firebell.shopfront.example"
+LONG_TITLE = ("checkout-api: 5xx error rate above 25% for 10 minutes on POST /v2/orders in prod-eu-west-1 and "
+              "prod-eu-central-1 after release 1.8.3; payment authorisations timing out at the gateway (p99 "
+              "12.4 s), orders queued")
+NOTICES = [
+    "War room: not opened — Microsoft Graph is not configured (GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, "
+    "GRAPH_TENANT_ID).",
+    "JIRA: no postmortem task — JIRA is not configured (JIRA_URL, JIRA_EMAIL, JIRA_API_TOKEN).",
+    "Acknowledge and Resolve here are Firebell-only: PagerDuty is not connected (PAGERDUTY_API_TOKEN).",
+]
+
+
+def _catalog():
+    return load_catalog(CATALOG)
+
+
+def incident(n: int = 7, **kw: Any) -> Incident:
+    values: dict[str, Any] = dict(
+        id=n, source="teams", external_id=None, title="checkout is down", service="checkout-api",
+        team="checkout", level="service-down", status="open", triggered_at=T0,
+        fingerprint=f"fp-{n}", version=3, created_at=T0, updated_at=T0, correlated=True,
+        declared_by="Priya Raman")
+    values.update(kw)
+    return Incident(**values)
+
+
+def pagerduty_incident(n: int = 12, **kw: Any) -> Incident:
+    values: dict[str, Any] = dict(
+        source="pagerduty", external_id="Q1ZP3ABCDEF", pd_number=1207,
+        title="payment-gateway: 0/6 pods ready, health checks failing in prod-eu-west-1",
+        service="payment-gateway", team="payments", priority="P1", urgency="high",
+        html_url="https://shopfront.pagerduty.com/incidents/Q1ZP3ABCDEF",
+        conference_url="https://teams.microsoft.com/l/meetup-join/19%3ameeting_abc%40thread.v2/0")
+    values.update(kw)
+    return incident(n, **values)
+
+
+def _view(i: Incident, **kw: Any) -> IncidentView:
+    catalog = _catalog()
+    service = catalog.service(i.service)
+    defaults: dict[str, Any] = dict(
+        incident=i, levels=catalog.levels.levels,
+        team_name=(catalog.team(i.team).name if catalog.team(i.team) else i.team),
+        runbook=service.runbook if service else None,
+        oncall=(service.primary, catalog.display_name(service.primary)) if service and service.primary else None,
+        needs_postmortem=catalog.levels.needs_postmortem_for(i.level),
+        impact_usd=(service.revenue_per_minute_usd * 23) if service else None)
+    defaults.update(kw)
+    return IncidentView(**defaults)
+
+
+def _timeline(count: int, *, text_chars: int = 120) -> list[dict[str, Any]]:
+    kinds = ["note", "pagerduty", "level", "acknowledged", "note", "annotated"]
+    people = ["Priya Raman", "Daniel Okafor", None, "Sarah Kim", "Mei Tanaka"]
+    out = []
+    for k in range(count):
+        base = f"{kinds[k % len(kinds)]} #{k}: " + ("rolled back pod checkout-api-7f9c; error rate falling, "
+                                                      "watching the payment-gateway p99 and the order queue " * 40)
+        out.append({"at": T0 + timedelta(minutes=3 * k), "kind": kinds[k % len(kinds)],
+                    "text": base[:text_chars], "actor": people[k % len(people)], "via": "teams"})
+    return out
+
+
+def _deliveries(ref: str) -> list[Delivery]:
+    return [
+        Delivery("JIRA", f"failed (JIRA create issue: HTTP 503 Service Unavailable); /incident retry {ref}", True),
+        Delivery("War room", "failed (Graph create chat: HTTP 429 Too Many Requests), retrying at 09:41 UTC", True),
+        Delivery("E-mail", "failed (SMTP: connection refused); /incident retry " + ref, True),
+        Delivery("PagerDuty", "failed (PagerDuty update incident: HTTP 403 Forbidden); /incident retry " + ref, True),
+    ]
+
+
+def incident_cards() -> dict[str, dict]:
+    catalog = _catalog()
+    cards: dict[str, dict] = {}
+    # every status x level (the live card as posted)
+    for level in catalog.levels.levels:
+        for status in ("open", "resolved", "closed"):
+            extra: dict[str, Any] = {}
+            if status != "open":
+                extra.update(resolved_at=T0 + timedelta(minutes=31), acknowledged_by="Priya Raman",
+                             first_acknowledged_at=T0 + timedelta(minutes=2),
+                             commander="priya.raman@shopfront.example")
+            if status == "closed":
+                extra["closed_at"] = T0 + timedelta(days=2)
+            i = incident(level=level, status=status, **extra)
+            view = _view(i, notices=NOTICES[:2] if status == "open" and level == "service-down" else [],
+                         postmortem_missing=(["summary", "root cause",
+                                              "at least one action item with an owner and a due date"]
+                                             if status == "resolved" and level != "minor" else []))
+            cards[f"incident-{status}-{level}"] = incident_card(view)
+    ack = incident(acknowledged_by="Priya Raman", acknowledged_at=T0 + timedelta(minutes=2),
+                   first_acknowledged_at=T0 + timedelta(minutes=2), commander="priya.raman@shopfront.example")
+    cards["incident-acknowledged"] = incident_card(_view(ack, notices=NOTICES[:2]))
+
+    root = pagerduty_incident(12)
+    dup = pagerduty_incident(13, parent_id=12, link_kind="duplicate", link_by="firebell",
+                             link_reason="same fingerprint as INC-12 within 30 min (payment-gateway)")
+    cards["incident-child-duplicate"] = incident_card(_view(dup, parent=root, notices=NOTICES[2:]))
+    cascade = incident(14, title="checkout-api: 5xx above 25% on POST /v2/orders", parent_id=12,
+                       link_kind="cascade", link_by="firebell",
+                       link_reason=("checkout-api calls payment-gateway (down since 09:00); started 2 min later; "
+                                    "likely a symptom of INC-12"))
+    cards["incident-child-cascade"] = incident_card(_view(cascade, parent=root))
+    cards["incident-child-cascade-root-resolved"] = incident_card(_view(
+        cascade, parent=replace(root, status="resolved", resolved_at=T0 + timedelta(minutes=40))))
+
+    # the fullest live card: long title, many children, every link, failures, notices, similar incidents
+    services = list(catalog.services)
+    children = ([pagerduty_incident(100 + k, parent_id=12, link_kind="duplicate") for k in range(14)]
+                + [incident(200 + k, service=services[k % len(services)], parent_id=12, link_kind="cascade",
+                            title=f"{services[k % len(services)]} errors") for k in range(20)])
+    busy = replace(root, title=LONG_TITLE + " " + LONG_TITLE, acknowledged_by="Mei Tanaka",
+                   commander="sarah.kim@shopfront.example", recurrence_of=3)
+    full = _view(busy, children=children,
+                 impacted_services=list(dict.fromkeys(c.service for c in children if c.link_kind == "cascade")),
+                 links=[("War room", "https://teams.microsoft.com/l/chat/19%3a7b1c2d3e4f%40thread.v2/0"),
+                        ("Postmortem", f"{BASE}/incidents/INC-12/postmortem"),
+                        ("PAY-482", "https://shopfront.atlassian.net/browse/PAY-482")],
+                 deliveries=_deliveries("INC-12"), notices=NOTICES,
+                 similar=[incident(k, title=LONG_TITLE, status="closed") for k in (3, 5, 9)])
+    cards["incident-root-many-children-links-failures"] = incident_card(full)
+    # the `show` view: with its timeline, an ordinary one and the largest realistic one
+    cards["incident-show-timeline"] = incident_card(_view(ack, timeline=_timeline(14)))
+    cards["incident-show-largest-timeline"] = incident_card(replace(full, timeline=_timeline(600, text_chars=500)))
+    return cards
+
+
+def _rca_text(label: str, limit: int) -> str:
+    text = f"{label}: " + ("Release 1.8.3 removed the client-side timeout to payment-gateway; under load the "
+                           "checkout pods exhausted their worker pools — “é”, ✓, 日本. " * 80)
+    return text[:limit]
+
+
+def rca_cards() -> dict[str, dict]:
+    pm_incident = incident(7, level="high-error-rate", status="resolved", resolved_at=T0 + timedelta(minutes=31),
+                           commander="priya.raman@shopfront.example")
+    page = f"{BASE}/incidents/INC-7/postmortem"
+    full = {field: _rca_text(label, FIELD_LIMIT) for field, label in RCA_SECTIONS}
+    full["impact_minutes"] = 31
+    people = [p.email for p in _catalog().people.values()]
+    items = [{"id": 40 + k, "title": _rca_text(f"Action {k + 1}", ACTION_TITLE_LIMIT), "owner": people[k % len(people)],
+              "due_date": date(2025, 3, 21) + timedelta(days=k), "jira_key": f"CHK-{310 + k}",
+              "jira_status": "In Progress" if k % 3 else None, "jira_done": k % 4 == 0} for k in range(12)]
+    started = {"timeline": "09:02 triggered in Teams\n09:04 acknowledged by Priya Raman\n09:33 resolved"}
+    errors = {"item_0_owner": "action 1: owner `nobody here` is not an e-mail address or a person in the catalog",
+              "item_0_due": "action 1: due date must look like 2025-03-21",
+              "summary": f"Summary is over {FIELD_LIMIT} characters"}
+    cards = {
+        "rca-form-empty": rca_form(pm_incident, started, [], page_url=page, impact_minutes=31),
+        "rca-form-full-12-items": rca_form(pm_incident, full, items, page_url=page, impact_minutes=31),
+        "rca-form-errors": rca_form(pm_incident, {**started, "summary": "pods crashed"}, [], errors=errors,
+                                    page_url=page, impact_minutes=31),
+        "postmortem-summary-draft": postmortem_card(pm_incident, {**started, "summary": "pods crashed"}, [],
+                                                    missing=missing({"summary": "pods crashed"}, []),
+                                                    page_url=page),
+        "postmortem-summary-complete": postmortem_card(pm_incident, full, items, missing=[], page_url=page,
+                                                       impact_usd=77_500.0,
+                                                       jira_url="https://shopfront.atlassian.net/browse/CHK-301"),
+    }
+    return cards
+
+
+def everyday_cards() -> dict[str, dict]:
+    catalog = _catalog()
+    services, levels = list(catalog.services), catalog.levels.levels
+    rows = [incident(100 - k, title=LONG_TITLE, service=services[k % len(services)], level=levels[k % len(levels)],
+                     status=("open", "resolved", "closed")[k % 3], parent_id=(60 if k % 5 == 4 else None),
+                     triggered_at=T0 - timedelta(hours=k)) for k in range(25)]
+    name = catalog.display_name
+    oncall_rows = [(s.name, name(s.primary) or "—", name(s.standby) or "—") for s in catalog.services.values()]
+    standby = [(role, name(catalog.standby.on_standby(role, T0)) or "—") for role in catalog.standby.roles]
+    error = ("`checkout-apii` is not a service in the catalog. Did you mean checkout-api? Known services: "
+             + ", ".join(services) + ".")
+    return {
+        "list-25-rows": incident_list_card(rows, heading="All incidents (137)", total=137),
+        "list-empty": incident_list_card([], heading="Open incidents for Checkout (0)", total=0),
+        "help": help_card(levels),
+        "help-welcome": help_card(levels, note="Hi! I'm Firebell. Here is what I can do."),
+        "declare-form": declare_form(services, levels),
+        "declare-form-error": declare_form(services, levels, title="checkout is down " * 12, error=error),
+        "notice-ok": notice_card("✅ INC-7 acknowledged by Priya Raman.", ok=True),
+        "notice-error": notice_card("INC-7 cannot be closed yet: its postmortem is incomplete (missing: summary; "
+                                    "root cause; at least one action item with an owner and a due date).",
+                                    ok=False, hint="Type `incident rca INC-7` to fill in the RCA."),
+        "oncall-all": oncall_card("On call now", oncall_rows, standby, "the catalog's on-call and weekly standby "
+                                                                      "rotations"),
+        "oncall-team": oncall_card("On call now for Checkout", oncall_rows[1:2], standby, "the catalog"),
+    }
+
+
+# -- builders added by other parts of Firebell: included when they exist ----------------------------------------
+
+def _figures(n: int = 0):
+    from incidents.metrics import Figures, Percentiles
+
+    if not n:
+        return Figures()
+    return Figures(new=n, resolved=n - 2, closed=n - 5, still_open=2, linked=n // 2,
+                   by_level={"service-down": 3, "high-error-rate": n - 7, "high-latency": 2, "minor": 2},
+                   by_service={s: n - k for k, s in enumerate(_catalog().services)},
+                   by_team={t: n - k for k, t in enumerate(_catalog().teams)},
+                   mtta=Percentiles(n - 2, 240.0, 1260.0), mttr=Percentiles(n - 2, 3900.0, 19800.0),
+                   impact_minutes=640.0, impact_usd=1_234_567.0, impact_open=1)
+
+
+def digest_cards() -> dict[str, dict]:
+    from cards.digest import TeamRow, WeeklyDigest, weekly_digest_card
+    from incidents.metrics import Costly, OverdueAction, OverduePostmortem, Recurring
+    from incidents.periods import week_of
+
+    catalog = _catalog()
+    period = week_of(date(2025, 3, 10), catalog.timezone)
+    people = {p.email: p.name for p in catalog.people.values()}
+    teams = [TeamRow(key, t.name, _figures(12 - k), _figures(10)) for k, (key, t) in enumerate(catalog.teams.items())]
+    full = WeeklyDigest(
+        scope="company", name="All teams", period=period, figures=_figures(31), before=_figures(25), teams=teams,
+        overdue_postmortems=[OverduePostmortem(k, LONG_TITLE, "checkout", "priya.raman@shopfront.example",
+                                               T0 - timedelta(days=k)) for k in range(1, 11)],
+        overdue_postmortems_total=14,
+        overdue_actions=[OverdueAction(k, k, LONG_TITLE, "payments", "mei.tanaka@shopfront.example",
+                                       date(2025, 3, 1) + timedelta(days=k), f"PAY-{k}") for k in range(1, 11)],
+        overdue_actions_total=23,
+        recurring=[Recurring(f"fp{k}", 5 - k, LONG_TITLE, "checkout-api", "checkout", 40 + k) for k in range(5)],
+        costliest=[Costly(50 + k, LONG_TITLE, "payment-gateway", "payments", 95.0 - k, 237_500.0) for k in range(3)],
+        people=people, team_names={k: t.name for k, t in catalog.teams.items()})
+    quiet = WeeklyDigest(scope="checkout", name="Checkout", period=period, figures=_figures(0), before=_figures(0))
+    return {"digest-weekly-company": weekly_digest_card(full), "digest-weekly-team": weekly_digest_card(
+        replace(full, scope="checkout", name="Checkout", teams=())), "digest-weekly-quiet": weekly_digest_card(quiet)}
+
+
+def report_cards() -> dict[str, dict]:
+    from cards.report import HistoryRow, MonthlyReport, MonthlyTeamRow, history_card, monthly_report_card
+    from incidents.metrics import Percentiles, TrendPoint
+    from incidents.periods import month_of
+
+    catalog = _catalog()
+    period = month_of(date(2025, 3, 1), catalog.timezone)
+    trend = [TrendPoint(f"2024-{m:02d}", f"{m:02d} 2024", 10 + m, Percentiles(5, 200.0 + m, 900.0),
+                        Percentiles(5, 3600.0 + m, 9000.0), 120_000.0 * m) for m in range(10, 13)]
+    trend += [TrendPoint(f"2025-{m:02d}", f"{m:02d} 2025", 20 + m, Percentiles(5, 180.0, 700.0),
+                         Percentiles(5, 3000.0, 8000.0), 90_000.0 * m) for m in range(1, 4)]
+    teams = [MonthlyTeamRow(key, t.name, _figures(9), 3, 4) for key, t in catalog.teams.items()]
+    report = MonthlyReport("company", "All teams", period, _figures(31), trend, postmortems_done=11,
+                           postmortems_needed=14, teams=teams)
+    history = [HistoryRow("weekly digest", f"2025-W{10 - k:02d}", "SRE Team - Incidents", T0 - timedelta(weeks=k),
+                          ("sent", "queued", "failed (Teams post message: HTTP 403)")[k % 3]) for k in range(40)]
+    return {
+        "report-monthly-company": monthly_report_card(report, chart_url=f"{BASE}/charts/monthly-2025-03.png"),
+        "report-monthly-team-empty": monthly_report_card(MonthlyReport("search", "Search", period, _figures(0),
+                                                                       trend[:1])),
+        "report-history": history_card(history[:30], heading="Report deliveries (40)", total=40),
+        "report-history-empty": history_card([], heading="Report deliveries (0)", total=0),
+    }
+
+
+def reminder_cards() -> dict[str, dict]:
+    from cards.reminder import DueItem, Who, action_reminder_card, postmortem_reminder_card, stale_nudge_card
+
+    priya = Who("priya.raman@shopfront.example", "Priya Raman")
+    items = [DueItem(k, LONG_TITLE, date(2025, 3, 1) + timedelta(days=k), f"CHK-{300 + k}",
+                     f"https://shopfront.atlassian.net/browse/CHK-{300 + k}") for k in range(12)]
+    return {
+        "reminder-postmortem": postmortem_reminder_card(
+            7, LONG_TITLE, priya, T0 + timedelta(days=7), 2,
+            ["summary", "root cause", "at least one action item with an owner and a due date"],
+            f"{BASE}/incidents/INC-7/postmortem"),
+        "reminder-postmortem-no-owner": postmortem_reminder_card(7, "checkout is down", Who(None, "nobody yet"),
+                                                                 T0, 1, [], None),
+        "reminder-actions": action_reminder_card(priya, items, date(2025, 3, 20)),
+        "reminder-stale": stale_nudge_card(7, LONG_TITLE, 9, 3 * 3600 + 120, priya),
+        "reminder-stale-no-commander": stale_nudge_card(7, "checkout is down", 9, 5400, None),
+    }
+
+
+def search_cards() -> dict[str, dict]:
+    from cards.search import Found, search_card
+
+    found = [Found(pagerduty_incident(100 + k, title=LONG_TITLE, status=("open", "resolved", "closed")[k % 3]),
+                   teams_url=("https://teams.microsoft.com/l/message/19%3Acheckout-incidents%40thread.tacv2/"
+                              f"17000000000{k:02d}?parentMessageId=17000000000{k:02d}"),
+                   postmortem_url=f"{BASE}/incidents/INC-{100 + k}/postmortem") for k in range(10)]
+    return {"search-10-results": search_card("payment gateway 503 timeout", found, more=True),
+            "search-nothing": search_card("kafka lag", [], more=False)}
+
+
+def stats_cards() -> dict[str, dict]:
+    from cards.stats import stats_card
+    from incidents.periods import Period
+
+    period = Period("range", "2025-02-12..2025-03-14T09:00", T0 - timedelta(days=30), T0, "last 30 days")
+    return {"stats-team-30d": stats_card("Checkout", period, _figures(31)),
+            "stats-empty": stats_card("Search", period, _figures(0))}
+
+
+def summary_cards() -> dict[str, dict]:
+    from cards.summary import CloseSummary, close_summary_card
+
+    catalog = _catalog()
+    i = incident(7, level="high-error-rate", status="closed", acknowledged_by="Priya Raman",
+                 first_acknowledged_at=T0 + timedelta(minutes=2), resolved_at=T0 + timedelta(minutes=31),
+                 closed_at=T0 + timedelta(days=2), html_url="https://shopfront.pagerduty.com/incidents/Q1")
+    pm = {field: _rca_text(label, FIELD_LIMIT) for field, label in RCA_SECTIONS}
+    items = [{"title": _rca_text(f"Action {k + 1}", ACTION_TITLE_LIMIT), "owner": "priya.raman@shopfront.example",
+              "due_date": date(2025, 3, 21), "jira_key": f"CHK-{310 + k}"} for k in range(12)]
+    return {"close-summary": close_summary_card(CloseSummary(
+        incident=i, team_name="Checkout", postmortem=pm, action_items=items, impact_usd=77_500.0, linked=4,
+        people={p.email: p.name for p in catalog.people.values()}, page_url=f"{BASE}/incidents/INC-7/postmortem",
+        teams_url="https://teams.microsoft.com/l/message/19%3Acheckout%40thread.tacv2/1700?parentMessageId=1700"))}
+
+
+OPTIONAL: dict[str, tuple[str, Callable[[], dict[str, dict]]]] = {
+    "digest": ("cards.digest", digest_cards),
+    "report": ("cards.report", report_cards),
+    "reminder": ("cards.reminder", reminder_cards),
+    "search": ("cards.search", search_cards),
+    "stats": ("cards.stats", stats_cards),
+    "summary": ("cards.summary", summary_cards),
+}
+
+
+def _exists(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return False
+        raise
+    return True
+
+
+def missing_builders() -> list[str]:
+    return [name for name, (module, _) in OPTIONAL.items() if not _exists(module)]
+
+
+def all_cards() -> dict[str, dict]:
+    cards = {**incident_cards(), **rca_cards(), **everyday_cards()}
+    for _name, (module, build) in OPTIONAL.items():
+        if _exists(module):
+            cards.update(build())
+    return cards
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "firebell-cards.json")
+    out.write_text(json.dumps(all_cards(), indent=2, ensure_ascii=False, default=str))
+    print(out)
