@@ -92,6 +92,9 @@ class Settings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     run_worker: bool = True
     worker_poll_seconds: float = 1.0
+    # How long a claimed outbox job is someone's: a worker that dies mid-job holds its jobs this
+    # long. Longer than any one job runs (every outside call has its own, shorter, timeout).
+    outbox_lease_seconds: float = 120.0
     reports: ReportSettings = field(default_factory=ReportSettings)
     api_token: str = ""                # FIREBELL_API_TOKEN; empty = /api/incidents is off
     # Digests, reports and reminders on schedule. Off unless settings_from_env turns it on
@@ -170,6 +173,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         retry=RetryPolicy(max_attempts=int(number("FIREBELL_OUTBOX_MAX_ATTEMPTS", 10))),
         run_worker=get("FIREBELL_WORKER", "on").lower() not in ("0", "off", "false", "no"),
         worker_poll_seconds=number("FIREBELL_WORKER_POLL_SECONDS", 1.0),
+        outbox_lease_seconds=number("FIREBELL_OUTBOX_LEASE_SECONDS", 120.0),
         reports=reports, api_token=get("FIREBELL_API_TOKEN"),
         run_scheduler=get("FIREBELL_SCHEDULER", "on").lower() not in ("0", "off", "false", "no"),
         log_level=get("LOG_LEVEL", "INFO"), log_format=get("LOG_FORMAT", "json"))
@@ -187,7 +191,8 @@ class Firebell:
         self.ctx.teams = TeamsConnector(_connector_credentials(settings.bot))
         connect_integrations(self.ctx, settings.integrations)
         self.worker = OutboxWorker(self.ctx, retry=settings.retry,
-                                   poll_seconds=settings.worker_poll_seconds)
+                                   poll_seconds=settings.worker_poll_seconds,
+                                   lease=timedelta(seconds=settings.outbox_lease_seconds))
         self.ctx.wake_worker = self.worker.wake
         self.committer = GroupCommitter(self.db)
         self.webhooks = WebhookDoors(self.ctx, self.committer, settings.webhooks,

@@ -73,6 +73,10 @@ class Identity:
         aad = user.aad_object_id if user else None
         async with self.ctx.db.read() as conn:
             cached = await people.by_aad(conn, aad)
+        if cached is None and aad:
+            # Someone the roster cache has not seen (joined since the last sync): fetch the
+            # roster in the background; this request goes on without their e-mail.
+            await self.queue_roster_sync(activity)
         email = cached["email"] if cached else None
         person = self.ctx.catalog.person(email)
         return Actor(person.name if person else (cached or {}).get("name") or name, "teams",

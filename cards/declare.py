@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from cards.common import block, card, execute
+from cards.common import block, card, execute, plain
 
 TITLE_LIMIT = 250
 
@@ -12,7 +12,7 @@ def declare_form(services: Sequence[str], levels: Sequence[str], *, title: str =
                  error: str | None = None) -> dict[str, Any]:
     body: list[dict] = [block("🔥 **Declare an incident**", size="Medium")]
     if error:
-        body.append(block(error, color="Attention"))
+        body.append(plain(error, limit=1000, color="Attention"))  # quotes what was typed: no Markdown
     body += [
         {"type": "Input.Text", "id": "title", "label": "What is broken?", "isRequired": True,
          "maxLength": TITLE_LIMIT, "value": title, "placeholder": "checkout is down",

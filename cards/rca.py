@@ -22,7 +22,7 @@ def rca_form(incident: Incident, postmortem: Mapping[str, Any], items: Sequence[
               isSubtle=True),
     ]
     if errors:
-        body.append(block("Please fix: " + "; ".join(errors.values()), color="Attention"))
+        body.append(plain("Please fix: " + "; ".join(errors.values()), color="Attention"))  # quotes input
     for field, label in RCA_SECTIONS:
         body.append({"type": "Input.Text", "id": field, "isMultiline": True,
                      "label": label + (" *" if field in REQUIRED else ""),

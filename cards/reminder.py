@@ -3,6 +3,7 @@ nobody has updated for a while. A person is @mentioned in the team channel (most
 1:1 conversation with the bot) and e-mailed."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from html import escape
@@ -19,10 +20,12 @@ class Who:
     name: str
 
     def mention(self) -> tuple[str, dict | None]:
+        """The @mention goes in a TextBlock (Teams resolves mentions only there), so the name
+        loses anything Markdown would act on."""
+        name = re.sub(r"[\[\]()*_`<>#~|\\]", "", self.name)[:100].strip() or "someone"
         if not self.email:
-            return self.name, None
-        text, entity = mention(self.email, self.name)
-        return text, entity
+            return name, None
+        return mention(self.email, name)
 
 
 def postmortem_reminder_card(incident_id: int, title: str, owner: Who, due_at: datetime,

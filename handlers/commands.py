@@ -21,6 +21,7 @@ from handlers.postmortems import missing_for
 from handlers.replies import Reply
 from handlers.views import load_view, render_card
 from incidents.fingerprint import title_fingerprint
+from incidents import permissions
 from incidents.lifecycle import IllegalTransition, OPEN, transition
 from incidents.model import Actor, Incident, ref
 from storage import conversations, inbound
@@ -131,12 +132,17 @@ async def _first_time(ctx: Context, conn: AsyncConnection, where: Where) -> bool
 
 
 async def _with_incident(ctx: Context, incident_id: int, where: Where,
-                         act: Callable[[AsyncConnection, Incident], Awaitable[Reply]]) -> Reply:
+                         act: Callable[[AsyncConnection, Incident], Awaitable[Reply]], *,
+                         action: str | None = None, actor: Actor | None = None) -> Reply:
+    """Load the incident (locked), check the actor may do `action`, run `act`, commit."""
     async with ctx.db.write() as conn:
         incident = await store.get(conn, incident_id, lock=True)
         if incident is None:
             return Reply.refuse(f"{ref(incident_id)} does not exist. "
                                 "`incident list` shows the open ones.")
+        if action and actor and not permissions.may_act(action, actor, incident, ctx.catalog,
+                                                        ctx.policy.admins):
+            return Reply.refuse(permissions.refusal(action, actor, incident, ctx.catalog))
         if not await _first_time(ctx, conn, where):
             return Reply(repeated=True, card=await render_card(ctx, conn, incident),
                          incident_id=incident.id, card_version=incident.version)
@@ -178,7 +184,8 @@ async def resolve(ctx: Context, actor: Actor, args: dict[str, Any], where: Where
         updated = await change(ctx, conn, incident, {"status": t.after, "resolved_at": ctx.now()},
                                kind="resolved", text="resolved in Teams", actor=actor)
         return await _done(ctx, conn, updated, f"✅ {incident.ref} resolved by {actor.label}.")
-    return await _with_incident(ctx, args["incident"], where, act)
+    return await _with_incident(ctx, args["incident"], where, act,
+                                action="resolve", actor=actor)
 
 
 @command("close")
@@ -192,7 +199,8 @@ async def close(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) 
         updated = await change(ctx, conn, incident, {"status": t.after, "closed_at": ctx.now()},
                                kind="closed", text="closed in Teams", actor=actor)
         return await _done(ctx, conn, updated, f"✅ {incident.ref} closed by {actor.label}.")
-    return await _with_incident(ctx, args["incident"], where, act)
+    return await _with_incident(ctx, args["incident"], where, act,
+                                action="close", actor=actor)
 
 
 @command("level")
@@ -210,7 +218,8 @@ async def set_level(ctx: Context, actor: Actor, args: dict[str, Any], where: Whe
         updated = await change(ctx, conn, incident, {"level": level}, kind="level",
                                text=f"level {incident.level} → {level}", actor=actor)
         return await _done(ctx, conn, updated, f"✅ {incident.ref} is now {level}.")
-    return await _with_incident(ctx, args["incident"], where, act)
+    return await _with_incident(ctx, args["incident"], where, act,
+                                action="level", actor=actor)
 
 
 @command("assign")
@@ -228,7 +237,8 @@ async def assign(ctx: Context, actor: Actor, args: dict[str, Any], where: Where)
                                text=f"incident commander: {name}", actor=actor)
         return await _done(ctx, conn, updated, f"✅ {name} is now the incident commander "
                                                f"of {incident.ref}.")
-    return await _with_incident(ctx, args["incident"], where, act)
+    return await _with_incident(ctx, args["incident"], where, act,
+                                action="assign", actor=actor)
 
 
 def _find_person(ctx: Context, who: str, mentioned_email: str | None) -> tuple[str, str] | None:
@@ -296,6 +306,9 @@ async def subscribe(ctx: Context, actor: Actor, args: dict[str, Any], where: Whe
     if team is None:
         return Reply.refuse(f"`{word[:40]}` is not a team. Teams: "
                             + ", ".join(ctx.catalog.teams) + ", or `default`.")
+    if not permissions.may_subscribe(actor, team, ctx.catalog, ctx.policy.admins):
+        return Reply.refuse(f"Sorry {actor.label}, only members of {team} (or incident "
+                            "commanders and admins) may route its incidents to a channel.")
     async with ctx.db.write() as conn:
         if not await _first_time(ctx, conn, where):
             return Reply(repeated=True)

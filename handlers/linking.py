@@ -25,7 +25,8 @@ async def link_incidents(ctx: Context, actor: Actor, args: dict[str, Any], where
         root = f"INC-{linked.parent_id}"
         return await _done(ctx, conn, linked, f"🔗 {child.ref} linked under {root} "
                                               f"({linked.link_kind}).")
-    return await _with_incident(ctx, args["incident"], where, act)
+    return await _with_incident(ctx, args["incident"], where, act,
+                                action="link", actor=actor)
 
 
 @command("unlink")
@@ -37,4 +38,5 @@ async def unlink_incident(ctx: Context, actor: Actor, args: dict[str, Any], wher
             return Reply.refuse(str(exc))
         return await _done(ctx, conn, updated, f"✂️ {child.ref} is no longer linked; Firebell "
                                                "will not link it automatically again.")
-    return await _with_incident(ctx, args["incident"], where, act)
+    return await _with_incident(ctx, args["incident"], where, act,
+                                action="unlink", actor=actor)

@@ -51,7 +51,8 @@ async def save_rca(ctx: Context, actor: Actor, args: dict[str, Any], where: Wher
         await change(ctx, conn, incident, {}, kind="rca", actor=actor, text=f"RCA saved ({state})")
         return Reply(text=f"📘 RCA of {incident.ref} saved ({'complete' if not missing else 'draft'}).",
                      card=await summary_card(ctx, conn, incident), incident_id=None)
-    return await _with_incident(ctx, args["incident"], where, act)
+    return await _with_incident(ctx, args["incident"], where, act,
+                                action="rca_save", actor=actor)
 
 
 async def _form(ctx: Context, conn: AsyncConnection, incident: Incident,

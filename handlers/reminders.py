@@ -110,7 +110,7 @@ async def _queue_postmortem(ctx: Context, conn: AsyncConnection, row: dict, due:
         jobs.append(f"{key}:card")
     team = ctx.catalog.team(row["team"])
     to = [row["owner"]] if row["owner"] else ([team.email] if team and team.email else [])
-    if to:
+    if to and ctx.mailer is not None:
         subject, text, html = postmortem_reminder_email(incident_id, row["title"], owner, due,
                                                         missing, page)
         await queue_email(ctx, conn, to=to, subject=subject, text=text, html=html,
@@ -160,6 +160,8 @@ async def _queue_actions(ctx: Context, conn: AsyncConnection, owner_email: str,
                                      once_key=f"{key}:card:{team}"[:300])
         await _record(ctx, conn, "action_reminder", f"{owner_email[:24]}@{stamp}", team,
                       [f"{key}:card:{team}"[:300], f"{key}:email"[:300]], now)
+    if ctx.mailer is None:
+        return
     subject, text, html = action_reminder_email(owner, [item(r) for r in rows])
     await queue_email(ctx, conn, to=[owner_email], subject=subject, text=text, html=html,
                       once_key=f"{key}:email"[:300])

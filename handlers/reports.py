@@ -365,6 +365,8 @@ def targets(ctx: Context, subscriptions: dict[str, str],
             out.append(Target(f"channel:{COMPANY}", COMPANY, conversation_id=conversation_id))
         elif team in ctx.catalog.teams:
             out.append(Target(f"channel:{team}", team, conversation_id=conversation_id))
+    if ctx.mailer is None:
+        return out  # no SMTP configured: channels only
     for key, team in ctx.catalog.teams.items():
         if team.email:
             out.append(Target(f"email:{key}", key, emails=(team.email,)))

@@ -2,8 +2,6 @@
 Fetched by an outbox job (install, members added or removed), never on a request's path."""
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handlers.context import Context
@@ -14,11 +12,10 @@ from storage.outbox import Job
 
 async def queue_roster_sync(ctx: Context, conn: AsyncConnection, *, service_url: str,
                             roster_id: str) -> None:
-    # Coalesced: a burst of membership changes fetches the roster once, a few seconds later.
+    # Coalesced: a burst of membership changes queues one fetch (one more if it was running).
     await outbox.enqueue(ctx.db, conn, "sync_roster", now=ctx.now(),
                          payload={"service_url": service_url, "roster_id": roster_id},
-                         coalesce_key=f"sync_roster:{roster_id}",
-                         run_after=ctx.now() + timedelta(seconds=2))
+                         coalesce_key=f"sync_roster:{roster_id}")
 
 
 @job("sync_roster")

@@ -109,7 +109,8 @@ def build_package(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the Firebell Teams app package (zip).")
     parser.add_argument("--app-id", help="bot MicrosoftAppId (default: $MICROSOFT_APP_ID or $MicrosoftAppId)")
-    parser.add_argument("--out", default=str(REPO_ROOT / "dist" / "firebell-teams-app.zip"))
+    parser.add_argument("--out", default=str(REPO_ROOT / "dist" / "firebell-teams-app.zip"),
+                        help="zip to write (default: dist/firebell-teams-app.zip); its path is printed")
     parser.add_argument("--version", help="app version (semver) to put in the manifest")
     parser.add_argument("--base-url", help=f"public base URL replacing {PLACEHOLDER_BASE_URL}")
     parser.add_argument("--domain", action="append", default=[], help="extra validDomains entry (repeatable)")

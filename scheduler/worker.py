@@ -124,9 +124,11 @@ class OutboxWorker:
                           extra={"incident": _ref(job)})
             await self._failed(job, f"{type(exc).__name__}: {exc}", None, started)
         else:
-            await self._record(job, "done", started,
-                               lambda conn: outbox.complete(conn, job, now=self.ctx.now(),
-                                                            result=result))
+            async def write(conn):
+                await outbox.complete(conn, job, now=self.ctx.now(), result=result)
+                if job.last_error:  # it had failed before: the card's warning must go
+                    await self._show_on_card(conn, job)
+            await self._record(job, "done", started, write)
 
     async def _failed(self, job: Job, error: str, retry_after: float | None,
                       started: float) -> None:

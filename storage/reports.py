@@ -116,8 +116,14 @@ async def duration_percentiles(conn: AsyncConnection, edges: Sequence[datetime],
     d = (select(scope.label("scope"), bucket.label("bucket"), a.label("a"), r.label("r"))
          .where(_in_range(t.c.triggered_at, edges), ROOT)).subquery("d")
     if conn.dialect.name == "postgresql":
-        return await _percentiles_postgresql(conn, d)
-    return await _percentiles_window(conn, d)
+        rows = await _percentiles_postgresql(conn, d)
+    else:
+        rows = await _percentiles_window(conn, d)
+    for row in rows:  # SQLite's julianday arithmetic is exact to ~20 microseconds
+        for k in ("a_median", "a_p90", "r_median", "r_p90"):
+            if row[k] is not None:
+                row[k] = round(float(row[k]), 3)
+    return rows
 
 
 ALL_SCOPE = "*"

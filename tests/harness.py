@@ -84,6 +84,9 @@ class Harness:
         port = site._server.sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         self.http = aiohttp.ClientSession()
+        # Firebell is added to the team first, as in Teams: that is when it learns the roster.
+        await self.send(self.install())
+        await self.settle()
         return self
 
     async def stop(self) -> None:
@@ -178,8 +181,9 @@ class Harness:
         last = (self.connector.requests_of("reply") + self.connector.requests_of("post"))
         return max(last, key=lambda r: r.time).body
 
-    async def subscribe(self, team: str, channel: str | None = None) -> None:
-        reply = await self.say(f"incident subscribe {team}", channel=channel or team)
+    async def subscribe(self, team: str, channel: str | None = None, who: str = "sarah") -> None:
+        """Route a team's incidents to a channel (Sarah, an incident commander, may)."""
+        reply = await self.say(f"incident subscribe {team}", channel=channel or team, who=who)
         assert "now gets" in reply["text"], reply
 
     # -- state ------------------------------------------------------------------------------------------

@@ -144,7 +144,7 @@ async def test_close_waits_for_the_rca_then_mails_it(world):
     bad = {"incident": "INC-1", "items": [None, None], "summary": "pods crashed",
            "item_0_title": "Add readiness alarm", "item_0_owner": "nobody here",
            "item_0_due": "soon"}
-    status, body = await h.send(h.card_click("rca_save", bad, channel="payments"))
+    status, body = await h.send(h.card_click("rca_save", bad, channel="payments", who="mei"))
     text = card_text(body["value"])
     assert "owner `nobody here`" in text and "due date must look like" in text
     assert next(i for i in body["value"]["body"] if i.get("id") == "summary")["value"] == \
@@ -156,7 +156,7 @@ async def test_close_waits_for_the_rca_then_mails_it(world):
             "resolution": "Rolled back", "impact_minutes": "31",
             "item_0_title": "Validate config before push", "item_0_owner": "Mei Tanaka",
             "item_0_due": "2025-03-28"}
-    status, body = await h.send(h.card_click("rca_save", good, channel="payments"))
+    status, body = await h.send(h.card_click("rca_save", good, channel="payments", who="mei"))
     assert "Postmortem INC-1" in card_text(body["value"]) and "complete" in card_text(body["value"])
     await h.settle()
     (pm_task,) = _issues_labelled(h.jira, "firebell-INC-1-postmortem")

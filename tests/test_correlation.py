@@ -132,7 +132,7 @@ async def test_human_unlink_survives_later_correlation_and_link_works(harness):
     assert "linked under INC-3" in reply["text"]
     linked = await h.incident(2)
     assert linked.link_by == "human" and "INC-1 is itself linked under INC-3" in linked.link_reason
-    reply = await h.say("incident link INC-3 INC-2")
+    reply = await h.say("incident link INC-3 INC-2", who="sarah")
     assert "INC-2 is already linked under INC-3: linking INC-3 under it would make a loop" in \
         reply["text"]
     reply = await h.say("incident link INC-2 INC-2")

@@ -165,6 +165,31 @@ try {
   await page.addStyleTag({ path: path.join(acDir, 'dist', 'adaptivecards.css') });
   if (fs.existsSync(teamsCss)) await page.addStyleTag({ path: teamsCss });
   await page.addScriptTag({ path: path.join(acDir, 'dist', 'adaptivecards.min.js') });
+  // Teams renders the Markdown subset of Adaptive Cards (bold, italic, links, lists; <at> mentions show as the
+  // name) and never raw HTML. The SDK alone shows Markdown as typed, so give it the same small subset.
+  await page.evaluate(() => {
+    const esc = (t) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+    const inline = (t) => esc(t)
+      .replace(/&lt;at&gt;(.*?)&lt;\/at&gt;/g, '<span class="e2e-mention" style="font-weight:600;color:#5B5FC7">$1</span>')
+      .replace(/\*\*(.+?)\*\*/g, '<strong>$1</strong>')
+      .replace(/(^|[^\w*])[*_](?!\s)(.+?)(?<!\s)[*_](?![\w*])/g, '$1<em>$2</em>')
+      .replace(/\[([^\]]+)\]\((https?:[^)\s]+)\)/g, '<a href="$2">$1</a>');
+    window.AdaptiveCards.AdaptiveCard.onProcessMarkdown = (text, result) => {
+      const out = [];
+      let list = null;
+      for (const line of String(text).split('\n')) {
+        const m = /^\s*(?:([-*])|(\d+)\.)\s+(.*)$/.exec(line);
+        const kind = m ? (m[1] ? 'ul' : 'ol') : null;
+        if (list && kind !== list) { out.push(`</${list}>`); list = null; }
+        if (kind && !list) { out.push(`<${kind} style="margin:0;padding-left:20px">`); list = kind; }
+        if (kind) out.push(`<li>${inline(m[3])}</li>`);
+        else out.push(line.trim() ? `${inline(line)}<br>` : '<br>');
+      }
+      if (list) out.push(`</${list}>`);
+      result.outputHtml = out.join('').replace(/(<br>)+$/, '');
+      result.didProcess = true;
+    };
+  });
 
   const names = Object.keys(cards);
   for (let i = 0; i < names.length; i++) {

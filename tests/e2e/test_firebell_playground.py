@@ -10,7 +10,7 @@ loopback-only network namespace. Two Playground runs:
    show`` (the timeline names who did what, as catalog people);
 2. a signed PagerDuty webhook posted from inside the namespace -> the card appears in the subscribed channel
    (proactive post through the Playground's connector); ``incident list`` and ``incident help`` in the channel
-   and in the personal chat.
+   and in the personal chat; the declare form filled in and sent from the personal chat.
 
 Every step leaves a screenshot in test-artifacts/e2e/<test>/; a failing step is named with its screenshot.
 """
@@ -164,6 +164,16 @@ def test_pagerduty_alert_then_list_and_help_in_channel_and_personal_chat(e2e_art
          "not_contains": "Hi! I'm Firebell"},
         {"name": "dm-show", "action": "send", "text": "show 1"},
         {"name": "dm-show-card", "action": "wait_card", "contains": [*LIVE, "Timeline", "acknowledged in Teams"]},
+        # the declare form: its Service / Level pickers start on their placeholder ("let Firebell guess")
+        {"name": "dm-declare", "action": "send", "text": "incident declare"},
+        {"name": "declare-form", "action": "wait_card", "contains": ["Declare an incident", "What is broken?"]},
+        {"name": "declare-title", "action": "fill", "card": "Declare an incident", "input": "What is broken?",
+         "value": "search results are empty"},
+        {"name": "declare-service", "action": "choose", "card": "Declare an incident", "input": "Service",
+         "value": "search-service"},
+        {"name": "declare-click", "action": "click", "card": "Declare an incident", "button": "Declare"},
+        {"name": "declared", "action": "wait_card", "contains": [
+            "INC-2 · OPEN", "search results are empty", "Service: search-service", "Team: Search"]},
     ]
     result = _run(steps, e2e_artifacts)
 
@@ -172,3 +182,5 @@ def test_pagerduty_alert_then_list_and_help_in_channel_and_personal_chat(e2e_art
     assert result.step("dm-list")["data"]["conversation_id"] == CFG.personal_chat_id
     assert result.step("dm-list")["data"]["mention"] is False
     assert result.step("list")["data"]["mention"] is True
+    declared = _card_answer(result, "declare-click")  # the form is replaced in place by the new incident's card
+    assert declared["type"] == "application/vnd.microsoft.card.adaptive"

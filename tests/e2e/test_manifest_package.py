@@ -5,6 +5,7 @@ only (skips loudly without them)."""
 from __future__ import annotations
 
 import json
+import re
 import struct
 import subprocess
 import sys
@@ -180,3 +181,134 @@ def test_app_id_from_environment(tmp_path: Path):
     )
     with zipfile.ZipFile(out) as zf:
         assert json.loads(zf.read("manifest.json"))["bots"][0]["botId"] == TEST_APP_ID
+
+
+# -- the manifest against the real parser --------------------------------------------------------------------------
+
+EXAMPLE = re.compile(r"(?:Example|or): (incident [^()]+?)\s*(?:\)|$)")
+# Parser verbs with no command behind them yet (run_command answers "not available in this version"): they
+# need no manifest entry or help line until they are implemented; the test below fails once one is.
+NOT_IMPLEMENTED = {"unsubscribe"}
+
+
+def _manifest_commands() -> list[dict]:
+    manifest = json.loads(MANIFEST.read_text())
+    return [c for cl in manifest["bots"][0]["commandLists"] for c in cl["commands"]]
+
+
+def _examples(description: str) -> list[str]:
+    return EXAMPLE.findall(description)
+
+
+def _check_example_args(cmd, catalog) -> list[str]:
+    """What Firebell would refuse in an example that parses: unknown levels, teams, services, people, periods."""
+    from datetime import datetime, timezone
+
+    from incidents.periods import parse_period
+
+    args, problems = cmd.args, []
+    if cmd.verb == "level" and catalog.levels.normalise(args["level"]) is None:
+        problems.append(f"level {args['level']!r} is not a level ({', '.join(catalog.levels.levels)})")
+    if cmd.verb == "declare":
+        if args.get("level") and catalog.levels.normalise(args["level"]) is None:
+            problems.append(f"level={args['level']} is not a level")
+        if args.get("service") and catalog.service(args["service"]) is None:
+            problems.append(f"service={args['service']} is not a service")
+    if cmd.verb in ("subscribe", "list") and args.get("team") and args["team"] != "default" \
+            and catalog.find_team(args["team"]) is None:
+        problems.append(f"{args['team']!r} is not a team")
+    if cmd.verb == "oncall":
+        word = " ".join(args["words"])
+        if word and catalog.find_team(word) is None and catalog.service(word) is None:
+            problems.append(f"{word!r} is neither a team nor a service")
+    if cmd.verb == "assign":
+        who = args["person"]
+        if catalog.person(who) is None and not any(p.name.lower() == who.lower() for p in catalog.people.values()):
+            problems.append(f"{who!r} is not a catalog person")
+    if cmd.verb in ("stats", "report"):
+        words = list(args["words"])
+        if cmd.verb == "report":
+            kind = words.pop(0) if words else "weekly"
+            if kind not in ("weekly", "monthly", "week", "month", "history"):
+                problems.append(f"report kind {kind!r} is not weekly|monthly|history")
+        words = [w for w in words if catalog.find_team(w) is None]
+        now = datetime(2025, 3, 14, tzinfo=timezone.utc)
+        if len(words) > 1 or (words and parse_period(words[0], now, catalog.timezone) is None):
+            problems.append(f"{' '.join(words)!r} is not a team or a period")
+    return problems
+
+
+def test_manifest_commands_parse_with_the_real_parser():
+    sys.path.insert(0, str(REPO_ROOT))
+    from bot.commands import VERBS, ParseError, parse_command
+    from incidents.catalog import load_catalog
+
+    catalog = load_catalog(REPO_ROOT / "config" / "catalog.yaml")
+    problems = []
+    for c in _manifest_commands():
+        title = c["title"]
+        word, _, verb = title.partition(" ")
+        if word != "incident" or verb not in VERBS:
+            problems.append(f"{title!r}: not `incident <verb>` with a verb the parser knows")
+            continue
+        examples = _examples(c["description"])
+        if not examples and verb != "help":
+            problems.append(f"{title!r}: its description has no `Example: incident {verb} ...`")
+        if verb in ("help", "list"):  # typed as is, the title itself is a working command
+            examples.append(title)
+        for example in examples:
+            try:
+                cmd = parse_command(example)
+            except ParseError as exc:
+                problems.append(f"{title!r}: example {example!r} does not parse: {exc}")
+                continue
+            if cmd.verb != verb:
+                problems.append(f"{title!r}: example {example!r} parses as `{cmd.verb}`")
+            if set(cmd.args) == {"incident"} and len(example.split()) > 3:
+                problems.append(f"{title!r}: example {example!r}: the parser ignores the words after the id")
+            problems += [f"{title!r}: example {example!r}: {p}" for p in _check_example_args(cmd, catalog)]
+            # Teams sends what is typed after the @mention in channels: the example must work there too
+            if parse_command(f"<at>Firebell</at> {example}") != cmd:
+                problems.append(f"{title!r}: example {example!r} parses differently after an @mention")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_parser_verb_is_findable_in_the_manifest_or_the_help_card():
+    sys.path.insert(0, str(REPO_ROOT))
+    from bot.commands import VERBS
+    from cards.help import COMMANDS as HELP
+    from handlers.commands import COMMANDS as IMPLEMENTED
+    from handlers.registry import load_all
+
+    load_all()
+    in_manifest = {c["title"].split()[1] for c in _manifest_commands()}
+    in_help = {syntax.split()[1] for _group, rows in HELP for syntax, _what in rows}
+    missing = [v for v in VERBS if v not in in_manifest | in_help and v not in NOT_IMPLEMENTED]
+    assert not missing, f"parser verbs nobody can discover (add them to manifest.json or cards/help.py): {missing}"
+    for verb in NOT_IMPLEMENTED:
+        assert verb not in IMPLEMENTED, (
+            f"`incident {verb}` is implemented now: document it (manifest.json / cards/help.py) and drop it from "
+            "NOT_IMPLEMENTED")
+    # and the other way round: nothing documented that the bot does not do
+    documented = in_manifest | in_help
+    assert documented <= set(VERBS), documented - set(VERBS)
+    assert documented <= set(IMPLEMENTED) | {"help"}, f"documented but not implemented: {documented - set(IMPLEMENTED)}"
+
+
+def test_build_package_is_documented():
+    """`python manifest/build_package.py --help` works, and every option it takes is in manifest/README.md and in
+    its own docstring (and nothing documented there is missing from the script)."""
+    proc = subprocess.run([sys.executable, str(MANIFEST_DIR / "build_package.py"), "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    options = set(re.findall(r"(--[a-z][a-z-]+)", proc.stdout)) - {"--help"}
+    assert options >= {"--app-id", "--out", "--version", "--base-url", "--domain"}
+    readme = (MANIFEST_DIR / "README.md").read_text()
+    usage = re.search(r"```bash\n(python manifest/build_package\.py.*?)```", readme, re.S)
+    assert usage, "manifest/README.md has no ```bash python manifest/build_package.py ...``` block"
+    documented = set(re.findall(r"(--[a-z][a-z-]+)", usage.group(1)))
+    docstring = (MANIFEST_DIR / "build_package.py").read_text().split('"""')[1]
+    assert documented == options, (documented, options)
+    assert set(re.findall(r"(--[a-z][a-z-]+)", docstring)) >= options
+    for env in ("MICROSOFT_APP_ID", "MicrosoftAppId"):
+        assert env in readme and env in proc.stdout

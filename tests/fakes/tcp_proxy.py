@@ -1,0 +1,133 @@
+"""A small TCP proxy for fault tests: put it between Firebell and PostgreSQL, then ``drop()`` to
+make the database unreachable (every open connection is reset, new ones are refused) and
+``restore()`` to let it be reached again on the same port.
+
+Usage::
+
+    async with TcpProxy("127.0.0.1", 5432) as proxy:    # listens on 127.0.0.1:<proxy.port>
+        url = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
+        ...                                            # Firebell talks to PostgreSQL through it
+        await proxy.drop()                             # database "down"
+        await proxy.restore()                          # database back
+
+Like the HTTP fakes (tests/fakes/bot_connector.py, ``LoopbackServer``), it runs in its own
+thread and event loop, so it keeps forwarding even while the test's loop is busy.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from typing import Optional
+
+
+class TcpProxy:
+    def __init__(self, target_host: str, target_port: int, *, host: str = "127.0.0.1") -> None:
+        self.target = (target_host, target_port)
+        self.host = host
+        self.port: Optional[int] = None
+        self.accepted = 0          # connections accepted while up
+        self.resets = 0            # connections cut by drop()
+        self.is_up = False
+        self._server: Optional[asyncio.base_events.Server] = None
+        self._pipes: set[asyncio.StreamWriter] = set()
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._thread: Optional[threading.Thread] = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> "TcpProxy":
+        ready: concurrent.futures.Future = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._main, args=(ready,), name="TcpProxy",
+                                        daemon=True)
+        self._thread.start()
+        await asyncio.wrap_future(ready)
+        await self._call(self._listen())
+        return self
+
+    async def stop(self) -> None:
+        if self._thread is None:
+            return
+        await self._call(self._drop())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+
+    async def __aenter__(self) -> "TcpProxy":
+        return await self.start()
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.stop()
+
+    # -- faults ---------------------------------------------------------------------------------
+
+    async def drop(self) -> None:
+        """Stop listening (connects are refused) and reset every open connection."""
+        await self._call(self._drop())
+
+    async def restore(self) -> None:
+        """Listen again on the same port."""
+        await self._call(self._listen())
+
+    # -- inside the proxy's loop ----------------------------------------------------------------
+
+    def _main(self, ready: concurrent.futures.Future) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        ready.set_result(None)
+        self._loop.run_forever()
+        pending = [t for t in asyncio.all_tasks(self._loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self._loop.close()
+
+    async def _call(self, coro):
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+
+    async def _listen(self) -> None:
+        if self._server is not None:
+            return
+        self._server = await asyncio.start_server(self._accept, self.host, self.port or 0,
+                                                  reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.is_up = True
+
+    async def _drop(self) -> None:
+        self.is_up = False
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for writer in list(self._pipes):
+            self.resets += 1
+            writer.transport.abort()  # RST, as a dead network path or a restarted server gives
+        self._pipes.clear()
+        if server is not None:
+            await server.wait_closed()
+
+    async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        if not self.is_up:
+            client_w.transport.abort()
+            return
+        try:
+            server_r, server_w = await asyncio.open_connection(*self.target)
+        except OSError:
+            client_w.transport.abort()
+            return
+        self.accepted += 1
+        self._pipes.update((client_w, server_w))
+        await asyncio.gather(self._pump(client_r, server_w), self._pump(server_r, client_w),
+                             return_exceptions=True)
+        for writer in (client_w, server_w):
+            self._pipes.discard(writer)
+            writer.transport.abort()
+
+    @staticmethod
+    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            if not writer.transport.is_closing():
+                writer.transport.abort()
