@@ -69,9 +69,13 @@ def make_settings(database_url: str, **changes: Any) -> Settings:
 
 
 class Harness:
-    def __init__(self, settings: Settings, connector: FakeBotConnector):
+    def __init__(self, settings: Settings, connector: FakeBotConnector, *,
+                 authorize: Any = None, tenant: str = TENANT):
         self.settings = settings
         self.connector = connector
+        # authorize(activity) -> Authorization header value, when the bot checks JWTs.
+        self.authorize = authorize
+        self.tenant = tenant
         self._ids = itertools.count(1_700_000_000_000)
 
     async def start(self) -> "Harness":
@@ -130,13 +134,14 @@ class Harness:
             "type": "message", "id": activity_id, "channelId": "msteams",
             "serviceUrl": self.connector.base_url, "from": user(who), "recipient": BOT,
             "conversation": {"id": f"{channel_id};messageid={activity_id}",
-                             "conversationType": "channel", "isGroup": True, "tenantId": TENANT},
+                             "conversationType": "channel", "isGroup": True,
+                             "tenantId": self.tenant},
             "text": body,
             "entities": [{"type": "mention", "text": "<at>Firebell</at>", "mentioned": BOT}]
             if mention else [],
             "channelData": {"channel": {"id": channel_id, "name": channel},
                             "team": {"id": TEAM, "name": "Shopfront"},
-                            "tenant": {"id": TENANT}},
+                            "tenant": {"id": self.tenant}},
         }
 
     def personal_message(self, text: str, *, who: str = "priya") -> dict[str, Any]:
@@ -163,8 +168,12 @@ class Harness:
                         channelData={**activity["channelData"], "eventType": "teamMemberAdded"})
         return activity
 
-    async def send(self, activity: dict[str, Any]) -> tuple[int, Any]:
-        async with self.http.post(f"{self.url}/api/messages", json=activity) as resp:
+    async def send(self, activity: dict[str, Any], *,
+                   headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        if headers is None and self.authorize:
+            headers = {"Authorization": self.authorize(activity)}
+        async with self.http.post(f"{self.url}/api/messages", json=activity,
+                                  headers=headers) as resp:
             raw = await resp.read()
             try:
                 return resp.status, json.loads(raw) if raw else None

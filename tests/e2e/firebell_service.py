@@ -137,9 +137,48 @@ def wait_roster_step(emails: Iterable[str] | None = None) -> dict:
                      *emails]}
 
 
+def wait_cards_settled(database: str | Path, timeout: float = 15.0) -> int:
+    """Wait until Firebell has no card post/update due in the next few seconds and every posted card shows its
+    latest revision (tables outbox and card_messages). A card update re-renders the message in the client, which
+    closes an open Action.ShowCard ("Change level") and drops what was picked in it; a scenario waits for this
+    before it opens one. 0 when settled, 1 on timeout."""
+    import sqlite3
+    import time
+    from datetime import datetime, timedelta
+
+    deadline = time.monotonic() + timeout
+    busy: list = []
+    while True:
+        try:
+            with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=2) as db:
+                soon = (datetime.utcnow() + timedelta(seconds=5)).isoformat(sep=" ")
+                busy = db.execute(
+                    "SELECT id, kind, status, run_after FROM outbox WHERE kind IN ('post_card', 'update_card') "
+                    "AND status IN ('pending', 'running') AND run_after <= ?", (soon,)).fetchall()
+                busy += db.execute(
+                    "SELECT id, incident_id, rendered_rev, wanted_rev FROM card_messages "
+                    "WHERE activity_id IS NOT NULL AND rendered_rev < wanted_rev").fetchall()
+        except sqlite3.Error as exc:
+            busy = [str(exc)]
+        if not busy:
+            return 0
+        if time.monotonic() > deadline:
+            print(f"cards not settled after {timeout}s: {busy}", file=sys.stderr)
+            return 1
+        time.sleep(0.2)
+
+
+def wait_cards_settled_step(name: str = "cards-settled") -> dict:
+    """A ``run`` step: Firebell's outbox has caught up with the cards (see wait_cards_settled)."""
+    return {"name": name, "action": "run", "timeout_ms": 20000,
+            "argv": ["{python}", str(Path(__file__).resolve()), "wait-cards", "{artifacts_dir}/firebell.db"]}
+
+
 def main(argv: list[str]) -> int:
     if len(argv) >= 3 and argv[0] == "wait-roster":
         return wait_roster(argv[1], argv[2:])
+    if len(argv) == 2 and argv[0] == "wait-cards":
+        return wait_cards_settled(argv[1])
     if len(argv) == 2 and argv[0] == "catalog":
         print(e2e_catalog(argv[1]))
         return 0
@@ -147,6 +186,7 @@ def main(argv: list[str]) -> int:
         serve()
     print("usage: python tests/e2e/firebell_service.py catalog OUT.yaml\n"
           "       python tests/e2e/firebell_service.py wait-roster firebell.db EMAIL...\n"
+          "       python tests/e2e/firebell_service.py wait-cards firebell.db\n"
           "       FIREBELL_CONFIG=OUT.yaml [other app.py settings] python tests/e2e/firebell_service.py serve",
           file=sys.stderr)
     return 2

@@ -8,7 +8,8 @@ loopback-only network namespace. Two Playground runs:
    card for the incident all along), RCA from the card's button (the form comes as a new message; the live card
    stays), fill and save it (the postmortem summary shows and stays), then ``incident close`` and ``incident
    show`` (the timeline names who did what, as catalog people);
-2. a signed PagerDuty webhook posted from inside the namespace -> the card appears in the subscribed channel
+2. a signed PagerDuty webhook posted from inside the namespace -> the card appears in the channel subscribed as
+   the default one
    (proactive post through the Playground's connector); ``incident list`` and ``incident help`` in the channel
    and in the personal chat; the declare form filled in and sent from the personal chat.
 
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.firebell_service import firebell_bot, pagerduty_fixture, wait_roster_step
+from tests.e2e.firebell_service import firebell_bot, pagerduty_fixture, wait_cards_settled_step, wait_roster_step
 from tests.e2e.harness import PlaygroundConfig, require_prerequisites, run_scenario
 
 pytestmark = pytest.mark.e2e
@@ -72,18 +73,22 @@ def test_channel_declare_ack_level_resolve_rca_close(e2e_artifacts: Path):
     ]
     steps = [
         {"name": "open-channel", "action": "open_chat", "chat": CHANNEL},
+        # Firebell maps Teams users to catalog people through its roster cache, filled by an outbox job a couple
+        # of seconds after it first sees the team; permissions (subscribe, resolve, RCA...) need that mapping
+        wait_roster_step(),
         {"name": "subscribe", "action": "send", "text": "incident subscribe checkout"},
         {"name": "subscribed", "action": "wait_text", "text": "This channel now gets Checkout incidents."},
         {"name": "declare", "action": "send", "text": "incident declare checkout is down"},
         {"name": "card", "action": "wait_card", "contains": [*LIVE, "INC-1 · OPEN · service-down",
                                                              "checkout is down", "Service: checkout-api"]},
         {"name": "one-card", "action": "expect_card_count", "contains": LIVE, "count": 1},
-        # the Playground users are catalog people once Firebell's roster sync has run
-        wait_roster_step(),
         {"name": "ack", "action": "click", "card": LIVE, "button": "Acknowledge"},
         {"name": "acked", "action": "wait_card", "contains": [
             *LIVE, "Acknowledged by: Alex Wilber", f"Incident commander: {CFG.current_user.email}"]},
         {"name": "acked-in-place", "action": "expect_card_count", "contains": LIVE, "count": 1},
+        # every change also queues an outbox update of the card; one landing while "Change level" is open
+        # re-renders the card and closes it (see README), so let it land first
+        wait_cards_settled_step("ack-update-landed"),
         {"name": "open-level", "action": "click", "card": LIVE, "button": "Change level", "expect_invoke": False},
         {"name": "pick-level", "action": "choose", "card": LIVE, "input": "Level", "value": "high-error-rate"},
         {"name": "set-level", "action": "click", "card": LIVE, "button": "Set level"},
@@ -136,8 +141,11 @@ def test_pagerduty_alert_then_list_and_help_in_channel_and_personal_chat(e2e_art
     body, headers = pagerduty_fixture(PD_FIXTURE)
     steps = [
         {"name": "open-channel", "action": "open_chat", "chat": CHANNEL},
-        {"name": "subscribe", "action": "send", "text": "incident subscribe payments"},
-        {"name": "subscribed", "action": "wait_text", "text": "This channel now gets Payments incidents."},
+        wait_roster_step(),
+        # the default channel: incidents whose team (here Payments) has no channel of its own
+        {"name": "subscribe", "action": "send", "text": "incident subscribe default"},
+        {"name": "subscribed", "action": "wait_text",
+         "text": "This channel now gets incidents with no owning team or channel."},
         {"name": "no-card-yet", "action": "expect_no_card", "contains": "INC-1", "wait_ms": 500},
         {"name": "pagerduty", "action": "http_post", "url": "http://127.0.0.1:{bot_port}/webhooks/pagerduty",
          "headers": headers, "body_base64": base64.b64encode(body).decode()},
