@@ -20,6 +20,7 @@ from bot.identity import Identity
 from bot.routes import messages_route
 from bot.teams_bot import FirebellBot
 from handlers.context import Context, Policy
+from handlers.ingest import ingest_batch
 from handlers.registry import load_all
 from handlers.webhooks.routes import WebhookDoors, WebhookSecrets
 from incidents.catalog import load_catalog
@@ -194,7 +195,8 @@ class Firebell:
                                    poll_seconds=settings.worker_poll_seconds,
                                    lease=timedelta(seconds=settings.outbox_lease_seconds))
         self.ctx.wake_worker = self.worker.wake
-        self.committer = GroupCommitter(self.db)
+        self.committer = GroupCommitter(
+            self.db, lambda conn, deliveries: ingest_batch(self.ctx, conn, deliveries))
         self.webhooks = WebhookDoors(self.ctx, self.committer, settings.webhooks,
                                      self.ctx.metrics)
         self.adapter = create_adapter(settings.bot)

@@ -29,7 +29,7 @@ def _text_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _page(title: str, subtitle: str, sections: list[tuple[str, str]]) -> str:
-    parts = [f'<div style="font-family:Segoe UI,Arial,sans-serif;color:#222;max-width:760px">',
+    parts = ['<div style="font-family:Segoe UI,Arial,sans-serif;color:#222;max-width:760px">',
              f'<h2 style="margin:0">{escape(title)}</h2>',
              f'<p style="color:#666;margin:4px 0 16px">{escape(subtitle)}</p>']
     for heading, html in sections:

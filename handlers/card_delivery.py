@@ -29,10 +29,15 @@ async def post_card(ctx: Context, job: Job) -> dict[str, Any] | None:
         incident, conv, card = await _render(ctx, conn, job.incident_id, conversation_id)
     activity_id = await ctx.teams.send(conv["service_url"], conversation_id,
                                        card_activity(card, _summary(incident)))
-    async with ctx.db.write() as conn:
+
+    async def record(conn):
         await conversations.card_posted(conn, msg["id"], activity_id=activity_id,
                                         rev=msg["wanted_rev"], now=ctx.now())
         await _catch_up(ctx, conn, incident.id, conversation_id)
+    # The card is in Teams now, and Teams cannot tell us later that it is: if its id is not
+    # stored, the retry posts a second card. So a database that is briefly unreachable is
+    # waited for while the job is still ours.
+    await ctx.db.write_patiently(record, for_seconds=job.lease_left(ctx.now()))
     log.info("card posted", extra={"incident": incident.ref, "conversation": conversation_id})
     return {"activity_id": activity_id}
 

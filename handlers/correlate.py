@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handlers.changes import change, note
+from handlers.changes import change, note, queue_correlation
+from handlers.card_queue import refresh_cards
 from handlers.context import Context
-from handlers.jobs import job
+from handlers.jobs import local_job
 from handlers.announce import announce
 from incidents import correlation as rules
 from incidents.correlation import Link
@@ -16,33 +17,33 @@ from storage import incidents as store
 from storage.outbox import Job
 
 HUMAN_LINK_REASON = "linked by hand"
+ADOPT_PER_RUN = 20
 
 
 class LinkRefused(ValueError):
     pass
 
 
-@job("correlate")
-async def correlate(ctx: Context, job: Job) -> dict | None:
-    async with ctx.db.write() as conn:
-        # One decision at a time, everywhere: two incidents deciding about each other at once
-        # would each miss the other's link (and windows extended by it).
-        await ctx.db.serialize(conn, "correlation")
-        incident = await store.get(conn, job.incident_id, lock=True)
-        if incident is None:
-            return None
-        decision = await decide(ctx, conn, incident)
-        try:
+@local_job("correlate")
+async def correlate(ctx: Context, conn: AsyncConnection, job: Job) -> dict | None:
+    # One decision at a time, everywhere: two incidents deciding about each other at once
+    # would each miss the other's link (and windows extended by it).
+    await ctx.db.serialize(conn, "correlation")
+    incident = await store.get(conn, job.incident_id, lock=True)
+    if incident is None:
+        return None
+    decision = await decide(ctx, conn, incident)
+    try:
+        async with conn.begin_nested():
             outcome = await _apply(ctx, conn, incident, decision)
-        except LinkRefused as exc:  # a concurrent decision got there first: keep it
-            decision, outcome = None, f"kept: {exc}"
-        if incident.is_open and (decision is None or decision.kind == rules.CASCADE):
-            evidence = await store.get(conn, incident.id)
-            if evidence.parent_id is None or evidence.link_kind == rules.CASCADE:
-                root = decision.parent if decision else await _root_of(conn, evidence)
-                outcome += await _adopt_downstream(ctx, conn, evidence, root)
+    except LinkRefused as exc:  # a concurrent decision got there first: keep it
+        decision, outcome = None, f"kept: {exc}"
+    if incident.is_open and (decision is None or decision.kind == rules.CASCADE):
+        evidence = await store.get(conn, incident.id)
+        if evidence.parent_id is None or evidence.link_kind == rules.CASCADE:
+            root = decision.parent if decision else await _root_of(conn, evidence)
+            outcome += await _adopt_downstream(ctx, conn, evidence, root)
     ctx.metrics.correlations.labels(outcome.split("+")[0]).inc()
-    ctx.wake_worker()
     return {"decision": outcome, "parent": decision.parent.ref if decision else None}
 
 
@@ -106,15 +107,21 @@ async def _adopt_downstream(ctx: Context, conn: AsyncConnection, evidence: Incid
         until=evidence.triggered_at + policy.cascade_window_before, exclude=evidence.id,
         at=ctx.now())
     parents = await store.get_many(conn, [c.parent_id for c in candidates if c.parent_id])
+    proposals = rules.downstream_children(evidence, candidates, graph, parents=parents,
+                                          root=root, before=policy.cascade_window_before,
+                                          after=policy.cascade_window_after)
     adopted = 0
-    for child, proposal in rules.downstream_children(evidence, candidates, graph,
-                                                     parents=parents, root=root,
-                                                     before=policy.cascade_window_before,
-                                                     after=policy.cascade_window_after):
+    for child, proposal in proposals[:ADOPT_PER_RUN]:
         locked = await store.get(conn, child.id, lock=True)
         if locked and rules.may_auto_link(locked):
             await link(ctx, conn, locked, proposal, by=FIREBELL)
             adopted += 1
+        if ctx.db.urgent_writers:
+            break  # webhooks wait for the database: let them in, continue in a moment
+    if adopted < len(proposals):
+        # A storm's root can have hundreds of symptoms: adopt them in short runs, so the
+        # database is never held long while webhooks wait.
+        await queue_correlation(ctx, conn, evidence)
     return f"+adopted {adopted}" if adopted else ""
 
 
@@ -137,10 +144,16 @@ async def link(ctx: Context, conn: AsyncConnection, child: Incident, proposal: L
         until = child.triggered_at + ctx.policy.duplicate_window
         if parent.duplicate_window_until is None or until > parent.duplicate_window_until:
             parent_changes["duplicate_window_until"] = until
-    locked_parent = await store.get(conn, parent.id, lock=True)
-    await change(ctx, conn, locked_parent, parent_changes, kind="child_linked", actor=by,
-                 text=f"{child.ref} ({child.service or 'unknown service'}) linked as "
-                      f"{proposal.kind}: {proposal.reason}")
+    # The parent gains a child: its timeline says so and its cards refresh (counts, impacted
+    # services); its own fields change only when a duplicate extends its window.
+    if parent_changes:
+        locked_parent = await store.get(conn, parent.id, lock=True)
+        await store.update_fields(conn, locked_parent, parent_changes, ctx.now())
+    await note(conn, parent.id, kind="child_linked", actor=by, at=ctx.now(),
+               text=f"{child.ref} ({child.service or 'unknown service'}) linked as "
+                    f"{proposal.kind}: {proposal.reason}")
+    if parent.correlated:
+        await refresh_cards(ctx, conn, parent.id)
     from handlers import followups  # follow-ups build on changes; imported late
     await followups.on_linked(ctx, conn, updated, parent)
     for grandchild in await store.children(conn, child.id):

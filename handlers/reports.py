@@ -42,6 +42,7 @@ from storage import reports as store
 log = logging.getLogger("firebell.reports")
 WEEKLY, MONTHLY = "weekly", "monthly"
 COMPANY = "company"
+CHART_RETENTION = timedelta(days=400)
 ALL = "*"                 # the company-wide scope in query results
 NO_TEAM = "—"
 
@@ -118,6 +119,7 @@ def _team_name(ctx: Context, key: str | None) -> str:
 async def _read(ctx: Context, query, *args, **kwargs):
     """One query on its own connection, so a report's independent queries run side by side."""
     async with ctx.db.read() as conn:
+        await store.prepare(conn)
         return await query(conn, *args, **kwargs)
 
 
@@ -134,9 +136,11 @@ async def _figures(ctx: Context, edges: Sequence[datetime], as_of: datetime, *,
 
     rank_edges = [earlier, *edges] if earlier else list(edges)
     offset = 1 if earlier else 0
+    # Company-wide percentiles for the buckets themselves only: the earlier stretch is
+    # compared per team (a second pooled sort of every incident would double the cost).
     queries = [_read(ctx, store.new_counts, edges, by_service=by_service),
                _read(ctx, store.duration_percentiles, rank_edges, company=False),
-               _read(ctx, store.duration_percentiles, rank_edges, company=True),
+               _read(ctx, store.duration_percentiles, edges, company=True),
                _read(ctx, store.impact_minutes, edges, as_of)]
     if details:
         queries += [_read(ctx, store.ended_counts, "resolved_at", edges),
@@ -168,8 +172,10 @@ async def _figures(ctx: Context, edges: Sequence[datetime], as_of: datetime, *,
         for row in still_open:
             for scope in (row["team"] or NO_TEAM, ALL):
                 fig(len(edges) - 2, scope).still_open += row["n"]
-    for row in [*team_ranks, *company_ranks]:
-        f = fig(row["bucket"] - offset, row["scope"] or NO_TEAM)
+    ranked = [(row, row["bucket"] - offset) for row in team_ranks]
+    ranked += [(row, row["bucket"]) for row in company_ranks]
+    for row, bucket in ranked:
+        f = fig(bucket, row["scope"] or NO_TEAM)
         f.mtta = Percentiles(row["na"], row["a_median"], row["a_p90"]) if row["na"] \
             else Percentiles()
         f.mttr = Percentiles(row["nr"], row["r_median"], row["r_p90"]) if row["nr"] \
@@ -402,6 +408,9 @@ async def deliver(ctx: Context, kind: str, period: Period, settings: ReportSetti
     compiled = await compile_report(ctx, kind, now=now, period=period)
     queued = 0
     async with ctx.db.write() as conn:
+        if kind == MONTHLY:
+            # Cards in Teams keep pointing at their chart: keep a good year and a bit of them.
+            await store.forget_charts(conn, now - CHART_RETENTION)
         for target in missing:
             once_key = f"report:{kind}:{period.key}:{target.key}"
             claimed = await store.claim_delivery(

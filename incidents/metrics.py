@@ -14,8 +14,8 @@ Definitions (also in the README):
   resolved incidents.
 - Median and p90 use linear interpolation between ranks (PostgreSQL's percentile_cont).
 - Business impact: the root service's revenue_per_minute_usd x minutes of customer impact
-  (trigger -> resolve, or the RCA's impact_minutes when given). An incident still open when the
-  figures are taken counts up to that moment.
+  (trigger -> resolve, or the RCA's impact_minutes when given). An incident still open counts up
+  to the end of the period, or up to now for a period that has not ended.
 """
 from __future__ import annotations
 

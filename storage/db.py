@@ -8,13 +8,14 @@ that need it say `FOR UPDATE`.
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
 
 from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -41,6 +42,7 @@ class Database:
         self.is_sqlite = self.url.startswith("sqlite")
         self.dialect = "sqlite" if self.is_sqlite else "postgresql"
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._urgent = 0
         if self.is_sqlite:
             self._writer = _sqlite_engine(self.url, immediate=True, pool_size=1)
             self._reader = _sqlite_engine(self.url, immediate=False, pool_size=4)
@@ -57,16 +59,44 @@ class Database:
         """A dialect insert, so callers can say on_conflict_do_nothing on both databases."""
         return (sqlite.insert if self.is_sqlite else postgresql.insert)(table)
 
+    @property
+    def urgent_writers(self) -> int:
+        """How many urgent writers (a webhook batch someone is waiting on) wait for the lock;
+        background work that holds it should finish up and let them in."""
+        return self._urgent
+
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
         """One write transaction: committed on exit, rolled back on error."""
         if self._write_lock is not None:
-            async with self._write_lock:
+            self._urgent += urgent
+            try:
+                await self._write_lock.acquire()
+            finally:
+                self._urgent -= urgent
+            try:
                 async with _translate(), self._writer.begin() as conn:
                     yield conn
+            finally:
+                self._write_lock.release()
         else:
             async with _translate(), self._writer.begin() as conn:
                 yield conn
+
+    async def write_patiently(self, work, *, for_seconds: float):
+        """`work(conn)` in a write transaction; while the database is unreachable, try again
+        (backing off) for up to `for_seconds`, then give up with DatabaseUnavailable. For
+        writes that must not be lost once an outside call has been made."""
+        delay, deadline = 0.2, time.monotonic() + for_seconds
+        while True:
+            try:
+                async with self.write() as conn:
+                    return await work(conn)
+            except DatabaseUnavailable:
+                if time.monotonic() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -145,11 +175,28 @@ async def _translate() -> AsyncIterator[None]:
         raise
     except (OSError, asyncio.TimeoutError) as exc:
         raise DatabaseUnavailable(str(exc)[:200]) from exc
+    except PendingRollbackError as exc:
+        # Work went on with a connection that was lost mid-transaction.
+        if "reconnect until invalid transaction" in str(exc):
+            raise DatabaseUnavailable(str(exc)[:200]) from exc
+        raise
+
+
+_CONNECTION_ERRORS = {
+    "ConnectionDoesNotExistError", "InterfaceError", "CannotConnectNowError",
+    "ConnectionFailureError", "TooManyConnectionsError", "AdminShutdownError",
+}
 
 
 def _is_connection_error(orig: BaseException | None) -> bool:
-    name = type(orig).__name__ if orig else ""
-    return isinstance(orig, OSError) or name in {
-        "ConnectionDoesNotExistError", "InterfaceError", "CannotConnectNowError",
-        "ConnectionFailureError", "TooManyConnectionsError", "AdminShutdownError",
-    } or "database is locked" in str(orig)
+    # SQLAlchemy's asyncpg adapter wraps the driver's error in its own `Error`, with the
+    # driver's (e.g. ConnectionDoesNotExistError: "connection was closed in the middle of
+    # operation") as the cause: look down the chain.
+    for _ in range(4):
+        if orig is None:
+            return False
+        if isinstance(orig, OSError) or type(orig).__name__ in _CONNECTION_ERRORS \
+                or "database is locked" in str(orig):
+            return True
+        orig = orig.__cause__ or orig.__context__
+    return False

@@ -2,30 +2,37 @@
 
 A commit (an fsync on SQLite, a round trip on PostgreSQL) costs more than the work of one
 webhook. While one batch commits, newly arrived work queues up and goes in the next batch, so an
-idle system adds no latency and a busy one commits many deliveries per fsync. Each unit runs in
-its own SAVEPOINT: one failing unit is rolled back alone and its caller gets the exception.
+idle system adds no latency and a busy one commits many deliveries per transaction. The batch
+function sees all the batch's items at once (so it can work set-based). If a batch fails for a
+reason other than the database being unreachable, each item is retried in a transaction of its
+own, so one bad delivery fails alone.
 """
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable, TypeVar
+import logging
+from typing import Awaitable, Callable, Generic, Sequence, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.db import Database
+from storage.db import Database, DatabaseUnavailable
 
 T = TypeVar("T")
-Work = Callable[[AsyncConnection], Awaitable[T]]
+R = TypeVar("R")
+BatchFn = Callable[[AsyncConnection, Sequence[T]], Awaitable[Sequence[R]]]
+log = logging.getLogger("firebell.ingest")
 
 
-class GroupCommitter:
-    def __init__(self, db: Database, *, max_batch: int = 128):
+class GroupCommitter(Generic[T, R]):
+    def __init__(self, db: Database, batch_fn: BatchFn, *, max_batch: int = 200):
         self._db = db
+        self._batch_fn = batch_fn
         self._max_batch = max_batch
-        self._queue: list[tuple[Work, asyncio.Future]] = []
+        self._queue: list[tuple[T, asyncio.Future]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self.batches = 0
+        self.items = 0
 
     def start(self) -> None:
         if self._task is None:
@@ -34,17 +41,14 @@ class GroupCommitter:
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
-    async def run(self, work: Work) -> T:
+    async def run(self, item: T) -> R:
         if self._task is None:
             self.start()
         future = asyncio.get_running_loop().create_future()
-        self._queue.append((work, future))
+        self._queue.append((item, future))
         self._wake.set()
         return await future
 
@@ -56,32 +60,33 @@ class GroupCommitter:
                 batch, self._queue = self._queue[:self._max_batch], self._queue[self._max_batch:]
                 await self._flush(batch)
 
-    async def _flush(self, batch: list[tuple[Work, asyncio.Future]]) -> None:
-        results: list[tuple[asyncio.Future, object, BaseException | None]] = []
+    async def _flush(self, batch: list[tuple[T, asyncio.Future]]) -> None:
+        items = [item for item, _ in batch]
         try:
-            async with self._db.write() as conn:
-                for work, future in batch:
-                    results.append(await _one(conn, work, future))
-        except BaseException as exc:  # the commit itself failed: nobody's work is stored
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+            async with self._db.write(urgent=True) as conn:
+                results = await self._batch_fn(conn, items)
+        except DatabaseUnavailable as exc:
+            _settle(batch, error=exc)
+            return
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch, error=exc)
+                return
+            log.warning("a batch of %d deliveries failed (%s); retrying them one by one",
+                        len(batch), type(exc).__name__)
+            for one in batch:
+                await self._flush([one])
             return
         self.batches += 1
-        for future, value, error in results:
-            if future.done():
-                continue
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(value)
+        self.items += len(batch)
+        _settle(batch, results=results)
 
 
-async def _one(conn: AsyncConnection, work: Work, future: asyncio.Future):
-    try:
-        async with conn.begin_nested():
-            return future, await work(conn), None
-    except Exception as exc:  # rolled back to the savepoint; the rest of the batch goes on
-        return future, None, exc
+def _settle(batch, *, results=None, error: BaseException | None = None) -> None:
+    for i, (_, future) in enumerate(batch):
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(results[i])

@@ -19,6 +19,17 @@ async def first_time(db, conn: AsyncConnection, key: str, now: datetime,
     return result.rowcount == 1
 
 
+async def claim_many(db, conn: AsyncConnection, keys: list[str], now: datetime) -> set[str]:
+    """Record many keys at once; returns those that were new. On PostgreSQL a key another
+    transaction is inserting right now waits for it, so each key is owned by one delivery."""
+    unique = list(dict.fromkeys(keys))
+    if not unique:
+        return set()
+    stmt = db.insert(t).on_conflict_do_nothing(index_elements=[t.c.key]).returning(t.c.key)
+    rows = await conn.execute(stmt, [{"key": k, "received_at": now} for k in unique])
+    return {r[0] for r in rows}
+
+
 async def seen(conn: AsyncConnection, key: str) -> bool:
     return (await conn.execute(select(t.c.key).where(t.c.key == key))).first() is not None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidents.model import Incident
@@ -32,6 +32,35 @@ async def get_by_external(conn: AsyncConnection, source: str, external_id: str, 
     q = select(t).where(t.c.source == source, t.c.external_id == external_id)
     row = (await conn.execute(q.with_for_update() if lock else q)).mappings().first()
     return Incident.from_row(row) if row else None
+
+
+async def by_external_many(conn: AsyncConnection, keys: Iterable[tuple[str, str]], *,
+                           lock: bool = False) -> dict[tuple[str, str], Incident]:
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        return {}
+    q = select(t).where(tuple_(t.c.source, t.c.external_id).in_(keys))
+    rows = (await conn.execute(q.with_for_update() if lock else q)).mappings()
+    return {(r["source"], r["external_id"]): Incident.from_row(r) for r in rows}
+
+
+async def insert_many(db, conn: AsyncConnection, rows: list[dict[str, Any]],
+                      now: datetime) -> dict[tuple[str, str], int]:
+    """Insert new incidents in one statement; returns (source, external_id) -> id for those
+    inserted. One another replica inserted first is left out (the caller applies to it)."""
+    if not rows:
+        return {}
+    defaults = {"assignees": [], "details": {}, "version": 1, "created_at": now, "updated_at": now,
+                "correlated": False, "no_auto_link": False}
+    stmt = (db.insert(t).on_conflict_do_nothing(index_elements=[t.c.source, t.c.external_id])
+            .returning(t.c.source, t.c.external_id, t.c.id))
+    result = await conn.execute(stmt, [{**defaults, **r} for r in rows])
+    return {(r.source, r.external_id): r.id for r in result}
+
+
+async def add_timeline_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(tl.insert(), rows)
 
 
 async def insert(conn: AsyncConnection, values: dict[str, Any], now: datetime) -> Incident:
@@ -97,8 +126,11 @@ async def open_with_fingerprint(conn: AsyncConnection, fingerprint: str, *, excl
                                 at: datetime) -> Incident | None:
     """The incident with this fingerprint that was open at `at` with its duplicate window
     open. "Open at `at`", not "open now": a decision made late (a backlog) sees the world as
-    it was when the new incident started."""
-    same = and_(t.c.fingerprint == fingerprint, t.c.id != exclude, t.c.triggered_at <= at,
+    it was when the new incident started. `exclude` is the new incident: of two that started
+    in the same instant (PagerDuty's created_at has whole seconds) the lower id came first, so
+    two reports never point at each other."""
+    earlier = or_(t.c.triggered_at < at, and_(t.c.triggered_at == at, t.c.id < exclude))
+    same = and_(t.c.fingerprint == fingerprint, t.c.id != exclude, earlier,
                 t.c.duplicate_window_until >= at)
     found = await _open_at(conn, same, at, limit=5)
     # Prefer the root of the story: a duplicate's parent rather than the duplicate itself.

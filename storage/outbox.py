@@ -32,6 +32,13 @@ class Job:
     conversation_id: str | None
     last_error: str | None = None
     result: dict[str, Any] | None = None
+    claimed_until: datetime | None = None  # the lease: after this, another worker may run it
+
+    def lease_left(self, now: datetime, margin: float = 5.0) -> float:
+        """Seconds this job is still surely ours (0 when unknown or nearly over)."""
+        if self.claimed_until is None:
+            return 0.0
+        return max(0.0, (self.claimed_until - now).total_seconds() - margin)
 
 
 @dataclass(frozen=True)
@@ -56,39 +63,72 @@ async def enqueue(db, conn: AsyncConnection, kind: str, *, now: datetime,
     return result.rowcount == 1
 
 
+async def enqueue_many(db, conn: AsyncConnection, jobs: list[dict[str, Any]],
+                       now: datetime) -> None:
+    """Several jobs in one statement (same rules as enqueue: equal ones are skipped)."""
+    if not jobs:
+        return
+    defaults = {"payload": {}, "status": PENDING, "once_key": None, "coalesce_key": None,
+                "conversation_id": None, "attempts": 0, "run_after": now, "created_at": now,
+                "incident_id": None}
+    await conn.execute(db.insert(t).on_conflict_do_nothing(), [{**defaults, **j} for j in jobs])
+
+
 async def claim(db, conn: AsyncConnection, *, worker: str, now: datetime, lease: timedelta,
-                limit: int, kinds: Sequence[str] | None = None,
+                limit: int, kinds: Sequence[str],
                 limits: TeamsLimits = TeamsLimits()) -> list[Job]:
-    """Take up to `limit` due jobs. Jobs for a Teams conversation whose send budget is spent
-    stay pending, moved to when the budget frees up."""
-    due = or_(and_(t.c.status == PENDING, t.c.run_after <= now),
-              and_(t.c.status == RUNNING, t.c.claimed_until < now))  # a dead worker's lease
-    running = t.alias("running")
-    overlapping = select(running.c.id).where(
-        running.c.coalesce_key == t.c.coalesce_key, running.c.status == RUNNING,
-        running.c.claimed_until >= now, running.c.id != t.c.id)
-    q = select(t).where(due, or_(t.c.coalesce_key.is_(None), ~overlapping.exists()))
-    if kinds:
-        q = q.where(t.c.kind.in_(list(kinds)))
-    q = q.order_by(t.c.run_after, t.c.id).limit(limit)
-    if not db.is_sqlite:
-        q = q.with_for_update(skip_locked=True)
-    rows = list((await conn.execute(q)).mappings())
+    """Take up to `limit` due jobs of these kinds. Jobs for a Teams conversation whose send
+    budget is spent stay pending, moved to when the budget frees up."""
+    rows = await _due(db, conn, now, limit, kinds)
     claimed = []
     for row in rows:
         if row["conversation_id"]:
             wait = await _spend_send_budget(db, conn, row["conversation_id"], now, limits)
             if wait is not None:
-                await conn.execute(update(t).where(t.c.id == row["id"])
-                                   .values(status=PENDING, run_after=wait))
+                # A lapsed lease's job may have a newer pending twin by now: merge into it.
+                if row["status"] != RUNNING or not await _merge_into_pending_twin(
+                        conn, row["id"], at=wait, attempts=row["attempts"]):
+                    await conn.execute(update(t).where(t.c.id == row["id"])
+                                       .values(status=PENDING, run_after=wait))
                 continue
-        await conn.execute(update(t).where(t.c.id == row["id"]).values(
-            status=RUNNING, claimed_by=worker, claimed_until=now + lease,
-            attempts=row["attempts"] + 1))
         claimed.append(Job(row["id"], row["kind"], row["incident_id"], row["payload"] or {},
                            row["attempts"] + 1, row["conversation_id"], row["last_error"],
-                           row["result"]))
+                           row["result"], now + lease))
+    if claimed:  # one statement for the whole claim
+        await conn.execute(update(t).where(t.c.id.in_([j.id for j in claimed])).values(
+            status=RUNNING, claimed_by=worker, claimed_until=now + lease,
+            attempts=t.c.attempts + 1))
     return claimed
+
+
+async def release(conn: AsyncConnection, jobs: Sequence[Job]) -> None:
+    """Give claimed, unstarted jobs back (and their attempt) for the next claim."""
+    if jobs:
+        await conn.execute(update(t).where(t.c.id.in_([j.id for j in jobs])).values(
+            status=PENDING, attempts=t.c.attempts - 1, claimed_by=None, claimed_until=None))
+
+
+async def _due(db, conn: AsyncConnection, now: datetime, limit: int,
+               kinds: Sequence[str]) -> list[dict[str, Any]]:
+    """Due jobs, oldest first: pending ones whose time has come, and running ones whose
+    worker's lease lapsed (it died). Two queries, each on an index, however long the queue."""
+    running = t.alias("running")
+    busy_keys = select(running.c.coalesce_key).where(  # computed once, on a partial index
+        running.c.status == RUNNING, running.c.coalesce_key.is_not(None),
+        running.c.claimed_until >= now)
+    free = or_(t.c.coalesce_key.is_(None), t.c.coalesce_key.not_in(busy_keys))
+    pending = select(t).where(t.c.status == PENDING, t.c.kind.in_(list(kinds)),
+                              t.c.run_after <= now, free)
+    lapsed = select(t).where(t.c.status == RUNNING, t.c.kind.in_(list(kinds)),
+                             t.c.claimed_until < now)
+    rows: list[dict[str, Any]] = []
+    for q in (lapsed, pending):
+        q = q.order_by(t.c.run_after, t.c.id).limit(limit - len(rows))
+        if not db.is_sqlite:
+            q = q.with_for_update(skip_locked=True)
+        if len(rows) < limit:
+            rows += [dict(r) for r in (await conn.execute(q)).mappings()]
+    return rows
 
 
 async def complete(conn: AsyncConnection, job: Job, *, now: datetime,
@@ -102,7 +142,31 @@ async def retry_later(conn: AsyncConnection, job: Job, *, error: str, at: dateti
     values = dict(status=PENDING, run_after=at, last_error=error[:2000], claimed_until=None)
     if result is not None:
         values["result"] = result  # e.g. an outside id learned before the failure
+    if await _merge_into_pending_twin(conn, job.id, at=at, attempts=job.attempts, error=error):
+        return
     await conn.execute(update(t).where(t.c.id == job.id).values(**values))
+
+
+async def _merge_into_pending_twin(conn: AsyncConnection, job_id: int, *, at: datetime,
+                                   attempts: int, error: str | None = None) -> bool:
+    """A coalesced job going back to the queue while a newer one with its key is already
+    pending (a change arrived while it ran): only one may be pending, and the newer one does
+    the same work (it renders from the state when it runs). So this one ends, and the newer
+    one inherits its wait, its attempts and its error. False when there is no such twin."""
+    key = select(t.c.coalesce_key).where(t.c.id == job_id).scalar_subquery()
+    twin = (await conn.execute(select(t.c.id, t.c.run_after, t.c.attempts).where(
+        t.c.coalesce_key == key, t.c.status == PENDING, t.c.id != job_id))).first()
+    if twin is None:
+        return False
+    inherit: dict[str, Any] = dict(run_after=max(twin.run_after, at),
+                                   attempts=max(twin.attempts, attempts))
+    if error is not None:
+        inherit["last_error"] = error[:2000]
+    await conn.execute(update(t).where(t.c.id == twin.id).values(**inherit))
+    await conn.execute(update(t).where(t.c.id == job_id).values(
+        status=CANCELLED, claimed_until=None,
+        last_error=f"superseded by job {twin.id}" + (f" after: {error}"[:1900] if error else "")))
+    return True
 
 
 async def park(conn: AsyncConnection, job: Job, *, error: str, now: datetime) -> None:

@@ -9,12 +9,12 @@ business and the SQL stays portable.
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from hashlib import sha256
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import (Float, Integer, and_, case, func, literal, literal_column, or_, select,
-                        union_all)
+from sqlalchemy import Boolean, Float, and_, case, func, literal, or_, select, union_all
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
@@ -49,6 +49,17 @@ def _seconds_postgresql(element, compiler, **kw):
     return f"CAST(EXTRACT(EPOCH FROM ({a} - {b})) AS DOUBLE PRECISION)"
 
 
+SQLITE_MMAP_BYTES = 1 << 30
+
+
+async def prepare(conn: AsyncConnection) -> None:
+    """Report scans read hundreds of thousands of index entries: on SQLite, let this
+    connection read the file through a memory map instead of one read() call per page
+    (per-connection setting; harmless for everything else the pooled connection does)."""
+    if conn.dialect.name == "sqlite":
+        await conn.exec_driver_sql(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
+
+
 def _at(value: datetime):
     return literal(value, UtcDateTime)
 
@@ -62,9 +73,25 @@ def _in_range(column, edges: Sequence[datetime]):
     return and_(column >= _at(edges[0]), column < _at(edges[-1]))
 
 
-# "Not linked to a parent", written so that no index on parent_id is used: on SQLite the
-# planner would otherwise pick ix_incidents_parent (90% of rows are roots) over the time range.
-ROOT = func.coalesce(t.c.parent_id, 0) == 0
+class _Root(ColumnElement):
+    """A root incident (not linked to a parent). On SQLite written so that no index on
+    parent_id is used: its planner would pick ix_incidents_parent (90% of rows are roots) over
+    the time range. PostgreSQL knows how many parent ids are null and needs no such help."""
+    type = Boolean()
+    inherit_cache = True
+
+
+@compiles(_Root)
+def _root_default(element, compiler, **kw):
+    return compiler.process(t.c.parent_id.is_(None), **kw)
+
+
+@compiles(_Root, "sqlite")
+def _root_sqlite(element, compiler, **kw):
+    return compiler.process(func.coalesce(t.c.parent_id, 0) == 0, **kw)
+
+
+ROOT = _Root()
 
 
 # -- counts ------------------------------------------------------------------------------------
@@ -91,11 +118,15 @@ async def ended_counts(conn: AsyncConnection, column: str,
 
 
 async def open_at(conn: AsyncConnection, end: datetime) -> list[dict[str, Any]]:
-    """Root incidents open at `end` (triggered before it, not resolved by then), per team."""
-    q = (select(t.c.team, func.count().label("n"))
-         .where(or_(t.c.resolved_at.is_(None), t.c.resolved_at >= _at(end)),
-                t.c.triggered_at < _at(end), t.c.status != "closed", ROOT)
-         .group_by(t.c.team))
+    """Root incidents open at `end` (triggered before it and not resolved by then), per team:
+    the ones open now, plus the ones resolved since `end`. Two index-friendly halves."""
+    # coalesce(): no index on triggered_at for these (SQLite's planner would scan the whole
+    # range instead of the few open or recently resolved incidents).
+    before_end = func.coalesce(t.c.triggered_at, t.c.created_at) < _at(end)
+    now_open = select(t.c.team).where(t.c.status == "open", before_end, ROOT)
+    resolved_later = select(t.c.team).where(t.c.resolved_at >= _at(end), before_end, ROOT)
+    u = union_all(now_open, resolved_later).subquery("u")
+    q = select(u.c.team, func.count().label("n")).group_by(u.c.team)
     return [dict(r) for r in (await conn.execute(q)).mappings()]
 
 
@@ -208,7 +239,7 @@ async def costliest(conn: AsyncConnection, start: datetime, end: datetime, now: 
     priced = {s: r for s, r in revenue.items() if r > 0}
     if not priced:
         return []
-    rate = case(*[(t.c.service == s, r) for s, r in priced.items()], else_=0.0)
+    rate = case(*[(t.c.service == svc, r) for svc, r in priced.items()], else_=0.0)
     minutes = _impact_minutes(now)
     cost = (rate * minutes).label("usd")
     inner = (select(t.c.id, t.c.title, t.c.service, t.c.team, minutes.label("minutes"), cost)
@@ -242,47 +273,49 @@ async def recurring(conn: AsyncConnection, start: datetime, end: datetime, *,
 
 # -- overdue follow-ups -------------------------------------------------------------------------------
 
-def _overdue_postmortem(now: datetime, undated_cutoff: datetime):
-    """Draft postmortems past their due date. One resolved before `undated_cutoff` whose due
-    date was never set counts as overdue too (the cutoff is the latest the due date can be)."""
-    return and_(pm.c.status == "draft", t.c.resolved_at.is_not(None), ROOT,
-                or_(and_(pm.c.due_at.is_not(None), pm.c.due_at < _at(now)),
-                    and_(pm.c.due_at.is_(None), t.c.resolved_at < _at(undated_cutoff))))
+def _per_team(rows_query, order_by, per_team: int):
+    """Rows of `rows_query` with each team's count, keeping the first `per_team` per team."""
+    q = rows_query.subquery("o")
+    ranked = select(q, func.count().over(partition_by=q.c.team).label("team_total"),
+                    func.row_number().over(partition_by=q.c.team,
+                                           order_by=[q.c[c] for c in order_by]).label("k")
+                    ).subquery("r")
+    return (select(ranked).where(ranked.c.k <= per_team)
+            .order_by(*[ranked.c[c] for c in order_by]))
 
 
 async def overdue_postmortems(conn: AsyncConnection, now: datetime, undated_cutoff: datetime, *,
                               per_team: int = 10) -> tuple[dict[str | None, int], list[dict]]:
-    """(count per team, the `per_team` most overdue of each team)."""
-    joined = pm.join(t, t.c.id == pm.c.incident_id)
-    where = _overdue_postmortem(now, undated_cutoff)
-    counts = (await conn.execute(select(t.c.team, func.count()).select_from(joined)
-                                 .where(where).group_by(t.c.team))).all()
-    due = func.coalesce(pm.c.due_at, t.c.resolved_at).label("due_at")
-    inner = (select(t.c.id, t.c.title, t.c.team, pm.c.owner, due,
-                    func.row_number().over(partition_by=t.c.team,
-                                           order_by=[due, t.c.id]).label("k"))
-             .select_from(joined).where(where)).subquery("o")
-    rows = (await conn.execute(select(inner).where(inner.c.k <= per_team)
-                               .order_by(inner.c.due_at, inner.c.id))).mappings()
-    return {team: n for team, n in counts}, [dict(r) for r in rows]
+    """Draft postmortems past their due date: (count per team, the `per_team` most overdue of
+    each team). One whose due date was never set counts once its incident was resolved before
+    `undated_cutoff` (the latest its due date can be)."""
+    def part(where):
+        return (select(t.c.id, t.c.title, t.c.team, pm.c.owner,
+                       func.coalesce(pm.c.due_at, t.c.resolved_at).label("due_at"))
+                .select_from(pm.join(t, t.c.id == pm.c.incident_id))
+                .where(pm.c.status == "draft", t.c.resolved_at.is_not(None), ROOT, where))
+    # Two index-friendly halves (status, due_at) instead of one OR the planners scan on.
+    rows = union_all(part(and_(pm.c.due_at.is_not(None), pm.c.due_at < _at(now))),
+                     part(and_(pm.c.due_at.is_(None),
+                               t.c.resolved_at < _at(undated_cutoff))))
+    return await _counted(conn, _per_team(select(rows.subquery("u")), ["due_at", "id"],
+                                          per_team))
 
 
 async def overdue_actions(conn: AsyncConnection, today: date, *,
                           per_team: int = 10) -> tuple[dict[str | None, int], list[dict]]:
     """Action items not done in JIRA whose due date has passed: (count per team, the most
     overdue `per_team` of each team)."""
-    joined = ai.join(t, t.c.id == ai.c.incident_id)
-    where = and_(ai.c.jira_done.is_(False), ai.c.due_date.is_not(None), ai.c.due_date < today)
-    counts = (await conn.execute(select(t.c.team, func.count()).select_from(joined)
-                                 .where(where).group_by(t.c.team))).all()
-    inner = (select(ai.c.id, ai.c.incident_id, ai.c.title, t.c.team, ai.c.owner, ai.c.due_date,
-                    ai.c.jira_key,
-                    func.row_number().over(partition_by=t.c.team,
-                                           order_by=[ai.c.due_date, ai.c.id]).label("k"))
-             .select_from(joined).where(where)).subquery("o")
-    rows = (await conn.execute(select(inner).where(inner.c.k <= per_team)
-                               .order_by(inner.c.due_date, inner.c.id))).mappings()
-    return {team: n for team, n in counts}, [dict(r) for r in rows]
+    rows = (select(ai.c.id, ai.c.incident_id, ai.c.title, t.c.team, ai.c.owner, ai.c.due_date,
+                   ai.c.jira_key)
+            .select_from(ai.join(t, t.c.id == ai.c.incident_id))
+            .where(ai.c.jira_done.is_(False), ai.c.due_date.is_not(None), ai.c.due_date < today))
+    return await _counted(conn, _per_team(rows, ["due_date", "id"], per_team))
+
+
+async def _counted(conn: AsyncConnection, q) -> tuple[dict[str | None, int], list[dict]]:
+    rows = [dict(r) for r in (await conn.execute(q)).mappings()]
+    return {r["team"]: r["team_total"] for r in rows}, rows
 
 
 async def postmortem_completion(conn: AsyncConnection, edges: Sequence[datetime],
@@ -360,9 +393,6 @@ async def forget_charts(conn: AsyncConnection, before: datetime) -> int:
     result = await conn.execute(rc.delete().where(rc.c.created_at < _at(before)))
     return result.rowcount or 0
 
-
-def days_before(at: datetime, days: int) -> datetime:
-    return at - timedelta(days=days)
 
 
 # -- cached figures of complete periods -------------------------------------------------------------

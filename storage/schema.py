@@ -171,7 +171,9 @@ outbox = Table(
     Column("finished_at", UtcDateTime),
     UniqueConstraint("once_key"),
 )
-Index("ix_outbox_due", outbox.c.status, outbox.c.run_after)
+Index("ix_outbox_due", outbox.c.status, outbox.c.kind, outbox.c.run_after)
+Index("ix_outbox_leases", outbox.c.claimed_until,
+      sqlite_where=text("status = 'running'"), postgresql_where=text("status = 'running'"))
 Index("ix_outbox_incident", outbox.c.incident_id)
 # One pending job per coalesce key; claims also wait while one with that key is running, so the
 # jobs of one key never overlap (a card's updates land in order) yet a change that arrives

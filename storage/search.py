@@ -40,12 +40,39 @@ async def search(conn: AsyncConnection, query: str, *, limit: int = 10) -> list[
         q = text("SELECT rowid FROM search_incidents WHERE search_incidents MATCH :q "
                  "ORDER BY rowid DESC LIMIT :n")
         params = {"q": _fts5_all(words), "n": limit}
-    else:
-        q = text("SELECT incident_id FROM search_incidents "
-                 "WHERE doc @@ plainto_tsquery('english', :q) "
-                 "ORDER BY incident_id DESC LIMIT :n")
-        params = {"q": " ".join(words), "n": limit}
-    return [r[0] for r in (await conn.execute(q, params)).all()]
+        return [r[0] for r in (await conn.execute(q, params)).all()]
+    return await _search_postgresql(conn, " ".join(words), limit)
+
+
+# Newest incidents first: look among the newest ids, then further and further back (common
+# words end in the first, cheap step). Each step collects its matches before sorting
+# (MATERIALIZED), so words that are common but never together cannot send the planner down the
+# primary key through the whole table.
+_PG_WINDOWS = (2_000, 20_000, 200_000, None)
+_PG_SEARCH = text("""
+    WITH matches AS MATERIALIZED (
+        SELECT incident_id FROM search_incidents
+        WHERE doc @@ plainto_tsquery('english', :q) AND incident_id > :lo AND incident_id <= :hi)
+    SELECT incident_id FROM matches ORDER BY incident_id DESC LIMIT :n""")
+
+
+async def _search_postgresql(conn: AsyncConnection, query: str, limit: int) -> list[int]:
+    newest = (await conn.execute(text("SELECT max(incident_id) FROM search_incidents"))).scalar()
+    if newest is None:
+        return []
+    found: list[int] = []
+    hi = newest
+    for width in _PG_WINDOWS:
+        lo = max(0, newest - width) if width else 0
+        if lo >= hi and width:
+            continue
+        rows = await conn.execute(_PG_SEARCH, {"q": query, "lo": lo, "hi": hi,
+                                               "n": limit - len(found)})
+        found += [r[0] for r in rows.all()]
+        if len(found) >= limit or lo == 0:
+            break
+        hi = lo
+    return found
 
 
 def similarity_words(title: str, service: str | None) -> list[str]:

@@ -13,12 +13,14 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -139,10 +141,10 @@ class PagerDutyDelivery:
     def acknowledged(self) -> bool:
         return any(isinstance(s, int) and 200 <= s < 300 for s in self.statuses)
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, secret: str = SECRET) -> dict[str, str]:
         return {"Content-Type": "application/json", "User-Agent": "PagerDuty-Webhook/V3.0",
                 "X-Webhook-Id": self.webhook_id, "X-Webhook-Subscription": "PFAULTS",
-                "X-PagerDuty-Signature": sign(SECRET, self.body)}
+                "X-PagerDuty-Signature": sign(secret, self.body)}
 
 
 def pagerduty_event(event_type: str, pd_id: str, service: str, service_id: str, title: str, *,
@@ -169,11 +171,11 @@ def _iso(at: datetime) -> str:
 
 
 async def deliver(http: aiohttp.ClientSession, base_url: str, delivery: PagerDutyDelivery, *,
-                  timeout: float = 10.0) -> int | str:
+                  timeout: float = 10.0, secret: str = SECRET) -> int | str:
     """Send once, as PagerDuty does (it waits a few seconds for a 2xx); record the outcome."""
     try:
         async with http.post(f"{base_url}/webhooks/pagerduty", data=delivery.body,
-                             headers=delivery.headers(),
+                             headers=delivery.headers(secret),
                              timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
             await resp.read()
             outcome: int | str = resp.status
@@ -347,3 +349,53 @@ def plan_storm(catalog, deliveries: int = 1000, *, seed: int = 7) -> list[PagerD
         plan.insert(min(plan.index(original) + rng.randint(1, 60), len(plan)), again)
     assert len(plan) == deliveries
     return plan
+
+
+# -- JIRA and Graph stand-ins, as the processes see them ------------------------------------------
+
+class OutsideWorld:
+    """FakeJira and FakeGraph knowing the catalog's people, teams' projects and services; `env`
+    points a Firebell process at them."""
+
+    def __init__(self, catalog):
+        from tests.fakes.graph import FakeGraph
+        from tests.fakes.jira import FakeJira
+
+        self.catalog = catalog
+        self.graph, self.jira = FakeGraph(), FakeJira()
+
+    async def __aenter__(self) -> "OutsideWorld":
+        await self.graph.start()
+        await self.jira.start()
+        for person in self.catalog.people.values():
+            self.graph.add_user(person.name, upn=person.email)
+            self.jira.add_user(person.email, display_name=person.name)
+        for team in self.catalog.teams.values():
+            self.jira.add_project(team.jira_project)
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.graph.stop()
+        await self.jira.stop()
+
+    @property
+    def env(self) -> dict[str, str]:
+        g, j = self.graph, self.jira
+        return {"GRAPH_CLIENT_ID": g.client_id, "GRAPH_CLIENT_SECRET": g.client_secret,
+                "GRAPH_TENANT_ID": g.tenant_id, **g.env(),
+                "JIRA_URL": j.url, "JIRA_EMAIL": j.email, "JIRA_API_TOKEN": j.api_token}
+
+    def postmortem_tasks(self) -> Counter:
+        """JIRA postmortem tasks per incident ref (from the label Firebell puts on them)."""
+        found: Counter = Counter()
+        for issue in self.jira.issues.values():
+            for label in issue.labels or []:
+                if m := re.fullmatch(r"firebell-(INC-\d+)-postmortem", label):
+                    found[m.group(1)] += 1
+        return found
+
+    def war_rooms(self) -> Counter:
+        """Group chats per incident ref (war-room topics start with the ref)."""
+        with self.graph._lock:
+            topics = [c.get("topic") or "" for c in self.graph.chats.values()]
+        return Counter(t.split(" ", 1)[0] for t in topics)

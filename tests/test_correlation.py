@@ -175,3 +175,23 @@ async def test_linking_keeps_a_forest_of_open_roots(harness, arrivals):
     for i in incidents.values():
         if i.parent_id and i.link_by == "auto":
             assert any(e["kind"] == "linked" for e in await h.timeline(i.id))
+
+
+async def test_reports_of_one_problem_in_the_same_second_fold_into_the_first(harness):
+    """PagerDuty stamps created_at in whole seconds, so in a storm many incidents start "at
+    the same time" and are correlated from a backlog: each duplicate points at the first
+    report (the lowest id among equals), never at a later one, and the first report is the
+    cascade child of the upstream root."""
+    h = harness
+    await _send(h, _event(1, "payment-gateway", "payment-gateway down", 0))
+    await h.settle()
+    await h.firebell.worker.stop()
+    for n in range(2, 8):
+        await _send(h, _event(n, "checkout-api", "checkout 5xx", 1))
+    h.firebell.worker.start()  # the backlog is correlated only now
+    await h.settle()
+    found = {i.id: i for i in await h.incidents()}
+    assert all(i.correlated for i in found.values())
+    assert (found[2].parent_id, found[2].link_kind) == (1, "cascade")
+    assert {n: (found[n].parent_id, found[n].link_kind) for n in range(3, 8)} == \
+        {n: (2, "duplicate") for n in range(3, 8)}

@@ -4,21 +4,21 @@ with two schedulers on one database, and caught up after downtime."""
 import asyncio
 import time
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from app import Firebell, Integrations
 from handlers.reminders import send_reminders
-from handlers.reports import ReportSettings, compile_report, deliver, deliver_due, \
+from handlers.reports import ReportSettings, deliver, deliver_due, \
     queue_close_summary
 from incidents.periods import period_by_key
 from storage import incidents as store
 from storage import postmortems as pm_store
 from storage.schema import outbox, report_deliveries
 from tests.fakes.smtp import FakeSmtpServer
-from tests.harness import CHANNELS, Harness, card_text, make_settings
+from tests.harness import Harness, card_text, make_settings
 from tests.test_report_figures import at, story
 
 CARD = "application/vnd.microsoft.card.adaptive"

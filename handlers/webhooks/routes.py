@@ -15,7 +15,6 @@ from typing import Sequence
 from aiohttp import web
 
 from handlers.context import Context
-from handlers.ingest import ingest_event
 from handlers.webhooks.alertmanager import parse_alertmanager
 from handlers.webhooks.delivery import Delivery, Rejected
 from handlers.webhooks.pagerduty import is_v2, parse_pagerduty
@@ -89,10 +88,7 @@ class WebhookDoors:
             return web.json_response({"status": "ignored", "ignored": list(delivery.ignored)},
                                      status=202)
 
-        async def work(conn):
-            return [await ingest_event(self.ctx, conn, e) for e in delivery.events]
-
-        outcomes = await self.committer.run(work)
+        outcomes = await self.committer.run(delivery.events)
         self.ctx.wake_worker()
         return web.json_response({"status": "accepted", "results": [
             {"event": e.event_id, "incident": e.external_id, "outcome": o}

@@ -105,7 +105,7 @@ def pagerduty_fixture(name: str) -> tuple[bytes, dict[str, str]]:
     return body, headers
 
 
-def wait_roster(database: str | Path, emails: Iterable[str], timeout: float = 15.0) -> int:
+def wait_roster(database: str | Path, emails: Iterable[str], timeout: float = 15.0, *, quiet: bool = False) -> int:
     """Wait until Firebell's roster cache (table teams_users, filled by its sync_roster outbox job a couple
     of seconds after a conversation is first seen) knows every e-mail; 0 when it does, 1 on timeout."""
     import sqlite3
@@ -123,6 +123,8 @@ def wait_roster(database: str | Path, emails: Iterable[str], timeout: float = 15
         if wanted <= known:
             return 0
         if time.monotonic() > deadline:
+            if quiet:
+                return 1
             print(f"roster still lacks {sorted(wanted - known)} after {timeout}s (has {sorted(known)})",
                   file=sys.stderr)
             return 1

@@ -192,3 +192,19 @@ def test_pagerduty_alert_then_list_and_help_in_channel_and_personal_chat(e2e_art
     assert result.step("list")["data"]["mention"] is True
     declared = _card_answer(result, "declare-click")  # the form is replaced in place by the new incident's card
     assert declared["type"] == "application/vnd.microsoft.card.adaptive"
+
+
+def test_try_it_by_hand_script_starts_and_stops(e2e_artifacts: Path):
+    """tests/e2e/try_firebell.py (the README's "try it by hand") still starts Firebell and the Playground in a
+    loopback-only namespace, takes a PagerDuty alert, and stops everything."""
+    import subprocess
+    import sys
+
+    from tests.e2e.harness import REPO_ROOT
+
+    proc = subprocess.run([sys.executable, "tests/e2e/try_firebell.py", "--smoke", "--dir", str(e2e_artifacts)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "readyz: {'status': 'ready'" in proc.stdout
+    assert "'Megan Bowen'" in proc.stdout
+    assert 'pagerduty: HTTP 200 {"status": "accepted"' in proc.stdout
