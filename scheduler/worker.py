@@ -24,6 +24,12 @@ from storage.outbox import Job
 
 log = logging.getLogger("firebell.outbox")
 
+# Which outside system each job kind talks to, for the call-latency metric.
+SYSTEMS = {"post_card": "teams", "update_card": "teams", "post_message": "teams",
+           "sync_roster": "teams", "war_room": "graph", "war_room_join": "graph",
+           "jira_postmortem": "jira", "jira_action_item": "jira", "incident_email": "smtp",
+           "send_email": "smtp", "pagerduty_status": "pagerduty"}
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -228,6 +234,8 @@ class OutboxWorker:
 
     async def _record(self, job: Job, outcome: str, started: float, write) -> None:
         self.ctx.metrics.jobs.labels(job.kind, outcome).inc()
+        self.ctx.metrics.calls.labels(SYSTEMS.get(job.kind, job.kind), outcome).observe(
+            time.perf_counter() - started)
         try:
             # A database away for a moment must not leave the job running until its lease
             # lapses: keep trying while the lease lasts.
