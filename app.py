@@ -35,7 +35,7 @@ from integrations.mailer import Mailer
 from integrations.pagerduty import PagerDutyClient
 from integrations.teams_connector import ConnectorCredentials, TeamsConnector
 from observability.logs import configure_logging
-from observability.metrics import CONTENT_TYPE_LATEST
+from observability.metrics import CONTENT_TYPE
 from scheduler.worker import OutboxWorker, RetryPolicy
 from storage import outbox
 from storage.db import Database
@@ -261,7 +261,7 @@ class Firebell:
         except Exception:  # metrics must answer even when the database does not
             log.warning("metrics: outbox gauges unavailable")
         return web.Response(body=self.ctx.metrics.render(),
-                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+                            headers={"Content-Type": CONTENT_TYPE})
 
 
 def connect_integrations(ctx: Context, s: Integrations) -> None:

@@ -1,7 +1,7 @@
 """IncidentCard: the live card of one incident, rendered from stored state only (rule 5)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
 

@@ -13,7 +13,7 @@ from handlers.jobs import job
 from handlers.views import render_card
 from incidents.model import Incident
 from integrations.errors import PermanentFailure
-from storage import conversations, incidents as store, outbox
+from storage import conversations, incidents as store
 from storage.outbox import Job
 
 log = logging.getLogger("firebell.cards")

@@ -44,7 +44,6 @@ async def queue_reserved_card(ctx: Context, incident_id: int, conversation_id: s
 
 async def refresh_cards(ctx: Context, conn: AsyncConnection, incident_id: int) -> None:
     """Queue an update for every card of the incident that is already posted."""
-    now = ctx.now()
     for msg in await conversations.want_refresh(conn, incident_id):
         if not msg["activity_id"]:
             continue  # its post is queued; when done it sees it is behind and updates

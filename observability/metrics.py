@@ -2,8 +2,10 @@
 several apps in one process do not share counters."""
 from __future__ import annotations
 
+from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # the /metrics route's type
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import CONTENT_TYPE_LATEST  # noqa: F401  (re-exported for the route)
+
+__all__ = ["CONTENT_TYPE", "Metrics"]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 

@@ -9,9 +9,10 @@ others) as catalog people and as members of the ``checkout`` team, so that an ac
 to a catalog person: Firebell's roster sync asks the Playground's connector for the members (which answers from
 the Playground config, e-mails included) and Identity.actor() looks the e-mail up in the catalog.
 
-Also usable by hand (see README.md "Firebell in the Playground by hand"):
+Also usable by hand (see README.md "Try it by hand"):
 
-    python tests/e2e/firebell_service.py catalog /tmp/firebell-e2e/catalog.yaml
+    python tests/e2e/firebell_service.py catalog /tmp/firebell-try/catalog.yaml      # the e2e catalog
+    python tests/e2e/firebell_service.py playground-config /tmp/firebell-try         # .m365agentsplayground.yml
 """
 
 from __future__ import annotations
@@ -184,9 +185,14 @@ def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[0] == "catalog":
         print(e2e_catalog(argv[1]))
         return 0
+    if len(argv) == 2 and argv[0] == "playground-config":  # the e2e tenant, for `agentsplayground start` by hand
+        from tests.e2e.harness import PlaygroundConfig
+        print(PlaygroundConfig().write(argv[1]))
+        return 0
     if argv == ["serve"] and os.environ.get("FIREBELL_CONFIG"):
         serve()
     print("usage: python tests/e2e/firebell_service.py catalog OUT.yaml\n"
+          "       python tests/e2e/firebell_service.py playground-config DIR\n"
           "       python tests/e2e/firebell_service.py wait-roster firebell.db EMAIL...\n"
           "       python tests/e2e/firebell_service.py wait-cards firebell.db\n"
           "       FIREBELL_CONFIG=OUT.yaml [other app.py settings] python tests/e2e/firebell_service.py serve",
