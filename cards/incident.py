@@ -35,7 +35,9 @@ class IncidentView:
     needs_postmortem: bool = False
     postmortem_missing: Sequence[str] = ()
     impact_usd: float | None = None
+    commander_name: str | None = None
     timeline: Sequence[dict[str, Any]] | None = None  # shown by `show`, not on the live card
+    timeline_hidden: int = 0                         # older entries left out to fit
 
 
 def incident_card(view: IncidentView) -> dict[str, Any]:
@@ -47,7 +49,10 @@ def incident_card(view: IncidentView) -> dict[str, Any]:
     # The timeline is the optional part: drop its older half until the card fits Teams' limit
     # (2 KB kept for the activity around the card).
     if size(result) > MAX_CARD_BYTES - 2048 and view.timeline:
-        return incident_card(_with(view, timeline=list(view.timeline)[len(view.timeline) // 2 + 1:]))
+        keep = list(view.timeline)[len(view.timeline) // 2 + 1:]
+        dropped = len(view.timeline) - len(keep)
+        return incident_card(_with(view, timeline=keep,
+                                   timeline_hidden=view.timeline_hidden + dropped))
     return result
 
 
@@ -104,7 +109,8 @@ def _facts(view: IncidentView) -> list[dict]:
         ("Triggered", when(i.triggered_at)),
         ("Resolved", when(i.resolved_at) if i.resolved_at else None),
         ("Closed", when(i.closed_at) if i.closed_at else None),
-        ("Impact", f"≈ ${view.impact_usd:,.0f}" if view.impact_usd else None),
+        ("Impact", (f"≈ ${view.impact_usd:,.0f}" + (" so far" if i.is_open else ""))
+         if view.impact_usd else None),
     ]))
     extra = [(label, value) for label, value in (("Priority", i.priority), ("Urgency", i.urgency))
              if value]
@@ -117,7 +123,7 @@ def _people(view: IncidentView) -> list[dict]:
     if i.acknowledged_by and i.is_open:
         out.append(labelled("Acknowledged by", i.acknowledged_by, limit=100))
     if i.commander:
-        out.append(labelled("Incident commander", i.commander, limit=100))
+        out.append(labelled("Incident commander", view.commander_name or i.commander, limit=100))
     if view.oncall:
         text, _ = mention(*view.oncall)
         out.append(block(f"On call: {text}"))
@@ -156,6 +162,9 @@ def _timeline(view: IncidentView) -> list[dict]:
     if not view.timeline:
         return []
     out = [block("**Timeline**", spacing="Medium", separator=True)]
+    if view.timeline_hidden:
+        out.append(block(f"{view.timeline_hidden} older entries are not shown here; the "
+                         "postmortem page has the whole timeline.", isSubtle=True))
     for entry in view.timeline:
         who = f" — {entry['actor']}" if entry.get("actor") else ""
         out.append({"type": "RichTextBlock", "inlines": [

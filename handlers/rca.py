@@ -36,7 +36,8 @@ async def save_rca(ctx: Context, actor: Actor, args: dict[str, Any], where: Wher
     async def act(conn, incident):
         if await pm_store.get(conn, incident.id) is None:
             await ensure_postmortem(ctx, conn, incident, force=True)
-        fields, errors = _fields(args)
+        stored = await pm_store.get(conn, incident.id) or {}
+        fields, errors = _fields(args, stored)
         drafts, item_errors = _action_items(ctx, args)
         errors.update(item_errors)
         if errors:
@@ -67,11 +68,14 @@ async def _form(ctx: Context, conn: AsyncConnection, incident: Incident,
                     impact_minutes=minutes)
 
 
-def _fields(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+def _fields(args: dict[str, Any], stored: dict[str, Any]) -> tuple[dict[str, Any],
+                                                                   dict[str, str]]:
     fields, errors = {}, {}
     for name, label in rules.RCA_SECTIONS:
         if name in args:
             value = str(args.get(name) or "").strip()
+            if _shortened_prefill(value, stored.get(name)):
+                continue  # the form showed a shortened copy: the full text stays as it was
             if len(value) > rules.FIELD_LIMIT:
                 errors[name] = f"{label.split(' (')[0]} is over {rules.FIELD_LIMIT} characters"
             fields[name] = value or None
@@ -87,6 +91,13 @@ def _fields(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     elif "impact_minutes" in args:
         fields["impact_minutes"] = None
     return fields, errors
+
+
+def _shortened_prefill(value: str, stored: str | None) -> bool:
+    """The form pre-fills long answers shortened ("…" at the end) to fit Teams' card limit;
+    sending that back unchanged must not cut the stored answer."""
+    return bool(stored) and value.endswith("…") and len(value) < len(stored) \
+        and stored.startswith(value[:-1].rstrip())
 
 
 def _action_items(ctx: Context, args: dict[str, Any]) -> tuple[list[rules.ActionItemDraft],

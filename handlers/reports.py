@@ -1,6 +1,7 @@
-"""Digests and reports: the weekly digest, the monthly report, on demand (`incident report`,
-`incident stats`) and on schedule (exactly once per period and target, caught up after
-downtime), plus the summary card posted when an incident closes.
+"""Digests and reports: the weekly digest and the monthly report, compiled for every team and
+the company, delivered on schedule (exactly once per period and target, caught up after
+downtime), plus the summary card posted when an incident closes. The chat commands that show
+them on demand are in handlers/report_commands.py.
 
 The figures come from storage/reports.py (aggregated in SQL); the rules from incidents/metrics.py;
 cards and e-mails from cards/. Deliveries are outbox jobs (queue_card_message / queue_email)
@@ -20,20 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cards.charts import TrendBar, trend_chart
 from cards.digest import TeamRow, WeeklyDigest, weekly_digest_card
-from cards.report import HistoryRow, MonthlyReport, MonthlyTeamRow, history_card, \
-    monthly_report_card
+from cards.report import MonthlyReport, MonthlyTeamRow, monthly_report_card
 from cards.report_email import monthly_email, weekly_email
-from cards.stats import stats_card
 from cards.summary import CloseSummary, close_summary_card
-from handlers.commands import Where, command
 from handlers.context import Context
 from handlers.messages import queue_card_message, queue_email
-from handlers.replies import Reply
 from incidents import metrics as m
 from incidents.metrics import Figures, Percentiles
-from incidents.model import Actor, Incident
-from incidents.periods import (MONTH, WEEK, Period, Schedule, last_complete, local_date,
-                               parse_period, shift)
+from incidents.model import Incident
+from incidents.periods import MONTH, WEEK, Period, Schedule, last_complete, local_date, shift
 from storage import conversations
 from storage import incidents as incidents_store
 from storage import postmortems as pm_store
@@ -111,7 +107,7 @@ def _people(ctx: Context) -> dict[str, str]:
     return {p.email.lower(): p.name for p in ctx.catalog.people.values()}
 
 
-def _team_name(ctx: Context, key: str | None) -> str:
+def team_name(ctx: Context, key: str | None) -> str:
     team = ctx.catalog.team(key)
     return team.name if team else (key or "No team")
 
@@ -123,7 +119,7 @@ async def _read(ctx: Context, query, *args, **kwargs):
         return await query(conn, *args, **kwargs)
 
 
-async def _figures(ctx: Context, edges: Sequence[datetime], as_of: datetime, *,
+async def period_figures(ctx: Context, edges: Sequence[datetime], as_of: datetime, *,
                    by_service: bool, earlier: datetime | None = None,
                    details: bool = True) -> dict[int, dict[str, Figures]]:
     """Figures per bucket per scope (team key, NO_TEAM, ALL) over consecutive buckets.
@@ -160,7 +156,7 @@ async def _figures(ctx: Context, edges: Sequence[datetime], as_of: datetime, *,
                 svc = row["service"] or "unknown"
                 f.by_service[svc] = f.by_service.get(svc, 0) + row["n"]
             if scope == ALL:
-                team = _team_name(ctx, row["team"])
+                team = team_name(ctx, row["team"])
                 f.by_team[team] = f.by_team.get(team, 0) + row["n"]
     if details:
         resolved, closed, still_open = results[4:]
@@ -222,7 +218,7 @@ async def _weekly(ctx: Context, period: Period, now: datetime) -> Compiled:
     as_of = min(now, period.end)
     # The week, and (bucket -1) MTTA / MTTR of the four weeks before it, pooled.
     both, overdue, recurring_rows, costly = await asyncio.gather(
-        _figures(ctx, [period.start, period.end], as_of, by_service=True, earlier=before.start),
+        period_figures(ctx, [period.start, period.end], as_of, by_service=True, earlier=before.start),
         _overdue(ctx, now),
         _read(ctx, store.recurring, period.start, period.end),
         _read(ctx, store.costliest, period.start, period.end, as_of, _revenue(ctx)))
@@ -237,12 +233,12 @@ async def _weekly(ctx: Context, period: Period, now: datetime) -> Compiled:
         rows = []
         if key is None:
             keys = [*_teams_in_scope(ctx), *([NO_TEAM] if NO_TEAM in week else [])]
-            rows = [TeamRow(k, _team_name(ctx, None if k == NO_TEAM else k),
+            rows = [TeamRow(k, team_name(ctx, None if k == NO_TEAM else k),
                             week.get(k, Figures()), earlier.get(k, Figures())) for k in keys]
             rows.sort(key=lambda r: (-r.figures.new, r.name))
         fig_key = ALL if key is None else key
         return WeeklyDigest(
-            scope=scope, name="All teams" if key is None else _team_name(ctx, key),
+            scope=scope, name="All teams" if key is None else team_name(ctx, key),
             period=period, figures=week.get(fig_key, Figures()),
             before=earlier.get(fig_key, Figures()), teams=rows,
             overdue_postmortems=[p for p in postmortems if mine(p.team)],
@@ -264,7 +260,7 @@ async def _monthly(ctx: Context, period: Period, now: datetime) -> Compiled:
     tz = ctx.catalog.timezone
     months = [shift(period, -k, tz) for k in range(5, -1, -1)]
     current, completion_rows = await asyncio.gather(
-        _figures(ctx, [period.start, period.end], min(now, period.end), by_service=False),
+        period_figures(ctx, [period.start, period.end], min(now, period.end), by_service=False),
         _read(ctx, store.postmortem_completion, [period.start, period.end],
               ctx.catalog.levels.needs_postmortem),
         )
@@ -296,10 +292,10 @@ async def _monthly(ctx: Context, period: Period, now: datetime) -> Compiled:
         if key is None:
             for k in _teams_in_scope(ctx):
                 d, n = completion.get(k, (0, 0))
-                rows.append(MonthlyTeamRow(k, _team_name(ctx, k),
+                rows.append(MonthlyTeamRow(k, team_name(ctx, k),
                                            figures.get(last, {}).get(k, Figures()), d, n))
             rows.sort(key=lambda r: (-r.figures.new, r.name))
-        return MonthlyReport(scope=scope, name="All teams" if key is None else _team_name(ctx, key),
+        return MonthlyReport(scope=scope, name="All teams" if key is None else team_name(ctx, key),
                              period=period, figures=figures.get(last, {}).get(fig_key, Figures()),
                              trend=trend(fig_key), postmortems_done=done,
                              postmortems_needed=needed, teams=rows, people=people)
@@ -330,7 +326,7 @@ async def _trend_months(ctx: Context, months: Sequence[Period],
         # One pass over the stale stretch, a bucket per month (cached or not, they are adjacent).
         first = months.index(stale[0])
         span = months[first:]
-        buckets = await _figures(ctx, [p.start for p in span] + [span[-1].end],
+        buckets = await period_figures(ctx, [p.start for p in span] + [span[-1].end],
                                  min(now, span[-1].end), by_service=False, details=False)
         computed = [(p, buckets.get(i, {})) for i, p in enumerate(span) if p.key not in fresh]
         fresh.update({p.key: scopes for p, scopes in computed})
@@ -484,88 +480,9 @@ async def _close_summary(ctx: Context, conn: AsyncConnection,
     from handlers.postmortems import impact_of, page_url
     postmortem = await pm_store.get(conn, incident.id)
     return CloseSummary(
-        incident=incident, team_name=_team_name(ctx, incident.team) if incident.team else None,
+        incident=incident, team_name=team_name(ctx, incident.team) if incident.team else None,
         postmortem=postmortem or {}, action_items=await pm_store.action_items(conn, incident.id),
         impact_usd=impact_of(ctx, incident, postmortem),
         linked=len(await incidents_store.children(conn, incident.id)), people=_people(ctx),
         page_url=page_url(ctx, incident) if postmortem else None,
         teams_url=await teams_link(conn, incident))
-
-
-# -- commands --------------------------------------------------------------------------------------
-
-def _team_from_words(ctx: Context, words: list[str]) -> tuple[str | None, list[str]]:
-    """Find a team among the words (keys or display names, several words allowed)."""
-    for size in range(len(words), 0, -1):
-        for start in range(0, len(words) - size + 1):
-            found = ctx.catalog.find_team(" ".join(words[start:start + size]))
-            if found:
-                return found.key, words[:start] + words[start + size:]
-    return None, words
-
-
-@command("report")
-async def report_command(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
-    words = list(args.get("words") or [])
-    kind = (words.pop(0).lower() if words else "weekly")
-    kind = {"week": WEEKLY, "month": MONTHLY}.get(kind, kind)
-    team, rest = _team_from_words(ctx, words)
-    if kind == "history":
-        return await _history(ctx, team)
-    if kind not in (WEEKLY, MONTHLY):
-        return Reply.refuse("Usage: `incident report weekly|monthly|history [team] [period]`, "
-                            "e.g. `incident report weekly checkout`.")
-    now = ctx.now()
-    tz = ctx.catalog.timezone
-    period = None
-    if rest:
-        period = parse_period(rest[0], now, tz)
-        if period is None or period.kind not in (WEEK, MONTH):
-            unknown = " ".join(rest)[:40]
-            return Reply.refuse(f"`{unknown}` is neither a team nor a week/month "
-                                "(e.g. 2025-W11, 2025-03, last-week). Teams: "
-                                + ", ".join(ctx.catalog.teams) + ".")
-    compiled = await compile_report(ctx, kind, now=now, period=period)
-    scope = team or COMPANY
-    chart_url = None
-    if kind == MONTHLY:
-        async with ctx.db.write() as conn:
-            chart_url = await chart_link(ctx, conn, compiled, scope, now)
-    return Reply(card=compiled.card(scope, chart_url))
-
-
-async def _history(ctx: Context, team: str | None) -> Reply:
-    targets_of = [f"channel:{team}", f"email:{team}"] if team else None
-    async with ctx.db.read() as conn:
-        rows = await store.delivery_history(conn, targets=targets_of, limit=31)
-    shown = [HistoryRow(r["kind"], r["period"], r["target"], r["created_at"], _state(r["jobs"]))
-             for r in rows[:30]]
-    heading = "Report history" + (f" for {_team_name(ctx, team)}" if team else "")
-    return Reply(card=history_card(shown, heading=heading, total=len(rows)))
-
-
-def _state(jobs: list[dict[str, Any]]) -> str:
-    states = {j["status"] for j in jobs}
-    if not states or states <= {"done"}:
-        return "sent" if states else "recorded"
-    if states & {"failed", "cancelled"}:
-        errors = "; ".join(j.get("last_error") or "" for j in jobs if j.get("last_error"))
-        return "failed" + (f" ({errors[:150]})" if errors else "")
-    return "queued"
-
-
-@command("stats")
-async def stats_command(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
-    words = list(args.get("words") or [])
-    team, rest = _team_from_words(ctx, words)
-    now = ctx.now()
-    period = parse_period(rest[0] if rest else None, now, ctx.catalog.timezone)
-    if period is None or len(rest) > 1:
-        return Reply.refuse(f"`{' '.join(rest)[:40]}` is not a team or a period. Periods: "
-                            "week, last-week, month, last-month, 7d, 30d, 90d, 2025-W11, "
-                            "2025-03. Teams: " + ", ".join(ctx.catalog.teams) + ".")
-    figures = (await _figures(ctx, [period.start, period.end], min(now, period.end),
-                              by_service=True)).get(0, {})
-    scope = team or ALL
-    name = _team_name(ctx, team) if team else "All teams"
-    return Reply(card=stats_card(name, period, figures.get(scope, Figures())))

@@ -44,6 +44,7 @@ async def load_view(ctx: Context, conn: AsyncConnection, incident: Incident, *,
         links=await _links(ctx, conn, incident, postmortem),
         notices=_notices(ctx, incident),
         impact_usd=impact_of(ctx, incident, postmortem),
+        commander_name=catalog.display_name(incident.commander) if incident.commander else None,
         similar=await similar_incidents(ctx, conn, incident),
         timeline=await store.timeline(conn, incident.id) if with_timeline else None)
 

@@ -44,15 +44,29 @@ async def search(conn: AsyncConnection, query: str, *, limit: int = 10) -> list[
     return await _search_postgresql(conn, " ".join(words), limit)
 
 
-# Newest incidents first: look among the newest ids, then further and further back (common
-# words end in the first, cheap step). Each step collects its matches before sorting
-# (MATERIALIZED), so words that are common but never together cannot send the planner down the
-# primary key through the whole table.
-_PG_WINDOWS = (2_000, 20_000, 200_000, None)
-_PG_SEARCH = text("""
+# Newest incidents first. First the newest 2,000 ids (where common words end), then ever
+# larger runs of older id buckets: every document carries the lexeme "zb<id / 10000>"
+# (migration 0002), so a run of buckets is narrowed inside the GIN index and only the rows that
+# match there are read. The last step has no bucket filter. Each step collects its matches
+# before sorting (MATERIALIZED), so common words that never occur together cannot send the
+# planner down the primary key through the whole table.
+BUCKET = 10_000
+_PG_BUCKET_RUNS = (2, 16, None)
+_PG_NEWEST = text("""
     WITH matches AS MATERIALIZED (
         SELECT incident_id FROM search_incidents
-        WHERE doc @@ plainto_tsquery('english', :q) AND incident_id > :lo AND incident_id <= :hi)
+        WHERE doc @@ plainto_tsquery('english', :q) AND incident_id > :lo)
+    SELECT incident_id FROM matches ORDER BY incident_id DESC LIMIT :n""")
+_PG_BUCKETS = text("""
+    WITH matches AS MATERIALIZED (
+        SELECT incident_id FROM search_incidents
+        WHERE doc @@ (plainto_tsquery('english', :q) && CAST(:buckets AS tsquery))
+          AND incident_id <= :hi)
+    SELECT incident_id FROM matches ORDER BY incident_id DESC LIMIT :n""")
+_PG_OLDER = text("""
+    WITH matches AS MATERIALIZED (
+        SELECT incident_id FROM search_incidents
+        WHERE doc @@ plainto_tsquery('english', :q) AND incident_id <= :hi)
     SELECT incident_id FROM matches ORDER BY incident_id DESC LIMIT :n""")
 
 
@@ -60,19 +74,27 @@ async def _search_postgresql(conn: AsyncConnection, query: str, limit: int) -> l
     newest = (await conn.execute(text("SELECT max(incident_id) FROM search_incidents"))).scalar()
     if newest is None:
         return []
+
     found: list[int] = []
-    hi = newest
-    for width in _PG_WINDOWS:
-        lo = max(0, newest - width) if width else 0
-        if lo >= hi and width:
-            continue
-        rows = await conn.execute(_PG_SEARCH, {"q": query, "lo": lo, "hi": hi,
-                                               "n": limit - len(found)})
-        found += [r[0] for r in rows.all()]
-        if len(found) >= limit or lo == 0:
+
+    async def step(sql, **params) -> list[int]:
+        rows = await conn.execute(sql, {"q": query, "n": limit - len(found), **params})
+        return [r[0] for r in rows.all()]
+
+    lo = max(0, newest - 2_000)
+    found += await step(_PG_NEWEST, lo=lo)
+    hi, top = lo, lo // BUCKET
+    for run in _PG_BUCKET_RUNS:
+        if len(found) >= limit or hi <= 0:
             break
-        hi = lo
-    return found
+        if run is None or top - run < 0:
+            found += await step(_PG_OLDER, hi=hi)
+            break
+        buckets = " | ".join(f"zb{b}" for b in range(top, top - run, -1))
+        found += await step(_PG_BUCKETS, buckets=buckets, hi=hi)
+        top -= run
+        hi = (top + 1) * BUCKET - 1
+    return found[:limit]
 
 
 def similarity_words(title: str, service: str | None) -> list[str]:

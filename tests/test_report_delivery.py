@@ -320,3 +320,28 @@ async def test_close_summary_lands_in_the_team_channel(reporting):
     text = card_text(card)
     assert "An expired certificate" in text and "Time to resolve" in text
     assert "≈ $112,500" in text
+
+
+async def test_search_walks_back_through_older_incidents_newest_first(harness):
+    """Matches far apart in id (the PostgreSQL search looks at the newest ids, then runs of
+    older id buckets): each found once, newest first."""
+    from storage import search as index
+    ctx = harness.ctx
+    ids = [5, 15_000, 45_000, 95_000, 230_000]
+    async with ctx.db.write() as conn:
+        for n, incident_id in enumerate(ids):
+            await store.insert(conn, {
+                "id": incident_id, "source": "teams", "external_id": None,
+                "title": f"Zebra crossing broken {n}", "service": "checkout-api",
+                "team": "checkout", "level": "minor", "status": "open",
+                "triggered_at": at("2025-03-24T08:00") + timedelta(minutes=n),
+                "fingerprint": f"zebra-{n}", "correlated": True}, at("2025-03-24T08:00"))
+            await store.add_timeline(conn, incident_id, at=at("2025-03-24T09:00"), kind="note",
+                                     text="rolled back the quagga release", via="teams")
+    async with ctx.db.read() as conn:
+        assert await index.search(conn, "zebra", limit=10) == sorted(ids, reverse=True)
+        assert await index.search(conn, "zebra", limit=2) == [230_000, 95_000]
+        assert await index.search(conn, "quagga zebra", limit=10) == sorted(ids, reverse=True)
+        assert await index.search(conn, "zebra okapi", limit=10) == []
+        # Query syntax is never passed through: these are just the words "near" and "2".
+        assert await index.search(conn, '")(*:^~ NEAR/2', limit=10) == []

@@ -190,3 +190,24 @@ async def test_malformed_bot_requests_get_4xx(harness):
         assert resp.status == 413
     assert CHANNELS  # the harness' channels stay untouched
     assert await h.incidents() == []
+
+
+async def test_saving_the_rca_form_again_keeps_long_answers_whole(harness):
+    h = harness
+    await _declared(h)  # checkout is down: a service-down incident with a postmortem
+    long_summary = "The primary failed over. " * 150  # ~3,700 characters
+    status, body = await h.send(h.card_click("rca_save", {"incident": "INC-1", "items": [None],
+                                                          "summary": long_summary}))
+    assert status == 200
+    status, body = await h.send(h.card_click("rca", {"incident": "INC-1"}))
+    form = body["value"]
+    shown = next(i["value"] for i in form["body"] if i.get("id") == "summary")
+    assert shown.endswith("…") and len(shown) < len(long_summary.strip())
+    # Saving the form as shown (with the shortened text) must not cut the stored answer.
+    fields = {i["id"]: i.get("value", "") for i in form["body"] if i.get("id")}
+    save = next(a for a in form["actions"] if a.get("verb") == "rca_save")
+    status, body = await h.send(h.card_click("rca_save", {**save["data"], **fields}))
+    async with h.ctx.db.read() as conn:
+        from storage import postmortems
+        stored = await postmortems.get(conn, 1)
+    assert stored["summary"] == long_summary.strip()

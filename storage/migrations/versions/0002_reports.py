@@ -85,7 +85,8 @@ def downgrade() -> None:
                                ("search_postmortems_aiu", "postmortems")):
             op.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
         for fn in ("search_on_incident()", "search_on_timeline()", "search_on_timeline_delete()",
-                   "search_on_postmortem()", "search_incident_doc(bigint)"):
+                   "search_on_postmortem()", "search_incident_doc(bigint)",
+                   "search_bucket(bigint)"):
             op.execute(f"DROP FUNCTION IF EXISTS {fn}")
         op.execute("DROP TABLE IF EXISTS search_incidents")
 
@@ -168,11 +169,18 @@ def _postgresql_search_up() -> None:
         )""")
     op.execute("CREATE INDEX search_incidents_doc ON search_incidents USING gin (doc)")
     op.execute("CREATE INDEX search_incidents_service ON search_incidents (service, incident_id)")
+    # Each document also carries the lexeme "zb<id / 10000>": a search that has looked at the
+    # newest incidents and goes further back narrows to the next id buckets inside the GIN
+    # index, without visiting the rows of every older match (storage/search.py).
+    op.execute("""
+        CREATE FUNCTION search_bucket(iid BIGINT) RETURNS TSVECTOR
+        LANGUAGE sql IMMUTABLE AS $$ SELECT ('zb' || (iid / 10000))::tsvector $$""")
     # Weights: title A, postmortem B, timeline C (ts_rank favours title matches).
     op.execute(f"""
         CREATE FUNCTION search_incident_doc(iid BIGINT) RETURNS TSVECTOR
         LANGUAGE sql STABLE AS $$
-            SELECT setweight(to_tsvector('english', coalesce(i.service, '') || ' ' || i.title), 'A')
+            SELECT search_bucket(iid)
+                || setweight(to_tsvector('english', coalesce(i.service, '') || ' ' || i.title), 'A')
                 || setweight(to_tsvector('english', coalesce(
                        (SELECT concat_ws(E'\\n', {pm_text}) FROM postmortems p
                         WHERE p.incident_id = iid), '')), 'B')
@@ -186,8 +194,8 @@ def _postgresql_search_up() -> None:
         BEGIN
             IF TG_OP = 'INSERT' THEN
                 INSERT INTO search_incidents (incident_id, service, doc)
-                VALUES (NEW.id, NEW.service, setweight(to_tsvector('english',
-                        coalesce(NEW.service, '') || ' ' || NEW.title), 'A'))
+                VALUES (NEW.id, NEW.service, search_bucket(NEW.id) || setweight(to_tsvector(
+                        'english', coalesce(NEW.service, '') || ' ' || NEW.title), 'A'))
                 ON CONFLICT (incident_id) DO NOTHING;
             ELSE
                 UPDATE search_incidents SET service = NEW.service,
