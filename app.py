@@ -20,6 +20,7 @@ from bot.identity import Identity
 from bot.routes import messages_route
 from bot.teams_bot import FirebellBot
 from handlers.context import Context, Policy
+from handlers.dependencies import refresh_graph
 from handlers.ingest import ingest_batch
 from handlers.registry import load_all
 from handlers.webhooks.routes import WebhookDoors, WebhookSecrets
@@ -101,6 +102,7 @@ class Settings:
     # Digests, reports and reminders on schedule. Off unless settings_from_env turns it on
     # (FIREBELL_SCHEDULER, default on): tests drive periodic work themselves.
     run_scheduler: bool = False
+    dependency_import_minutes: float = 60
     log_level: str = "INFO"
     log_format: str = "json"
 
@@ -177,6 +179,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         outbox_lease_seconds=number("FIREBELL_OUTBOX_LEASE_SECONDS", 120.0),
         reports=reports, api_token=get("FIREBELL_API_TOKEN"),
         run_scheduler=get("FIREBELL_SCHEDULER", "on").lower() not in ("0", "off", "false", "no"),
+        dependency_import_minutes=number("FIREBELL_DEPENDENCY_IMPORT_MINUTES", 60),
         log_level=get("LOG_LEVEL", "INFO"), log_format=get("LOG_FORMAT", "json"))
 
 
@@ -201,7 +204,9 @@ class Firebell:
                                      self.ctx.metrics)
         self.adapter = create_adapter(settings.bot)
         self.bot = FirebellBot(self.ctx, Identity(self.ctx), settings.allowed_tenants)
-        self.periodic = PeriodicScheduler(self.ctx, settings.reports)
+        self.periodic = PeriodicScheduler(
+            self.ctx, settings.reports,
+            dependency_import_every=timedelta(minutes=settings.dependency_import_minutes))
         self.report_endpoints = ReportEndpoints(self.ctx, settings.api_token)
 
     def web_app(self) -> web.Application:
@@ -217,6 +222,7 @@ class Firebell:
 
     async def _start(self, _app: web.Application) -> None:
         await self.db.migrate()
+        await refresh_graph(self.ctx)  # the catalog's edges plus those imported before
         self.committer.start()
         if self.settings.run_worker:
             self.worker.start()

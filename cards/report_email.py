@@ -40,12 +40,12 @@ def _page(title: str, subtitle: str, sections: list[tuple[str, str]]) -> str:
     return "\n".join(parts)
 
 
-def _summary_rows(f: Figures, period_word: str) -> list[tuple[str, str]]:
+def _summary_rows(f: Figures, period_word: str, *, closed: bool = True) -> list[tuple[str, str]]:
     linked = f" (+{f.linked} linked)" if f.linked else ""
-    return [("New", f"{f.new}{linked}"), ("Resolved", str(f.resolved)),
-            ("Closed", str(f.closed)), (f"Open at the end of the {period_word}",
-                                        str(f.still_open)),
-            ("Estimated impact", f"≈ {money(f.impact_usd)}")]
+    return [("New", f"{f.new}{linked}"), ("Resolved", str(f.resolved))] \
+        + ([("Closed", str(f.closed))] if closed else []) \
+        + [(f"Open at the end of the {period_word}", str(f.still_open)),
+           ("Estimated impact", f"≈ {money(f.impact_usd)}")]
 
 
 def weekly_email(d: WeeklyDigest) -> tuple[str, str, str]:
@@ -94,7 +94,7 @@ def weekly_email(d: WeeklyDigest) -> tuple[str, str, str]:
 def monthly_email(r: MonthlyReport, *, chart_cid: str | None = None) -> tuple[str, str, str]:
     f = r.figures
     subject = f"[Firebell] Monthly incident report — {r.name}, {r.period.label}"
-    summary = _summary_rows(f, "month") + [
+    summary = _summary_rows(f, "month", closed=False) + [
         ("MTTA median · p90", f"{duration(f.mtta.median)} · {duration(f.mtta.p90)}"),
         ("MTTR median · p90", f"{duration(f.mttr.median)} · {duration(f.mttr.p90)}"),
         ("Postmortems complete", rate_text(r.postmortems_done, r.postmortems_needed))]

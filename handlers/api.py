@@ -105,7 +105,7 @@ class ReportEndpoints:
             item[k] = iso(item[k])
         return {k: item.get(k) for k in FIELDS}
 
-    # -- charts -------------------------------------------------------------------------------------
+    # -- charts -----------------------------------------------------------------------------------
     async def chart(self, request: web.Request) -> web.Response:
         key = request.match_info["key"]
         if not (0 < len(key) <= 64):

@@ -53,10 +53,13 @@ async def on_status_change(ctx: Context, conn: AsyncConnection, before: Incident
         due = pm_rules.due_after(after.resolved_at or ctx.now(),
                                  ctx.policy.postmortem_due_business_days, ctx.catalog.timezone)
         await pm_store.set_fields(conn, after.id, due_at=due)
-    if after.status == "closed" and ctx.mailer is not None:
-        await outbox.enqueue(ctx.db, conn, "incident_email", now=ctx.now(), incident_id=after.id,
-                             payload={"event": "closed"},
-                             once_key=f"email:closed:{after.id}:{after.version}")
+    if after.status == "closed":
+        from handlers.reports import queue_close_summary  # reports build on follow-ups
+        await queue_close_summary(ctx, conn, after)
+        if ctx.mailer is not None:
+            await outbox.enqueue(ctx.db, conn, "incident_email", now=ctx.now(),
+                                 incident_id=after.id, payload={"event": "closed"},
+                                 once_key=f"email:closed:{after.id}:{after.version}")
 
 
 async def on_acknowledged(ctx: Context, conn: AsyncConnection, incident: Incident,

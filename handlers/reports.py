@@ -115,13 +115,12 @@ def team_name(ctx: Context, key: str | None) -> str:
 async def _read(ctx: Context, query, *args, **kwargs):
     """One query on its own connection, so a report's independent queries run side by side."""
     async with ctx.db.read() as conn:
-        await store.prepare(conn)
         return await query(conn, *args, **kwargs)
 
 
 async def period_figures(ctx: Context, edges: Sequence[datetime], as_of: datetime, *,
                    by_service: bool, earlier: datetime | None = None,
-                   details: bool = True) -> dict[int, dict[str, Figures]]:
+                   details: bool = True, closed: bool = True) -> dict[int, dict[str, Figures]]:
     """Figures per bucket per scope (team key, NO_TEAM, ALL) over consecutive buckets.
     With `earlier`, bucket -1 holds the MTTA / MTTR of [earlier, edges[0]). Without
     `details`, only what a trend needs (new, linked, MTTA, MTTR, impact)."""
@@ -140,8 +139,9 @@ async def period_figures(ctx: Context, edges: Sequence[datetime], as_of: datetim
                _read(ctx, store.impact_minutes, edges, as_of)]
     if details:
         queries += [_read(ctx, store.ended_counts, "resolved_at", edges),
-                    _read(ctx, store.ended_counts, "closed_at", edges),
                     _read(ctx, store.open_at, edges[-1])]
+        if closed:
+            queries.append(_read(ctx, store.ended_counts, "closed_at", edges))
     results = await asyncio.gather(*queries)
     counts, team_ranks, company_ranks, impact = results[:4]
     for row in counts:
@@ -159,8 +159,9 @@ async def period_figures(ctx: Context, edges: Sequence[datetime], as_of: datetim
                 team = team_name(ctx, row["team"])
                 f.by_team[team] = f.by_team.get(team, 0) + row["n"]
     if details:
-        resolved, closed, still_open = results[4:]
-        for rows, attr in ((resolved, "resolved"), (closed, "closed")):
+        resolved, still_open = results[4:6]
+        ended = [(resolved, "resolved")] + ([(results[6], "closed")] if closed else [])
+        for rows, attr in ended:
             for row in rows:
                 for scope in (row["team"] or NO_TEAM, ALL):
                     f = fig(row["bucket"], scope)
@@ -218,7 +219,8 @@ async def _weekly(ctx: Context, period: Period, now: datetime) -> Compiled:
     as_of = min(now, period.end)
     # The week, and (bucket -1) MTTA / MTTR of the four weeks before it, pooled.
     both, overdue, recurring_rows, costly = await asyncio.gather(
-        period_figures(ctx, [period.start, period.end], as_of, by_service=True, earlier=before.start),
+        period_figures(ctx, [period.start, period.end], as_of, by_service=True,
+                       earlier=before.start),
         _overdue(ctx, now),
         _read(ctx, store.recurring, period.start, period.end),
         _read(ctx, store.costliest, period.start, period.end, as_of, _revenue(ctx)))
@@ -260,7 +262,9 @@ async def _monthly(ctx: Context, period: Period, now: datetime) -> Compiled:
     tz = ctx.catalog.timezone
     months = [shift(period, -k, tz) for k in range(5, -1, -1)]
     current, completion_rows = await asyncio.gather(
-        period_figures(ctx, [period.start, period.end], min(now, period.end), by_service=False),
+        # The monthly report shows no "closed" count.
+        period_figures(ctx, [period.start, period.end], min(now, period.end), by_service=False,
+                       closed=False),
         _read(ctx, store.postmortem_completion, [period.start, period.end],
               ctx.catalog.levels.needs_postmortem),
         )
@@ -349,7 +353,7 @@ async def _save_rollups(ctx: Context, computed: Sequence[tuple[Period, dict[str,
                                     computed_at=now)
 
 
-# -- scheduled delivery -----------------------------------------------------------------------------
+# -- scheduled delivery ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Target:
@@ -454,7 +458,7 @@ async def chart_link(ctx: Context, conn: AsyncConnection, compiled: Compiled, sc
     return f"{ctx.policy.public_base_url}/charts/{key}.png"
 
 
-# -- the close summary (called by the resolve/close code) ---------------------------------------------
+# -- the close summary (called by the resolve/close code) -----------------------------------------
 
 async def queue_close_summary(ctx: Context, conn: AsyncConnection, incident: Incident) -> None:
     """When an incident closes, its RCA summary lands as a card in the team's channel (the RCA

@@ -147,13 +147,14 @@ class Schedule:
         local = now.astimezone(tz)
         if self.kind == WEEK:
             day = local.date() - timedelta(days=(local.weekday() - self.weekday) % 7)
-            step = lambda d: d - timedelta(days=7)  # noqa: E731
         else:
             day = local.date().replace(day=self.day)
-            step = lambda d: (d.replace(day=1) - timedelta(days=1)).replace(day=self.day)  # noqa: E731
         fire = datetime.combine(day, self.at, tzinfo=tz).astimezone(UTC)
-        while fire > now:
-            day = step(day)
+        while fire > now:  # today's moment is still to come: the previous one
+            if self.kind == WEEK:
+                day -= timedelta(days=7)
+            else:
+                day = (day.replace(day=1) - timedelta(days=1)).replace(day=self.day)
             fire = datetime.combine(day, self.at, tzinfo=tz).astimezone(UTC)
         return fire
 

@@ -1,6 +1,8 @@
 """Periodic work on APScheduler, in the catalog's time zone: the weekly digest and the monthly
 report at their scheduled moments, reminders every few minutes, and a catch-up at start-up and
-every hour (a digest missed while Firebell was down goes out when it is back, once).
+every hour (a digest missed while Firebell was down goes out when it is back, once). Also the
+housekeeping ticks: JIRA statuses read back, PagerDuty's service dependencies imported (and the
+graph every replica uses rebuilt from them), old inbound event ids forgotten.
 
 Every run takes a lease first, so across replicas one computes while the others skip; the
 deliveries themselves are unique per (kind, period, target) anyway, so even two runs that both
@@ -17,6 +19,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from handlers.context import Context
+from handlers.dependencies import import_from_pagerduty, refresh_graph
+from handlers.jira_tasks import sync_statuses
+from handlers.maintenance import forget_old_events
 from handlers.reminders import send_reminders
 from handlers.reports import MONTHLY, WEEKLY, ReportSettings, deliver_due
 from storage import leases
@@ -28,12 +33,16 @@ log = logging.getLogger("firebell.periodic")
 class PeriodicScheduler:
     def __init__(self, ctx: Context, settings: ReportSettings, *,
                  reminder_every: timedelta = timedelta(minutes=15),
-                 lease: timedelta = timedelta(minutes=10)):
+                 lease: timedelta = timedelta(minutes=10),
+                 dependency_import_every: timedelta = timedelta(hours=1),
+                 jira_sync_every: timedelta = timedelta(minutes=10)):
         self.ctx = ctx
         self.settings = settings
         self.holder = f"periodic-{uuid.uuid4().hex[:8]}"
         self._reminder_every = reminder_every
         self._lease = lease
+        self._dependency_import_every = dependency_import_every
+        self._jira_sync_every = jira_sync_every
         self._scheduler: AsyncIOScheduler | None = None
 
     def start(self) -> None:
@@ -50,7 +59,39 @@ class PeriodicScheduler:
                   **common)
         s.add_job(self.remind, IntervalTrigger(seconds=self._reminder_every.total_seconds()),
                   id="reminders", next_run_time=now + timedelta(seconds=30), **common)
+        self._housekeeping(s, now, common)
         s.start()
+
+    def _housekeeping(self, s: AsyncIOScheduler, now: datetime, common: dict) -> None:
+        if self.ctx.pagerduty is not None:
+            s.add_job(self._import_dependencies,
+                      IntervalTrigger(seconds=self._dependency_import_every.total_seconds()),
+                      id="dependencies", next_run_time=now + timedelta(seconds=5), **common)
+        s.add_job(self._refresh_graph, IntervalTrigger(minutes=5), id="graph", **common)
+        if self.ctx.jira is not None:
+            s.add_job(self._sync_jira,
+                      IntervalTrigger(seconds=self._jira_sync_every.total_seconds()),
+                      id="jira_sync", next_run_time=now + timedelta(minutes=1), **common)
+        s.add_job(self._forget_events, IntervalTrigger(hours=24), id="forget_events",
+                  next_run_time=now + timedelta(minutes=10), **common)
+
+    async def _import_dependencies(self) -> int:
+        return await self._under_lease("dependencies",
+                                       lambda: import_from_pagerduty(self.ctx)) or 0
+
+    async def _refresh_graph(self) -> None:
+        # Every replica: another one may have imported new edges.
+        try:
+            await refresh_graph(self.ctx)
+        except DatabaseUnavailable:
+            log.warning("graph refresh: database unavailable; next tick retries")
+
+    async def _sync_jira(self) -> int:
+        return await self._under_lease("jira_sync", lambda: sync_statuses(self.ctx)) or 0
+
+    async def _forget_events(self) -> int:
+        return await self._under_lease("forget_events",
+                                       lambda: forget_old_events(self.ctx)) or 0
 
     async def stop(self) -> None:
         if self._scheduler is not None and self._scheduler.running:

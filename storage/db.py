@@ -182,21 +182,9 @@ async def _translate() -> AsyncIterator[None]:
         raise
 
 
-_CONNECTION_ERRORS = {
-    "ConnectionDoesNotExistError", "InterfaceError", "CannotConnectNowError",
-    "ConnectionFailureError", "TooManyConnectionsError", "AdminShutdownError",
-}
-
-
 def _is_connection_error(orig: BaseException | None) -> bool:
-    # SQLAlchemy's asyncpg adapter wraps the driver's error in its own `Error`, with the
-    # driver's (e.g. ConnectionDoesNotExistError: "connection was closed in the middle of
-    # operation") as the cause: look down the chain.
-    for _ in range(4):
-        if orig is None:
-            return False
-        if isinstance(orig, OSError) or type(orig).__name__ in _CONNECTION_ERRORS \
-                or "database is locked" in str(orig):
-            return True
-        orig = orig.__cause__ or orig.__context__
-    return False
+    name = type(orig).__name__ if orig else ""
+    return isinstance(orig, OSError) or name in {
+        "ConnectionDoesNotExistError", "InterfaceError", "CannotConnectNowError",
+        "ConnectionFailureError", "TooManyConnectionsError", "AdminShutdownError",
+    } or "database is locked" in str(orig)

@@ -49,17 +49,6 @@ def _seconds_postgresql(element, compiler, **kw):
     return f"CAST(EXTRACT(EPOCH FROM ({a} - {b})) AS DOUBLE PRECISION)"
 
 
-SQLITE_MMAP_BYTES = 1 << 30
-
-
-async def prepare(conn: AsyncConnection) -> None:
-    """Report scans read hundreds of thousands of index entries: on SQLite, let this
-    connection read the file through a memory map instead of one read() call per page
-    (per-connection setting; harmless for everything else the pooled connection does)."""
-    if conn.dialect.name == "sqlite":
-        await conn.exec_driver_sql(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
-
-
 def _at(value: datetime):
     return literal(value, UtcDateTime)
 
@@ -130,7 +119,7 @@ async def open_at(conn: AsyncConnection, end: datetime) -> list[dict[str, Any]]:
     return [dict(r) for r in (await conn.execute(q)).mappings()]
 
 
-# -- MTTA / MTTR percentiles ------------------------------------------------------------------------
+# -- MTTA / MTTR percentiles ----------------------------------------------------------------------
 
 async def duration_percentiles(conn: AsyncConnection, edges: Sequence[datetime], *,
                                company: bool) -> list[dict[str, Any]]:
@@ -211,7 +200,7 @@ async def _percentiles_window(conn: AsyncConnection, d) -> list[dict[str, Any]]:
     return out
 
 
-# -- impact ------------------------------------------------------------------------------------------
+# -- impact ---------------------------------------------------------------------------------------
 
 def _impact_minutes(now: datetime):
     end = func.coalesce(t.c.resolved_at, _at(now))
@@ -271,7 +260,7 @@ async def recurring(conn: AsyncConnection, start: datetime, end: datetime, *,
     return [dict(r) for r in (await conn.execute(q)).mappings()]
 
 
-# -- overdue follow-ups -------------------------------------------------------------------------------
+# -- overdue follow-ups ---------------------------------------------------------------------------
 
 def _per_team(rows_query, order_by, per_team: int):
     """Rows of `rows_query` with each team's count, keeping the first `per_team` per team."""
@@ -335,7 +324,7 @@ async def postmortem_completion(conn: AsyncConnection, edges: Sequence[datetime]
     return [dict(r) for r in (await conn.execute(q)).mappings()]
 
 
-# -- deliveries (exactly once per kind, period and target) ------------------------------------------
+# -- deliveries (exactly once per kind, period and target) ----------------------------------------
 
 async def delivered_targets(conn: AsyncConnection, kind: str, period: str) -> set[str]:
     q = select(rd.c.target).where(rd.c.kind == kind, rd.c.period == period)
@@ -374,7 +363,7 @@ async def delivery_history(conn: AsyncConnection, *, kinds: Sequence[str] | None
     return rows
 
 
-# -- chart images ---------------------------------------------------------------------------------------
+# -- chart images ---------------------------------------------------------------------------------
 
 async def save_chart(db, conn: AsyncConnection, png: bytes, now: datetime) -> str:
     """Store a chart image once; returns its (random, unguessable) key."""
@@ -395,7 +384,7 @@ async def forget_charts(conn: AsyncConnection, before: datetime) -> int:
 
 
 
-# -- cached figures of complete periods -------------------------------------------------------------
+# -- cached figures of complete periods -----------------------------------------------------------
 
 async def rollups(conn: AsyncConnection, kind: str,
                   periods: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -124,6 +124,10 @@ class FirebellProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def log_lines(self, pattern: str) -> list[str]:
+        return [f"{self.name}: {line}" for line in self.log_text().splitlines()
+                if re.search(pattern, line)]
+
 
 # -- PagerDuty ----------------------------------------------------------------------------------
 
@@ -159,15 +163,18 @@ def pagerduty_event(event_type: str, pd_id: str, service: str, service_id: str, 
         "data": {"id": pd_id, "type": "incident", "number": number, "title": title,
                  "status": {"incident.acknowledged": "acknowledged",
                             "incident.resolved": "resolved"}.get(event_type, "triggered"),
-                 "created_at": _iso(created or at), "urgency": "high",
+                 "created_at": _iso(created or at, whole_seconds=True), "urgency": "high",
                  "html_url": f"https://shopfront.pagerduty.com/incidents/{pd_id}",
                  "service": {"id": service_id, "summary": service,
                              "type": "service_reference"}}}}
     return PagerDutyDelivery(event_id, pd_id, event_type, json.dumps(doc).encode())
 
 
-def _iso(at: datetime) -> str:
-    return at.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _iso(at: datetime, *, whole_seconds: bool = False) -> str:
+    """As PagerDuty writes times: occurred_at to the millisecond, created_at to the second (so
+    in a storm many incidents start "at the same time")."""
+    spec = "seconds" if whole_seconds else "milliseconds"
+    return at.astimezone(timezone.utc).isoformat(timespec=spec).replace("+00:00", "Z")
 
 
 async def deliver(http: aiohttp.ClientSession, base_url: str, delivery: PagerDutyDelivery, *,

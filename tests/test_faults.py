@@ -12,14 +12,14 @@ from collections import Counter
 
 import aiohttp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from app import Integrations
 from incidents.catalog import load_catalog
 from integrations.teams_connector import ConnectorCredentials, TeamsConnector
 from scheduler.worker import RetryPolicy
-from storage.db import Database
+from storage.db import Database, DatabaseUnavailable
 from storage.schema import card_messages, inbound_events, incidents, outbox, timeline
 from tests.conftest import CATALOG, USING_POSTGRES
 from tests.fakes.tcp_proxy import TcpProxy
@@ -145,9 +145,10 @@ def _posts_per_card(connector) -> Counter:
 
 # -- Teams answering 429, 503 and not at all ---------------------------------------------------
 
-PAYMENTS = CHANNELS["payments"]
+PAYMENTS, DATA = CHANNELS["payments"], CHANNELS["general"]
 PG_SVC = CATALOG_DATA.service("payment-gateway")
 CHK_SVC = CATALOG_DATA.service("checkout-api")
+LEDGER_SVC = CATALOG_DATA.service("ledger-db")
 
 
 def _pd(event_type: str, pd_id: str, svc, title: str, number: int, **kw) -> PagerDutyDelivery:
@@ -159,14 +160,15 @@ async def _send(h: Harness, delivery: PagerDutyDelivery) -> int | str:
     return await deliver(h.http, h.url, delivery, secret=SECRET)
 
 
-async def _patient(database_url, connector, **changes) -> Harness:
+async def _patient(database_url, connector, *, teams_timeout: float = 1.0,
+                   **changes) -> Harness:
     """Firebell in process with many quick retries (an outage of seconds stands for one of
-    minutes) and a 1 s timeout on Bot Connector calls (10 s in production)."""
+    minutes) and a short timeout on Bot Connector calls (10 s in production)."""
     settings = make_settings(database_url, retry=RetryPolicy(max_attempts=50, base_delay=0.2,
                                                              max_delay=1.0), **changes)
     h = await Harness(settings, connector).start()
     await h.ctx.teams.close()
-    h.ctx.teams = TeamsConnector(ConnectorCredentials(), timeout=1.0)
+    h.ctx.teams = TeamsConnector(ConnectorCredentials(), timeout=teams_timeout)
     return h
 
 
@@ -346,9 +348,10 @@ async def test_database_unreachable_webhooks_answer_503_and_firebell_recovers(da
     async with TcpProxy(real.host, real.port) as proxy:
         proxied = real.set(host="127.0.0.1", port=proxy.port).render_as_string(
             hide_password=False)
-        h = await _patient(proxied, connector)
+        h = await _patient(proxied, connector, teams_timeout=3.0)
         try:
             await h.subscribe("payments")
+            await h.subscribe("data-platform", channel="general")
             deliveries: list[tuple[float, float, PagerDutyDelivery]] = []  # (sent, answered, d)
             stop = asyncio.Event()
 
@@ -368,16 +371,24 @@ async def test_database_unreachable_webhooks_answer_503_and_firebell_recovers(da
                 async with h.http.get(f"{h.url}/readyz") as resp:
                     return resp.status
 
+            title = "payment-gateway: 0/6 pods ready, down"
+            first = _pd("incident.triggered", "PDBROOT1", PG_SVC, title, 5998)
+            assert await _send(h, first) == 200
+            await connector.wait_for(lambda: _posts_per_card(connector), timeout=10)
             senders = [asyncio.create_task(pagerduty(i)) for i in range(3)]
             await asyncio.sleep(0.5)
-            # A root's card post is on its way to Teams (answered 0.6 s later) when the
-            # database goes.
-            connector.hang_next(1, seconds=0.6, kind="post")
-            root = _pd("incident.triggered", "PDBROOT", PG_SVC,
-                       "payment-gateway: 0/6 pods ready, down", 5999)
-            assert await _send(h, root) == 200
-            await connector.wait_for(lambda: connector.requests_of("post"), timeout=10,
-                                     interval=0.005)
+            # Two calls to Teams are under way (each answered 1 s later) when the database goes:
+            # the first root's card update (it was acknowledged) and a second root's card post.
+            connector.hang_next(1, seconds=1.0, kind="update")
+            connector.hang_next(1, seconds=1.0, kind="post")
+            assert await _send(h, _pd("incident.acknowledged", "PDBROOT1", PG_SVC, title, 5998,
+                                      agent="Sarah Kim")) == 200
+            second = _pd("incident.triggered", "PDBROOT2", LEDGER_SVC,
+                         "ledger-db: 0/3 pods ready, down", 5999)
+            assert await _send(h, second) == 200
+            await connector.wait_for(lambda: connector.requests_of("update")
+                                     and len(connector.requests_of("post")) == 2,
+                                     timeout=10, interval=0.005)
             await proxy.drop()
             dropped, dropped_wall = time.monotonic(), time.time()
             await asyncio.sleep(1.0)
@@ -402,26 +413,55 @@ async def test_database_unreachable_webhooks_answer_503_and_firebell_recovers(da
             refused = [d for *_, d in deliveries if not d.acknowledged]
             for d in refused:
                 assert await _send(h, d) == 200
-            await _settle(h, 30)
+            # A change after the outage reaches the first root's card at once (its update
+            # that finished during the outage is not holding the card for a lease).
+            assert await _send(h, _pd("incident.resolved", "PDBROOT1", PG_SVC, title,
+                                      5998)) == 200
+            await _settle(h, 20)
             async with h.ctx.db.read() as conn:
                 stored = set((await conn.execute(select(inbound_events.c.key))).scalars())
                 count = len((await conn.execute(select(incidents.c.id))).all())
-                root_id = (await conn.execute(select(incidents.c.id).where(
-                    incidents.c.external_id == "PDBROOT"))).scalar_one()
+                ids = dict((await conn.execute(select(incidents.c.external_id, incidents.c.id).where(
+                    incidents.c.external_id.in_(["PDBROOT1", "PDBROOT2"])))).all())
             assert {f"pd3:{d.event_id}" for *_, d in deliveries} <= stored
-            assert count == len(deliveries) + 1
-            # The card that was in flight when the database went is posted once.
-            (post,) = connector.requests_of("post")
-            assert post.status == 200  # answered while the database was away:
-            assert dropped_wall < post.time + 0.6 < restored_wall
-            async with h.ctx.db.read() as conn:
-                job = (await conn.execute(select(outbox.c.status, outbox.c.attempts).where(
-                    outbox.c.kind == "post_card"))).one()
-            assert tuple(job) == ("done", 1)
-            assert _posts_per_card(connector) == Counter({(root_id, PAYMENTS): 1})
+            assert count == len(deliveries) + 2
+            # The calls in flight when the database went were answered while it was away ...
+            in_flight = [connector.requests_of("update")[0], connector.requests_of("post")[1]]
+            assert all(dropped_wall < r.time + 1.0 < restored_wall for r in in_flight)
+            # ... and each did its work once: one card per root, and the first card current.
+            assert _posts_per_card(connector) == Counter({(ids["PDBROOT1"], PAYMENTS): 1,
+                                                          (ids["PDBROOT2"], DATA): 1})
+            assert "Resolved" in card_text(h.cards_in("payments")[0])
             print(f"\ndatabase down {restored - dropped:.1f}s: {len(deliveries)} deliveries, "
                   f"{len(while_down)} answered 503 while down (all), {outcomes[503]} 503 in all, "
                   f"{len(refused)} redelivered and stored, none lost; /readyz 503 → 200; "
                   f"{proxy.resets} connections cut")
         finally:
             await h.stop()
+
+
+@pytest.mark.skipif(not USING_POSTGRES, reason=(
+    "PostgreSQL only: the connection is cut by a TCP proxy between Firebell and its server; "
+    "SQLite has no connection to lose"))
+async def test_a_connection_cut_mid_statement_is_database_unavailable(database_url):
+    """What every caller relies on to answer 503 and retry rather than fail: a statement whose
+    connection dies under it raises DatabaseUnavailable (the driver says "connection was closed
+    in the middle of operation", wrapped by SQLAlchemy's adapter)."""
+    real = make_url(database_url)
+    async with TcpProxy(real.host, real.port) as proxy:
+        db = Database(real.set(host="127.0.0.1", port=proxy.port).render_as_string(
+            hide_password=False))
+        try:
+            with pytest.raises(DatabaseUnavailable):
+                async with db.write() as conn:
+                    await conn.execute(text("SELECT 1"))
+                    await proxy.hold()
+                    statement = asyncio.create_task(conn.execute(text("SELECT 2")))
+                    await asyncio.sleep(0.3)
+                    await proxy.drop()
+                    await statement
+            await proxy.restore()
+            async with db.write() as conn:  # and the next one gets a fresh connection
+                assert (await conn.execute(text("SELECT 3"))).scalar() == 3
+        finally:
+            await db.close()

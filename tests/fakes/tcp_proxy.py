@@ -7,6 +7,7 @@ Usage::
     async with TcpProxy("127.0.0.1", 5432) as proxy:    # listens on 127.0.0.1:<proxy.port>
         url = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
         ...                                            # Firebell talks to PostgreSQL through it
+        await proxy.hold()                             # bytes stop flowing (a stall)
         await proxy.drop()                             # database "down"
         await proxy.restore()                          # database back
 
@@ -31,6 +32,7 @@ class TcpProxy:
         self.is_up = False
         self._server: Optional[asyncio.base_events.Server] = None
         self._pipes: set[asyncio.StreamWriter] = set()
+        self._flowing: Optional[asyncio.Event] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread: Optional[threading.Thread] = None
 
@@ -61,13 +63,19 @@ class TcpProxy:
 
     # -- faults ---------------------------------------------------------------------------------
 
+    async def hold(self) -> None:
+        """Stop forwarding bytes, both ways, on every connection (what is sent waits): a query
+        in flight now is still in flight when drop() cuts it."""
+        await self._call(self._set_flowing(False))
+
     async def drop(self) -> None:
         """Stop listening (connects are refused) and reset every open connection."""
         await self._call(self._drop())
 
     async def restore(self) -> None:
-        """Listen again on the same port."""
+        """Listen again on the same port, forwarding."""
         await self._call(self._listen())
+        await self._call(self._set_flowing(True))
 
     # -- inside the proxy's loop ----------------------------------------------------------------
 
@@ -85,7 +93,14 @@ class TcpProxy:
     async def _call(self, coro):
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
+    async def _set_flowing(self, flowing: bool) -> None:
+        if self._flowing is None:
+            self._flowing = asyncio.Event()
+        self._flowing.set() if flowing else self._flowing.clear()
+
     async def _listen(self) -> None:
+        if self._flowing is None:
+            await self._set_flowing(True)
         if self._server is not None:
             return
         self._server = await asyncio.start_server(self._accept, self.host, self.port or 0,
@@ -122,10 +137,10 @@ class TcpProxy:
             self._pipes.discard(writer)
             writer.transport.abort()
 
-    @staticmethod
-    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         finally:
