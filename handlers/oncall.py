@@ -6,13 +6,15 @@ from typing import Any
 from cards.oncall import oncall_card
 from handlers.commands import Where, _with_incident, command
 from handlers.context import Context
+from handlers.oncall_sync import who_is_on_call
 from handlers.replies import Reply
 from incidents.model import Actor
 from storage import outbox
 
 
 @command("oncall")
-async def who_is_on_call(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
+async def who_is_on_call_now(ctx: Context, actor: Actor, args: dict[str, Any],
+                             where: Where) -> Reply:
     catalog = ctx.catalog
     word = " ".join(args.get("words") or []).strip()
     services = list(catalog.services.values())
@@ -28,15 +30,13 @@ async def who_is_on_call(ctx: Context, actor: Actor, args: dict[str, Any], where
         else:
             return Reply.refuse(f"`{word[:40]}` is neither a team nor a service. Teams: "
                                 + ", ".join(catalog.teams) + ".")
+    async with ctx.db.read() as conn:
+        now = await who_is_on_call(ctx, conn)
     name = catalog.display_name
-    rows = [(s.name, name(s.primary) or "—", name(s.standby) or "—") for s in services]
-    standby = []
-    if catalog.standby:
-        for role in catalog.standby.roles:
-            who = catalog.standby.on_standby(role, ctx.now())
-            standby.append((role, name(who) or "—"))
-    return Reply(card=oncall_card(heading, rows, standby, "the catalog's on-call and weekly "
-                                                         "standby rotations"))
+    rows = [(s.name, *(name(p) or "—" for p in now.services.get(s.name, (None, None))))
+            for s in services]
+    standby = [(role, name(who) or "—") for role, who in now.roles.items()]
+    return Reply(card=oncall_card(heading, rows, standby, now.source))
 
 
 @command("retry")

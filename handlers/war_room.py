@@ -11,6 +11,7 @@ from handlers.card_queue import post_card_to, refresh_cards
 from handlers.changes import note
 from handlers.context import Context
 from handlers.jobs import job
+from handlers.oncall_sync import who_is_on_call
 from incidents.catalog import war_room_members
 from incidents.model import FIREBELL, Incident
 from integrations.errors import TemporaryFailure
@@ -34,7 +35,9 @@ async def open_war_room(ctx: Context, job: Job) -> dict[str, Any]:
         if incident is None or incident.parent_id is not None:
             return {"skipped": "linked to another incident: it uses its root's war room"}
         service_url = await _service_url(conn, incident)
-    members = war_room_members(ctx.catalog, incident.service, incident.commander, ctx.now())
+        oncall = await who_is_on_call(ctx, conn)
+    members = war_room_members(ctx.catalog, incident.service, incident.commander, ctx.now(),
+                               oncall)
     chat = await ctx.graph.ensure_war_room(topic_of(incident), members)
     if ctx.policy.teams_app_id:
         await ctx.graph.ensure_app_installed(chat.id, ctx.policy.teams_app_id)
@@ -59,13 +62,14 @@ async def join_war_room(ctx: Context, job: Job) -> dict[str, Any]:
     async with ctx.db.read() as conn:
         room = await pm_store.war_room(conn, job.incident_id)
         child = await store.get(conn, child_id)
+        oncall = await who_is_on_call(ctx, conn)
     if child is None or child.parent_id != job.incident_id:
         return {"skipped": "no longer linked"}
     if room is None:
         if await _room_expected(ctx, job.incident_id):
             raise TemporaryFailure("the root's war room is not open yet")
         return {"skipped": "the root has no war room"}
-    people = war_room_members(ctx.catalog, child.service, child.commander, ctx.now())
+    people = war_room_members(ctx.catalog, child.service, child.commander, ctx.now(), oncall)
     added = await ctx.graph.add_members(room["chat_id"], people)
     async with ctx.db.write() as conn:
         if added.added:

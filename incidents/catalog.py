@@ -70,6 +70,8 @@ class StandbyRotations:
     start: date
     roles: Mapping[str, tuple[str, ...]]
     handover: time = time(9, 0)
+    # role -> PagerDuty schedule id: with a PagerDuty token, who is on standby comes from there
+    pagerduty_schedules: Mapping[str, str] = field(default_factory=dict)
 
     def on_standby(self, role: str, at: datetime) -> str | None:
         members = self.roles.get(role)
@@ -273,23 +275,62 @@ def _standby(raw: Any, default_tz: ZoneInfo, problems: list[str]) -> StandbyRota
     if not isinstance(start, date):
         problems.append("standby.start: expected a date like 2025-01-06")
         start = date(2025, 1, 6)
-    roles = {k: _emails(v, f"standby.{k}", problems)
-             for k, v in raw.items() if k not in ("timezone", "start")}
-    return StandbyRotations(tz, start, roles)
+    schedules = raw.get("pagerduty_schedules") or {}
+    if not isinstance(schedules, dict):
+        problems.append("standby.pagerduty_schedules: expected a mapping of role -> schedule id")
+        schedules = {}
+    roles = {k: _emails(v, f"standby.{k}", problems) for k, v in raw.items()
+             if k not in ("timezone", "start", "pagerduty_schedules")}
+    unknown = set(schedules) - set(roles)
+    if unknown:
+        problems.append(f"standby.pagerduty_schedules: no rotation named {sorted(unknown)}")
+    return StandbyRotations(tz, start, roles, pagerduty_schedules={
+        str(k): str(v) for k, v in schedules.items()})
 
 
 def war_room_members(catalog: Catalog, service_name: str | None, commander: str | None,
-                     at: datetime) -> list[str]:
+                     at: datetime, oncall: "OnCallNow | None" = None) -> list[str]:
     """Who joins a war room: the service's primary on-call and standby, the DBA and DevOps on
     standby this week, the service's stakeholders and the incident commanders (in that order,
-    each once). A service the catalog does not know brings only the commanders and standbys."""
+    each once). `oncall` (from PagerDuty, when configured) overrides the catalog's rotations. A
+    service the catalog does not know brings only the commanders and standbys."""
+    now = oncall or on_call_now(catalog, at)
     service = catalog.service(service_name)
     people: list[str | None] = []
     if service:
-        people += [service.primary, service.standby]
-    if catalog.standby:
-        people += [catalog.standby.on_standby(role, at) for role in ("dba", "devops")]
+        people += list(now.services.get(service.name, (None, None)))
+    people += [now.roles.get(role) for role in ("dba", "devops")]
     if service:
         people += list(service.stakeholders)
     people += [commander, *catalog.incident_commanders()]
     return list(dict.fromkeys(p.lower() for p in people if p and "@" in p))
+
+
+@dataclass(frozen=True)
+class OnCallNow:
+    """Who is on call right now: per service (primary, standby) and per standby role."""
+    services: Mapping[str, tuple[str | None, str | None]]
+    roles: Mapping[str, str | None]
+    source: str
+
+
+def on_call_now(catalog: Catalog, at: datetime,
+                pagerduty: Mapping[str, str] | None = None) -> OnCallNow:
+    """The catalog's on-call and weekly rotations, overridden by what PagerDuty says when a
+    sync brought it: `pagerduty` maps "policy:<id>:<level>" and "schedule:<id>" to e-mails
+    (level 1 of a team's escalation policy is its primary, level 2 its standby)."""
+    pd = pagerduty or {}
+    services = {}
+    for s in catalog.services.values():
+        team = catalog.team(s.owner_team)
+        policy = team.escalation_policy_id if team else None
+        services[s.name] = (pd.get(f"policy:{policy}:1") or s.primary,
+                            pd.get(f"policy:{policy}:2") or s.standby)
+    roles: dict[str, str | None] = {}
+    if catalog.standby:
+        for role in catalog.standby.roles:
+            schedule = catalog.standby.pagerduty_schedules.get(role)
+            roles[role] = pd.get(f"schedule:{schedule}") or catalog.standby.on_standby(role, at)
+    source = "PagerDuty's on-call schedules" if pd else \
+        "the catalog's on-call and weekly standby rotations"
+    return OnCallNow(services, roles, source)

@@ -22,6 +22,7 @@ from handlers.context import Context
 from handlers.dependencies import import_from_pagerduty, refresh_graph
 from handlers.jira_tasks import sync_statuses
 from handlers.maintenance import forget_old_events
+from handlers.oncall_sync import sync_from_pagerduty
 from handlers.reminders import send_reminders
 from handlers.reports import MONTHLY, WEEKLY, ReportSettings, deliver_due
 from storage import leases
@@ -64,6 +65,8 @@ class PeriodicScheduler:
 
     def _housekeeping(self, s: AsyncIOScheduler, now: datetime, common: dict) -> None:
         if self.ctx.pagerduty is not None:
+            s.add_job(self._sync_oncall, IntervalTrigger(minutes=5), id="oncall",
+                      next_run_time=now + timedelta(seconds=2), **common)
             s.add_job(self._import_dependencies,
                       IntervalTrigger(seconds=self._dependency_import_every.total_seconds()),
                       id="dependencies", next_run_time=now + timedelta(seconds=5), **common)
@@ -78,6 +81,9 @@ class PeriodicScheduler:
     async def _import_dependencies(self) -> int:
         return await self._under_lease("dependencies",
                                        lambda: import_from_pagerduty(self.ctx)) or 0
+
+    async def _sync_oncall(self) -> int:
+        return await self._under_lease("oncall", lambda: sync_from_pagerduty(self.ctx)) or 0
 
     async def _refresh_graph(self) -> None:
         # Every replica: another one may have imported new edges.

@@ -330,3 +330,13 @@ service_dependencies = Table(
     Column("source", String(20), primary_key=True),           # pagerduty
     Column("updated_at", UtcDateTime, nullable=False),
 )
+
+# Who PagerDuty says is on call, refreshed by a periodic sync (never fetched on a request's
+# path): "policy:<escalation policy id>:<level>" or "schedule:<schedule id>" -> person.
+oncall_now = Table(
+    "oncall_now", metadata,
+    Column("key", String(200), primary_key=True),
+    Column("email", String(300), nullable=False),
+    Column("name", String(300)),
+    Column("fetched_at", UtcDateTime, nullable=False),
+)

@@ -38,93 +38,93 @@ REF = re.compile(r"^INC-(\d+) ")
 async def test_kill_9_mid_storm_loses_nothing_acknowledged_and_posts_each_card_once(
         database_url, connector, tmp_path):
     connector.enforce_rate_limits()  # Teams' per-conversation limits, answered with 429
-    world = await OutsideWorld(CATALOG_DATA).__aenter__()
-    app = FirebellProcess(database_url, tmp_path,
-                          env={"FIREBELL_OUTBOX_LEASE_SECONDS": "15", **world.env})
-    app.start()
-    db = Database(database_url)
-    try:
-        await app.wait_ready()
-        await subscribe_channels(app.url, connector, [*CATALOG_DATA.teams, "default"])
-        plan = plan_storm(CATALOG_DATA, 1000)
-        kill_after = 400
-        acked_first_pass: list = []
-        cards_at_kill = 0
-
-        def on_answer(delivery, outcome):
-            nonlocal cards_at_kill
-            if isinstance(outcome, int) and 200 <= outcome < 300:
-                acked_first_pass.append(delivery)
-                if len(acked_first_pass) == kill_after:
-                    app.proc.send_signal(signal.SIGKILL)
-                    cards_at_kill = len(_posts_per_card(connector))
-
-        async with aiohttp.ClientSession() as http:
-            await deliver_all(http, [(app.url, d) for d in plan], on_answer=on_answer)
-        assert app.proc.wait(timeout=10) == -signal.SIGKILL
-        failed = [d for d in plan if not d.acknowledged]
-        assert len(acked_first_pass) >= kill_after and failed, "the kill came too late"
-
-        # Restarted on the same database: everything acknowledged before the kill is there.
+    async with OutsideWorld(CATALOG_DATA) as world:
+        app = FirebellProcess(database_url, tmp_path,
+                              env={"FIREBELL_OUTBOX_LEASE_SECONDS": "15", **world.env})
         app.start()
-        await app.wait_ready()
-        stored = await _event_keys(db)
-        lost = [d.event_id for d in acked_first_pass if f"pd3:{d.event_id}" not in stored]
-        assert lost == [], f"{len(lost)} acknowledged deliveries lost, e.g. {lost[:5]}"
-        committed_unanswered = sum(f"pd3:{d.event_id}" in stored for d in failed)
+        db = Database(database_url)
+        try:
+            await app.wait_ready()
+            await subscribe_channels(app.url, connector, [*CATALOG_DATA.teams, "default"])
+            plan = plan_storm(CATALOG_DATA, 1000)
+            kill_after = 400
+            acked_first_pass: list = []
+            cards_at_kill = 0
 
-        # PagerDuty redelivers what got no 2xx: the same bytes, the same X-Webhook-Id.
-        async with aiohttp.ClientSession() as http:
-            await deliver_all(http, [(app.url, d) for d in failed])
-        assert [d for d in plan if not d.acknowledged] == []
-        assert await _event_keys(db) >= {f"pd3:{d.event_id}" for d in plan}
-        drained = await wait_until_drained(db, 45, procs=[app])
+            def on_answer(delivery, outcome):
+                nonlocal cards_at_kill
+                if isinstance(outcome, int) and 200 <= outcome < 300:
+                    acked_first_pass.append(delivery)
+                    if len(acked_first_pass) == kill_after:
+                        app.proc.send_signal(signal.SIGKILL)
+                        cards_at_kill = len(_posts_per_card(connector))
 
-        async with db.read() as conn:
-            rows = (await conn.execute(select(incidents))).mappings().all()
-            entries = (await conn.execute(select(timeline.c.incident_id, timeline.c.kind,
-                                                 timeline.c.data))).mappings().all()
-            cards = (await conn.execute(select(card_messages))).mappings().all()
-            parked = (await conn.execute(select(outbox.c.kind, outbox.c.last_error)
-                                         .where(outbox.c.status == "failed"))).all()
-        assert len(rows) == len({d.external_id for d in plan}) == 600
-        assert {r["external_id"] for r in rows} == {d.external_id for d in plan}
-        assert all(r["correlated"] for r in rows), "an incident was never correlated"
-        assert parked == []
-        # Each event handled once: one timeline entry per event id.
-        per_event = Counter((e["data"] or {}).get("event_id") for e in entries
-                            if (e["data"] or {}).get("event_id"))
-        assert per_event and max(per_event.values()) == 1
-        assert sum(e["kind"] == "triggered" for e in entries) == 600
+            async with aiohttp.ClientSession() as http:
+                await deliver_all(http, [(app.url, d) for d in plan], on_answer=on_answer)
+            assert app.proc.wait(timeout=10) == -signal.SIGKILL
+            failed = [d for d in plan if not d.acknowledged]
+            assert len(acked_first_pass) >= kill_after and failed, "the kill came too late"
 
-        posted = _posts_per_card(connector)
-        roots = [r for r in rows if r["parent_id"] is None]
-        assert max(posted.values()) == 1, {k: n for k, n in posted.items() if n > 1}
-        for card in cards:  # every card Firebell recorded is exactly one message in Teams
-            assert card["activity_id"], f"INC-{card['incident_id']}: card never posted"
-            assert posted[(card["incident_id"], card["conversation_id"])] == 1
-        assert set(posted) == {(c["incident_id"], c["conversation_id"]) for c in cards}
-        for root in roots:  # every root has its card in its team's channel
-            assert (root["id"], f"19:{root['team']}-incidents@thread.tacv2") in posted
-        # ... and its JIRA postmortem task and war room, once.
-        tasks, rooms = world.postmortem_tasks(), world.war_rooms()
-        assert tasks and max(tasks.values()) == 1, tasks
-        assert rooms and max(rooms.values()) == 1, rooms
-        levels = CATALOG_DATA.levels
-        for root in roots:
-            ref = f"INC-{root['id']}"
-            assert tasks[ref] == (1 if levels.needs_postmortem_for(root["level"]) else 0), ref
-            assert rooms[ref] == (1 if levels.needs_war_room(root["level"]) else 0), ref
-        print(f"\nkill -9: 1000 sent, {len(acked_first_pass)} acknowledged before the kill "
-              f"(all found), {len(failed)} re-sent ({committed_unanswered} of them committed "
-              f"but unanswered), {len(roots)} roots, {len(posted)} card posts "
-              f"({cards_at_kill} before the kill), 0 doubles, {sum(tasks.values())} JIRA tasks and "
-              f"{sum(rooms.values())} war rooms (0 doubles), "
-              f"drained in {drained:.1f}s, {connector.throttled} Teams 429s")
-    finally:
-        app.kill()
-        await db.close()
-        await world.__aexit__(None, None, None)
+            # Restarted on the same database: everything acknowledged before the kill is there.
+            app.start()
+            await app.wait_ready()
+            stored = await _event_keys(db)
+            lost = [d.event_id for d in acked_first_pass if f"pd3:{d.event_id}" not in stored]
+            assert lost == [], f"{len(lost)} acknowledged deliveries lost, e.g. {lost[:5]}"
+            committed_unanswered = sum(f"pd3:{d.event_id}" in stored for d in failed)
+
+            # PagerDuty redelivers what got no 2xx: the same bytes, the same X-Webhook-Id.
+            async with aiohttp.ClientSession() as http:
+                await deliver_all(http, [(app.url, d) for d in failed])
+            assert [d for d in plan if not d.acknowledged] == []
+            assert await _event_keys(db) >= {f"pd3:{d.event_id}" for d in plan}
+            drained = await wait_until_drained(db, 45, procs=[app])
+
+            async with db.read() as conn:
+                rows = (await conn.execute(select(incidents))).mappings().all()
+                entries = (await conn.execute(select(timeline.c.incident_id, timeline.c.kind,
+                                                     timeline.c.data))).mappings().all()
+                cards = (await conn.execute(select(card_messages))).mappings().all()
+                parked = (await conn.execute(select(outbox.c.kind, outbox.c.last_error)
+                                             .where(outbox.c.status == "failed"))).all()
+            assert len(rows) == len({d.external_id for d in plan}) == 600
+            assert {r["external_id"] for r in rows} == {d.external_id for d in plan}
+            assert all(r["correlated"] for r in rows), "an incident was never correlated"
+            assert parked == []
+            # Each event handled once: one timeline entry per event id.
+            per_event = Counter((e["data"] or {}).get("event_id") for e in entries
+                                if (e["data"] or {}).get("event_id"))
+            assert per_event and max(per_event.values()) == 1
+            assert sum(e["kind"] == "triggered" for e in entries) == 600
+
+            posted = _posts_per_card(connector)
+            roots = [r for r in rows if r["parent_id"] is None]
+            assert max(posted.values()) == 1, {k: n for k, n in posted.items() if n > 1}
+            for card in cards:  # every card Firebell recorded is exactly one message in Teams
+                assert card["activity_id"], f"INC-{card['incident_id']}: card never posted"
+                assert posted[(card["incident_id"], card["conversation_id"])] == 1
+            assert set(posted) == {(c["incident_id"], c["conversation_id"]) for c in cards}
+            for root in roots:  # every root has its card in its team's channel
+                assert (root["id"], f"19:{root['team']}-incidents@thread.tacv2") in posted
+            # ... and its JIRA postmortem task and war room, once.
+            tasks, rooms = world.postmortem_tasks(), world.war_rooms()
+            assert tasks and max(tasks.values()) == 1, tasks
+            assert rooms and max(rooms.values()) == 1, rooms
+            levels = CATALOG_DATA.levels
+            for root in roots:
+                ref = f"INC-{root['id']}"
+                assert tasks[ref] == (1 if levels.needs_postmortem_for(root["level"]) else 0), ref
+                assert rooms[ref] == (1 if levels.needs_war_room(root["level"]) else 0), ref
+            print(f"\nkill -9: 1000 sent, {len(acked_first_pass)} acknowledged before the kill "
+                  f"(all found), {len(failed)} re-sent ({committed_unanswered} of them committed "
+                  f"but unanswered), {len(roots)} roots, {len(posted)} card posts "
+                  f"({cards_at_kill} before the kill), 0 doubles, "
+                  f"{sum(tasks.values())} JIRA tasks and "
+                  f"{sum(rooms.values())} war rooms (0 doubles), "
+                  f"drained in {drained:.1f}s, {connector.throttled} Teams 429s")
+        finally:
+            app.kill()
+            await db.close()
 
 
 async def _event_keys(db: Database) -> set[str]:
@@ -214,12 +214,13 @@ async def test_teams_429_503_and_timeouts_are_retried_coalesced_and_land_once(
         c.hang_next(2, seconds=1.3, kind="update")
         c.fail_next(4, status=503, kind="update")
         children = [_pd("incident.triggered", f"PCHILD{i}", CHK_SVC,
-                        f"checkout-api: HTTP 5xx error rate {10 + i}% on POST /v1/checkout", 4100 + i)
+                        f"checkout-api: HTTP 5xx error rate {10 + i}% on POST /v1/checkout",
+                        4100 + i)
                     for i in range(20)]
         for child in children:
             assert await _send(h, child) == 200
-        ack = _pd("incident.acknowledged", "PROOT1", PG_SVC, "payment-gateway: 0/6 pods ready, down",
-                  4000, agent="Sarah Kim")
+        ack = _pd("incident.acknowledged", "PROOT1", PG_SVC,
+                  "payment-gateway: 0/6 pods ready, down", 4000, agent="Sarah Kim")
         assert await _send(h, ack) == 200
         await c.wait_for(lambda: sum(r.status == 503 for r in c.requests_of("update")) == 4,
                          timeout=20)
@@ -421,8 +422,9 @@ async def test_database_unreachable_webhooks_answer_503_and_firebell_recovers(da
             async with h.ctx.db.read() as conn:
                 stored = set((await conn.execute(select(inbound_events.c.key))).scalars())
                 count = len((await conn.execute(select(incidents.c.id))).all())
-                ids = dict((await conn.execute(select(incidents.c.external_id, incidents.c.id).where(
-                    incidents.c.external_id.in_(["PDBROOT1", "PDBROOT2"])))).all())
+                ids = dict((await conn.execute(
+                    select(incidents.c.external_id, incidents.c.id).where(
+                        incidents.c.external_id.in_(["PDBROOT1", "PDBROOT2"])))).all())
             assert {f"pd3:{d.event_id}" for *_, d in deliveries} <= stored
             assert count == len(deliveries) + 2
             # The calls in flight when the database went were answered while it was away ...

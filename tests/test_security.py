@@ -136,3 +136,37 @@ async def test_admins_may_do_anything(database_url, connector):
         assert "resolved by Guest User" in (await h.say("incident resolve 1", who="guest"))["text"]
     finally:
         await h.stop()
+
+
+async def test_secrets_never_reach_the_logs(database_url, connector, caplog):
+    """Failures are logged with what went wrong, never with a credential in them."""
+    import logging
+    from app import Integrations
+    from tests.fakes.jira import FakeJira
+    caplog.set_level(logging.DEBUG)
+    jira = FakeJira(api_token="jira-token-do-not-log")
+    await jira.start()
+    for team in ("PAY", "CHK"):
+        jira.add_project(team)
+    await jira.down()
+    settings = make_settings(database_url, integrations=Integrations(
+        jira_url=jira.url, jira_email=jira.email, jira_api_token="jira-token-do-not-log",
+        smtp_host="127.0.0.1", smtp_port=1, smtp_password="smtp-password-do-not-log",
+        smtp_starttls=False, pagerduty_api_token="pd-token-do-not-log",
+        pagerduty_api_url="http://127.0.0.1:1", pagerduty_from_email="x@shopfront.example"))
+    h = await Harness(settings, connector).start()
+    try:
+        await h.subscribe("payments")
+        await h.pagerduty("01-payment-gateway-triggered.json")
+        await h.pagerduty("02-checkout-api-triggered.json",
+                          headers={"X-PagerDuty-Signature": "v1=" + "ab" * 32})
+        await h.say("incident ack 1", channel="payments", who="mei")
+        await h.settle(timeout=15)
+    finally:
+        await h.stop()
+        await jira.stop()
+    logged = "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records)
+    assert "failed" in logged  # JIRA, SMTP and PagerDuty were all unreachable
+    for secret in ("jira-token-do-not-log", "smtp-password-do-not-log", "pd-token-do-not-log",
+                   "whsec-test-secret"):
+        assert secret not in logged
