@@ -24,7 +24,20 @@ class LinkRefused(ValueError):
     pass
 
 
-@local_job("correlate")
+async def announce_undecided(ctx: Context, conn: AsyncConnection, job: Job) -> None:
+    """Correlation kept failing for this incident: announce it as a root rather than leave it
+    without a card (a person can still link it), and say so on its timeline."""
+    incident = await store.get(conn, job.incident_id, lock=True)
+    if incident is None or incident.correlated:
+        return
+    incident = await store.update_fields(conn, incident, {"correlated": True}, ctx.now())
+    await note(conn, incident.id, kind="correlation_failed", actor=FIREBELL, at=ctx.now(),
+               text="correlation could not decide (see the logs); announced on its own — "
+                    "use `incident link` if it belongs to another incident")
+    await announce(ctx, conn, incident)
+
+
+@local_job("correlate", on_give_up=announce_undecided)
 async def correlate(ctx: Context, conn: AsyncConnection, job: Job) -> dict | None:
     # One decision at a time, everywhere: two incidents deciding about each other at once
     # would each miss the other's link (and windows extended by it).

@@ -21,6 +21,9 @@ JobFunction = Callable[[Context, Job], Awaitable[dict[str, Any] | None]]
 LocalJobFunction = Callable[[Context, AsyncConnection, Job], Awaitable[dict[str, Any] | None]]
 JOBS: dict[str, JobFunction] = {}
 LOCAL_JOBS: dict[str, LocalJobFunction] = {}
+# What to do when a local job is parked for good (e.g. announce an incident correlation could
+# not decide about: better a card of its own than none).
+LOCAL_GIVE_UP: dict[str, LocalJobFunction] = {}
 
 
 def job(kind: str) -> Callable[[JobFunction], JobFunction]:
@@ -33,10 +36,13 @@ def job(kind: str) -> Callable[[JobFunction], JobFunction]:
 
 
 
-def local_job(kind: str) -> Callable[[LocalJobFunction], LocalJobFunction]:
+def local_job(kind: str, *, on_give_up: LocalJobFunction | None = None
+              ) -> Callable[[LocalJobFunction], LocalJobFunction]:
     def register(fn: LocalJobFunction) -> LocalJobFunction:
         if LOCAL_JOBS.get(kind, fn) is not fn:
             raise ValueError(f"job kind {kind!r} registered twice")
         LOCAL_JOBS[kind] = fn
+        if on_give_up is not None:
+            LOCAL_GIVE_UP[kind] = on_give_up
         return fn
     return register

@@ -19,6 +19,8 @@ from handlers.card_queue import refresh_cards
 from handlers.context import Context
 from integrations.errors import PermanentFailure, TemporaryFailure
 from storage import outbox
+from sqlalchemy.exc import DBAPIError
+
 from storage.db import DatabaseUnavailable
 from storage.outbox import Job
 
@@ -164,6 +166,10 @@ class OutboxWorker:
                 await outbox.complete(conn, job, now=self.ctx.now(), result=result)
         except DatabaseUnavailable:
             raise
+        except DBAPIError as exc:
+            if exc.connection_invalidated:  # the connection is gone: the batch is, too
+                raise DatabaseUnavailable(str(exc.orig)[:200]) from exc
+            return exc
         except Exception as exc:
             return exc
         return None
@@ -172,6 +178,9 @@ class OutboxWorker:
         error = f"{type(exc).__name__}: {exc}"
         if job.attempts >= self.retry.max_attempts:
             await outbox.park(conn, job, error=error, now=self.ctx.now())
+            give_up = registry.LOCAL_GIVE_UP.get(job.kind)
+            if give_up is not None:
+                await give_up(self.ctx, conn, job)
         else:
             at = self.ctx.now() + timedelta(seconds=self.retry.delay(job.attempts, None))
             await outbox.retry_later(conn, job, error=error, at=at)
