@@ -317,5 +317,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
+    try:
+        import uvloop  # a faster event loop: the webhook doors are CPU-bound in a storm
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        pass
     main()

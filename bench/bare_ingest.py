@@ -45,4 +45,10 @@ def main(port: int, url: str) -> None:
 
 
 if __name__ == "__main__":
+    try:  # the same event loop as Firebell's, so the comparison is fair
+        import asyncio
+        import uvloop
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        pass
     main(int(sys.argv[1]), sys.argv[2])

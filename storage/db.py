@@ -13,12 +13,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
 
+import orjson
 from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# JSON columns (payloads, details) are (de)serialised on every row: orjson is several times
+# faster than the standard library at it.
+JSON_OPTIONS = dict(json_serializer=lambda v: orjson.dumps(v).decode(), json_deserializer=orjson.loads)
 _MIGRATION_LOCK = 7_212_115  # arbitrary constant: the advisory lock replicas take to migrate
 
 
@@ -48,7 +52,8 @@ class Database:
             self._reader = _sqlite_engine(self.url, immediate=False, pool_size=4)
         else:
             self._writer = create_async_engine(self.url, pool_size=pool_size, max_overflow=pool_size,
-                                               pool_pre_ping=True, pool_recycle=1800)
+                                               pool_pre_ping=True, pool_recycle=1800,
+                                               **JSON_OPTIONS)
             self._reader = self._writer
 
     @property
@@ -144,7 +149,7 @@ def _upgrade(sync_conn) -> None:
 
 def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=0,
-                                 connect_args={"timeout": 30})
+                                 connect_args={"timeout": 30}, **JSON_OPTIONS)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn, _record):

@@ -1,7 +1,7 @@
 """What every webhook door produces: a Delivery (zero or more AlertEvents) or a Rejection."""
 from __future__ import annotations
 
-import json
+import orjson
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -28,8 +28,8 @@ class Delivery:
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
     try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise Rejected(400, f"body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise Rejected(400, "body must be a JSON object")
