@@ -74,7 +74,10 @@ class Incident:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "Incident":
-        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
+        return cls(**{name: row[name] for name in _FIELDS if name in row})
+
+
+_FIELDS = tuple(f.name for f in fields(Incident))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import and_, func, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, func, literal_column, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidents.model import Incident
@@ -129,10 +129,7 @@ async def open_with_fingerprint(conn: AsyncConnection, fingerprint: str, *, excl
     it was when the new incident started. `exclude` is the new incident: of two that started
     in the same instant (PagerDuty's created_at has whole seconds) the lower id came first, so
     two reports never point at each other."""
-    earlier = or_(t.c.triggered_at < at, and_(t.c.triggered_at == at, t.c.id < exclude))
-    same = and_(t.c.fingerprint == fingerprint, t.c.id != exclude, earlier,
-                t.c.duplicate_window_until >= at)
-    found = await _open_at(conn, same, at, limit=5)
+    found = await _open_at(conn, _TWINS, {"fp": fingerprint, "ex": exclude, "at": at}, limit=5)
     # Prefer the root of the story: a duplicate's parent rather than the duplicate itself.
     return next((i for i in found if i.parent_id is None), found[0] if found else None)
 
@@ -151,17 +148,40 @@ async def open_on_services(conn: AsyncConnection, services: Sequence[str], *, si
     """Incidents on any of `services` that started in [since, until] and were open at `at`."""
     if not services:
         return []
-    where = and_(t.c.service.in_(list(services)), t.c.triggered_at >= since,
-                 t.c.triggered_at <= until, t.c.id != exclude)
-    return await _open_at(conn, where, at, limit=200)
+    params = {"services": list(services), "since": since, "until": until, "ex": exclude, "at": at}
+    return await _open_at(conn, _ON_SERVICES, params, limit=200)
 
 
-async def _open_at(conn: AsyncConnection, where, at: datetime, *, limit: int) -> list[Incident]:
-    # Two index-friendly queries: the open ones (partial index), and the few resolved since.
-    still_open = select(t).where(where, t.c.status == "open")
-    resolved_since = select(t).where(where, t.c.status != "open", t.c.resolved_at > at)
+# `status = 'open'` written as a literal, not a bound parameter: only then can SQLite (and
+# PostgreSQL's generic plans) use the partial indexes "WHERE status = 'open'".
+IS_OPEN = t.c.status == literal_column("'open'")
+
+
+def _open_at_statements(where, limit: int):
+    """Two index-friendly halves: the incidents open now (a partial index), and the few
+    resolved since `at` (the resolved_at index). Built once: correlation runs them for every
+    new incident, and building SQLAlchemy statements costs more than running these."""
+    order = (t.c.triggered_at, t.c.id)
+    return (select(t).where(where, IS_OPEN).order_by(*order).limit(limit),
+            select(t).where(where, ~IS_OPEN, t.c.resolved_at > bindparam("at"))
+            .order_by(*order).limit(limit))
+
+
+_TWINS = _open_at_statements(and_(
+    t.c.fingerprint == bindparam("fp"), t.c.id != bindparam("ex"),
+    or_(t.c.triggered_at < bindparam("at"),
+        and_(t.c.triggered_at == bindparam("at"), t.c.id < bindparam("ex"))),
+    t.c.duplicate_window_until >= bindparam("at")), 5)
+_ON_SERVICES = _open_at_statements(and_(t.c.service.in_(bindparam("services", expanding=True)),
+                                        t.c.triggered_at >= bindparam("since"),
+                                        t.c.triggered_at <= bindparam("until"),
+                                        t.c.id != bindparam("ex")), 200)
+
+
+async def _open_at(conn: AsyncConnection, statements, params: dict[str, Any], *,
+                   limit: int) -> list[Incident]:
     found: dict[int, Incident] = {}
-    for q in (still_open, resolved_since):
-        rows = await conn.execute(q.order_by(t.c.triggered_at, t.c.id).limit(limit))
-        found.update((r["id"], Incident.from_row(r)) for r in rows.mappings())
+    for q in statements:
+        found.update((r["id"], Incident.from_row(r))
+                     for r in (await conn.execute(q, params)).mappings())
     return sorted(found.values(), key=lambda i: (i.triggered_at, i.id))[:limit]
