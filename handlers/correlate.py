@@ -65,15 +65,14 @@ async def decide(ctx: Context, conn: AsyncConnection, incident: Incident) -> Lin
     if not rules.may_auto_link(incident) or incident.parent_id is not None:
         return None
     policy = ctx.policy
-    twin = await store.open_with_fingerprint(conn, incident.fingerprint, exclude=incident.id,
-                                             at=incident.triggered_at)
+    twin, candidates = await store.correlation_candidates(
+        conn, fingerprint=incident.fingerprint,
+        services=list(ctx.catalog.graph.upstream(incident.service)),
+        since=incident.triggered_at - policy.cascade_window_before,
+        until=incident.triggered_at + policy.cascade_window_after, exclude=incident.id,
+        at=incident.triggered_at)
     link = rules.duplicate_link(incident, twin)
     if link is None:
-        upstream = list(ctx.catalog.graph.upstream(incident.service))
-        candidates = await store.open_on_services(
-            conn, upstream, since=incident.triggered_at - policy.cascade_window_before,
-            until=incident.triggered_at + policy.cascade_window_after, exclude=incident.id,
-            at=incident.triggered_at)
         link = rules.cascade_link(incident, candidates, ctx.catalog.graph,
                                   before=policy.cascade_window_before,
                                   after=policy.cascade_window_after)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import and_, bindparam, func, literal_column, or_, select, tuple_, update
+from sqlalchemy import (and_, bindparam, func, literal_column, or_, select, tuple_, union_all,
+                        update)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidents.model import Incident
@@ -122,18 +123,6 @@ async def children(conn: AsyncConnection, parent_id: int) -> list[Incident]:
     return [Incident.from_row(r) for r in (await conn.execute(q)).mappings()]
 
 
-async def open_with_fingerprint(conn: AsyncConnection, fingerprint: str, *, exclude: int,
-                                at: datetime) -> Incident | None:
-    """The incident with this fingerprint that was open at `at` with its duplicate window
-    open. "Open at `at`", not "open now": a decision made late (a backlog) sees the world as
-    it was when the new incident started. `exclude` is the new incident: of two that started
-    in the same instant (PagerDuty's created_at has whole seconds) the lower id came first, so
-    two reports never point at each other."""
-    found = await _open_at(conn, _TWINS, {"fp": fingerprint, "ex": exclude, "at": at}, limit=5)
-    # Prefer the root of the story: a duplicate's parent rather than the duplicate itself.
-    return next((i for i in found if i.parent_id is None), found[0] if found else None)
-
-
 async def last_resolved_with_fingerprint(conn: AsyncConnection, fingerprint: str, *,
                                          exclude: int) -> Incident | None:
     q = (select(t).where(t.c.fingerprint == fingerprint, t.c.id != exclude,
@@ -185,3 +174,31 @@ async def _open_at(conn: AsyncConnection, statements, params: dict[str, Any], *,
         found.update((r["id"], Incident.from_row(r))
                      for r in (await conn.execute(q, params)).mappings())
     return sorted(found.values(), key=lambda i: (i.triggered_at, i.id))[:limit]
+
+
+def _tagged(statements, tag: int):
+    return [q.add_columns(literal_column(str(tag)).label("part")).subquery().select()
+            for q in statements]
+
+
+# Both look-ups of a correlation decision in one round trip (four index-friendly parts).
+_CANDIDATES = union_all(*_tagged(_TWINS, 0), *_tagged(_ON_SERVICES, 1))
+
+
+async def correlation_candidates(conn: AsyncConnection, *, fingerprint: str,
+                                 services: Sequence[str], since: datetime, until: datetime,
+                                 exclude: int, at: datetime) -> tuple[Incident | None,
+                                                                      list[Incident]]:
+    """The twin (same fingerprint, open at `at`, window open; the first report of the problem)
+    and the incidents open at `at` on the upstream `services` within [since, until], in one
+    statement: the decision runs for every new incident, and each round trip costs more than
+    the query. "Open at `at`", not "open now": a decision made late (a backlog) sees the world
+    as it was when the new incident started."""
+    params = {"fp": fingerprint, "services": list(services), "since": since, "until": until,
+              "ex": exclude, "at": at}
+    parts: tuple[dict[int, Incident], dict[int, Incident]] = ({}, {})
+    for row in (await conn.execute(_CANDIDATES, params)).mappings():
+        parts[row["part"]][row["id"]] = Incident.from_row(row)
+    twins, upstream = (sorted(p.values(), key=lambda i: (i.triggered_at, i.id)) for p in parts)
+    twin = next((i for i in twins if i.parent_id is None), twins[0] if twins else None)
+    return twin, upstream[:200]
