@@ -56,6 +56,7 @@ class OutboxWorker:
         self._poll = poll_seconds
         self._gather = min(0.05, poll_seconds / 2)
         self._last_local = 0.0
+        self._last_claim = 0.0
         self._lease = lease
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -111,6 +112,9 @@ class OutboxWorker:
         if free <= 0:
             await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
             return 1
+        if self.ctx.db.urgent_writers and time.monotonic() - self._last_claim < 0.25:
+            return done_locally  # webhooks first; claim again in a moment
+        self._last_claim = time.monotonic()
         async with self.ctx.db.write() as conn:
             claimed = await outbox.claim(self.ctx.db, conn, worker=self.id, now=self.ctx.now(),
                                          lease=self._lease, limit=free,

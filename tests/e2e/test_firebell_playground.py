@@ -84,7 +84,7 @@ def test_channel_declare_ack_level_resolve_rca_close(e2e_artifacts: Path):
         {"name": "one-card", "action": "expect_card_count", "contains": LIVE, "count": 1},
         {"name": "ack", "action": "click", "card": LIVE, "button": "Acknowledge"},
         {"name": "acked", "action": "wait_card", "contains": [
-            *LIVE, "Acknowledged by: Alex Wilber", f"Incident commander: {CFG.current_user.email}"]},
+            *LIVE, "Acknowledged by: Alex Wilber", f"Incident commander: {CFG.current_user.name}"]},
         {"name": "acked-in-place", "action": "expect_card_count", "contains": LIVE, "count": 1},
         # every change also queues an outbox update of the card; one landing while "Change level" is open
         # re-renders the card and closes it (see README), so let it land first
