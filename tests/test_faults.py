@@ -50,6 +50,7 @@ async def test_kill_9_mid_storm_loses_nothing_acknowledged_and_posts_each_card_o
             kill_after = 400
             acked_first_pass: list = []
             cards_at_kill = 0
+            posts_at_kill: list = []
 
             def on_answer(delivery, outcome):
                 nonlocal cards_at_kill
@@ -62,10 +63,12 @@ async def test_kill_9_mid_storm_loses_nothing_acknowledged_and_posts_each_card_o
             async with aiohttp.ClientSession() as http:
                 await deliver_all(http, [(app.url, d) for d in plan], on_answer=on_answer)
             assert app.proc.wait(timeout=10) == -signal.SIGKILL
+            posts_at_kill = list(connector.posts)  # everything the dead process got posted
             failed = [d for d in plan if not d.acknowledged]
             assert len(acked_first_pass) >= kill_after and failed, "the kill came too late"
 
             # Restarted on the same database: everything acknowledged before the kill is there.
+            in_flight = await _posted_but_unrecorded(db, posts_at_kill)
             app.start()
             await app.wait_ready()
             stored = await _event_keys(db)
@@ -99,10 +102,16 @@ async def test_kill_9_mid_storm_loses_nothing_acknowledged_and_posts_each_card_o
 
             posted = _posts_per_card(connector)
             roots = [r for r in rows if r["parent_id"] is None]
-            assert max(posted.values()) == 1, {k: n for k, n in posted.items() if n > 1}
+            # Teams accepted these posts but Firebell died before recording them: the Bot
+            # Connector has no idempotency key and no way to list messages, so the retry posts
+            # them again (the documented limitation, see test_a_lost_post_answer_...). Every
+            # other card is posted exactly once.
+            doubles = {k: n for k, n in posted.items() if n > 1}
+            assert all(n == 2 and k in in_flight for k, n in doubles.items()), (doubles, in_flight)
             for card in cards:  # every card Firebell recorded is exactly one message in Teams
                 assert card["activity_id"], f"INC-{card['incident_id']}: card never posted"
-                assert posted[(card["incident_id"], card["conversation_id"])] == 1
+                key = (card["incident_id"], card["conversation_id"])
+                assert posted[key] == (2 if key in doubles else 1)
             assert set(posted) == {(c["incident_id"], c["conversation_id"]) for c in cards}
             for root in roots:  # every root has its card in its team's channel
                 assert (root["id"], f"19:{root['team']}-incidents@thread.tacv2") in posted
@@ -118,7 +127,8 @@ async def test_kill_9_mid_storm_loses_nothing_acknowledged_and_posts_each_card_o
             print(f"\nkill -9: 1000 sent, {len(acked_first_pass)} acknowledged before the kill "
                   f"(all found), {len(failed)} re-sent ({committed_unanswered} of them committed "
                   f"but unanswered), {len(roots)} roots, {len(posted)} card posts "
-                  f"({cards_at_kill} before the kill), 0 doubles, "
+                  f"({cards_at_kill} before the kill), {len(doubles)} posted again because the kill "
+                  f"came between Teams' answer and Firebell's record of it, "
                   f"{sum(tasks.values())} JIRA tasks and "
                   f"{sum(rooms.values())} war rooms (0 doubles), "
                   f"drained in {drained:.1f}s, {connector.throttled} Teams 429s")
@@ -130,6 +140,19 @@ async def test_kill_9_mid_storm_loses_nothing_acknowledged_and_posts_each_card_o
 async def _event_keys(db: Database) -> set[str]:
     async with db.read() as conn:
         return set((await conn.execute(select(inbound_events.c.key))).scalars())
+
+
+async def _posted_but_unrecorded(db: Database, posts: list) -> set[tuple[int, str]]:
+    """Card posts Teams had accepted at the kill whose message id Firebell had not stored."""
+    async with db.read() as conn:
+        recorded = {r.activity_id for r in await conn.execute(select(card_messages.c.activity_id))}
+    found = set()
+    for post in posts:
+        summary = post["activity"].get("summary") or ""
+        ref = REF.match(summary)
+        if ref and post["activity"].get("attachments") and post["id"] not in recorded:
+            found.add((int(ref.group(1)), post["conversation_id"]))
+    return found
 
 
 def _posts_per_card(connector) -> Counter:
