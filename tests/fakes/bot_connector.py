@@ -83,11 +83,12 @@ class RecordedRequest:
     time: float  # time.time() at arrival
     kind: str  # route name: "post", "reply", "update", "create_chat", "token", ...
     status: Optional[int] = None  # status answered; None if the answer was dropped
+    fault: Optional[str] = None  # the fault played on it ("status", "hang", "hold", "lose")
 
 
 @dataclass
 class _Fault:
-    action: str  # "status" | "hang" | "lose"
+    action: str  # "status" | "hang" | "hold" | "lose"
     remaining: int
     kinds: Optional[frozenset[str]]  # None matches every request
     status: int = 503
@@ -131,6 +132,7 @@ class LoopbackServer:
     def __init__(self, *, tls: bool = False, ca: Optional[trustme.CA] = None) -> None:
         self._lock = threading.RLock()
         self.requests: list[RecordedRequest] = []
+        self._held = threading.Event()  # hold_next() faults wait for it
         self._faults: list[_Fault] = []
         self._down = False
         self.tls = tls
@@ -366,6 +368,15 @@ class LoopbackServer:
         normally (a client with a shorter timeout gives up first)."""
         self._add_fault(_Fault("hang", n, _as_kinds(kind), seconds=seconds))
 
+    def hold_next(self, n: int = 1, *, kind: str | Iterable[str] | None = None) -> None:
+        """Hold the next ``n`` matching requests until ``release_held()`` (at most 30 s),
+        then serve them normally: calls in flight at a moment the test chooses."""
+        self._held.clear()
+        self._add_fault(_Fault("hold", n, _as_kinds(kind), seconds=30.0))
+
+    def release_held(self) -> None:
+        self._held.set()
+
     def lose_answer_next(self, n: int = 1, *, kind: str | Iterable[str] | None = None) -> None:
         """Perform the next ``n`` matching requests but close the connection instead
         of answering: the effect happened, the client never learns it."""
@@ -398,10 +409,16 @@ class LoopbackServer:
         fault = self._take_fault(request[RECORD].kind)
         if fault is None:
             return await handler(request)
+        request[RECORD].fault = fault.action
         if fault.action == "status":
             return self._fault_response(fault)
         if fault.action == "hang":
             await asyncio.sleep(fault.seconds)
+            return await handler(request)
+        if fault.action == "hold":
+            deadline = time.monotonic() + fault.seconds
+            while not self._held.is_set() and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
             return await handler(request)
         await handler(request)  # "lose": do the work, then drop the answer
         return self._drop_connection(request)
