@@ -195,12 +195,13 @@ class Firebell:
         self.ctx = Context(db=self.db, catalog=self.catalog, policy=settings.policy)
         self.ctx.teams = TeamsConnector(_connector_credentials(settings.bot))
         connect_integrations(self.ctx, settings.integrations)
-        self.worker = OutboxWorker(self.ctx, retry=settings.retry,
-                                   poll_seconds=settings.worker_poll_seconds,
-                                   lease=timedelta(seconds=settings.outbox_lease_seconds))
-        self.ctx.wake_worker = self.worker.wake
         self.committer = GroupCommitter(
             self.db, lambda conn, deliveries: ingest_batch(self.ctx, conn, deliveries))
+        self.worker = OutboxWorker(self.ctx, retry=settings.retry,
+                                   poll_seconds=settings.worker_poll_seconds,
+                                   lease=timedelta(seconds=settings.outbox_lease_seconds),
+                                   door_saturated=self.committer.queueing)
+        self.ctx.wake_worker = self.worker.wake
         self.webhooks = WebhookDoors(self.ctx, self.committer, settings.webhooks,
                                      self.ctx.metrics)
         self.adapter = create_adapter(settings.bot)

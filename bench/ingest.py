@@ -7,7 +7,8 @@ concurrent senders post signed V3 `incident.triggered` deliveries for --seconds,
 incident, and measure every answer. In the same run, the same load goes to a bare aiohttp
 handler that does one INSERT per request into the same kind of database: the ceiling.
 The last line printed is one JSON object: events_per_s, p50_ms, p99_ms, rss_mb (peak of the
-Firebell process), ceiling_events_per_s, ratio.
+Firebell process), correlation_backlog and correlation_drained_s (decisions still waiting when
+the load stopped, and how long the worker took to make them), ceiling_events_per_s, ratio.
 """
 from __future__ import annotations
 
@@ -23,10 +24,13 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.shop import bench_database, percentile  # noqa: E402
+from storage.db import Database  # noqa: E402
+from storage.schema import outbox  # noqa: E402
 from handlers.webhooks.signature import sign  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +97,26 @@ async def wait_ready(url: str, proc: subprocess.Popen) -> None:
     raise SystemExit(f"{url} never became ready")
 
 
+async def correlation_catch_up(url: str, limit: float = 300.0) -> tuple[int, float | None]:
+    """Correlation decisions still waiting when the load stopped (the worker leaves the CPU to
+    a saturated door), and how long the worker then took to make them all."""
+    db = Database(url)
+    waiting = select(func.count()).select_from(outbox).where(
+        outbox.c.kind == "correlate", outbox.c.status.in_(["pending", "running"]))
+    try:
+        started = time.monotonic()
+        async with db.read() as conn:
+            backlog = (await conn.execute(waiting)).scalar_one()
+        while time.monotonic() - started < limit:
+            async with db.read() as conn:
+                if not (await conn.execute(waiting)).scalar_one():
+                    return backlog, round(time.monotonic() - started, 1)
+            await asyncio.sleep(0.2)
+        return backlog, None
+    finally:
+        await db.close()
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -122,6 +146,8 @@ async def main(args: argparse.Namespace) -> dict:
             await wait_ready(f"http://127.0.0.1:{port}/readyz", app)
             firebell = await load(f"http://127.0.0.1:{port}/webhooks/pagerduty", args.seconds,
                                   args.senders)
+            backlog, drained = await correlation_catch_up(
+                url, limit=0 if os.environ.get("FIREBELL_WORKER") == "off" else 300)
             rss = peak_rss_mb(app.pid)
         finally:
             stop(app)
@@ -138,6 +164,7 @@ async def main(args: argparse.Namespace) -> dict:
             "sent": firebell["sent"], "errors": firebell["errors"],
             "events_per_s": round(firebell["per_s"], 1), "p50_ms": round(firebell["p50"], 2),
             "p99_ms": round(firebell["p99"], 2), "rss_mb": round(rss, 1),
+            "correlation_backlog": backlog, "correlation_drained_s": drained,
             "ceiling_events_per_s": round(ceiling["per_s"], 1),
             "ceiling_p99_ms": round(ceiling["p99"], 2),
             "ratio": round(firebell["per_s"] / max(ceiling["per_s"], 0.001), 2)}

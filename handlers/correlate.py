@@ -114,10 +114,10 @@ async def _adopt_downstream(ctx: Context, conn: AsyncConnection, evidence: Incid
     root of its story."""
     policy, graph = ctx.policy, ctx.catalog.graph
     below = list(graph.downstream(evidence.service))
-    candidates = await store.open_on_services(
+    candidates = await store.adoptable_downstream(
         conn, below, since=evidence.triggered_at - policy.cascade_window_after,
         until=evidence.triggered_at + policy.cascade_window_before, exclude=evidence.id,
-        at=ctx.now())
+        root=root.id, at=ctx.now())
     parents = await store.get_many(conn, [c.parent_id for c in candidates if c.parent_id])
     proposals = rules.downstream_children(evidence, candidates, graph, parents=parents,
                                           root=root, before=policy.cascade_window_before,

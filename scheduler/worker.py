@@ -13,6 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Callable
 
 from handlers import jobs as registry
 from handlers.card_queue import refresh_cards
@@ -46,16 +47,24 @@ class RetryPolicy:
 
 
 class OutboxWorker:
+    # While the webhook door is saturated (or webhooks wait for the database), database-only
+    # jobs (correlation) get at most this share of the process: deliveries are answered first
+    # (PagerDuty wants a 2xx within 5 s) and correlation catches up when the burst eases. Its
+    # decisions see the world as it was when each incident started, so waiting changes none.
+    SATURATED_SHARE = 0.1
+
     def __init__(self, ctx: Context, *, retry: RetryPolicy = RetryPolicy(), concurrency: int = 8,
-                 poll_seconds: float = 1.0, lease: timedelta = timedelta(minutes=2)):
+                 poll_seconds: float = 1.0, lease: timedelta = timedelta(minutes=2),
+                 door_saturated: Callable[[], bool] = lambda: False):
         self.ctx = ctx
+        self._door_saturated = door_saturated
         self.retry = retry
         self.id = f"worker-{uuid.uuid4().hex[:8]}"
         self._slots = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
         self._poll = poll_seconds
         self._gather = min(0.05, poll_seconds / 2)
-        self._last_local = 0.0
+        self._local_due = 0.0  # while the door is saturated, no local turn before this
         self._last_claim = 0.0
         self._lease = lease
         self._wake = asyncio.Event()
@@ -112,7 +121,8 @@ class OutboxWorker:
         if free <= 0:
             await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
             return 1
-        if self.ctx.db.urgent_writers and time.monotonic() - self._last_claim < 0.25:
+        pressed = self._door_saturated() or self.ctx.db.urgent_writers
+        if pressed and time.monotonic() - self._last_claim < 0.25:
             return done_locally  # webhooks first; claim again in a moment
         self._last_claim = time.monotonic()
         async with self.ctx.db.write() as conn:
@@ -128,17 +138,13 @@ class OutboxWorker:
     async def _run_local_batch(self, limit: int = 200, chunk: int = 5) -> int:
         """Claim, run and complete database-only jobs in one transaction: a storm's hundreds
         of correlation decisions cost a few commits, not three each. Claimed a few at a time,
-        and the transaction ends as soon as webhooks wait for the database (or after 50 ms)."""
+        and the transaction ends as soon as webhooks wait for the database (or after 50 ms;
+        10 ms, then a pause nine times as long, while webhooks wait or the door is saturated)."""
         if not registry.LOCAL_JOBS:
             return 0
-        pressed = bool(self.ctx.db.urgent_writers)
-        if pressed and time.monotonic() - self._last_local < 0.5:
-            # Webhooks are queueing for the database: answering them comes first (PagerDuty
-            # wants a 2xx within 5 s). Correlation waits — its decisions see the world as it
-            # was when each incident started, so waiting changes none of them — but it still
-            # gets a short turn twice a second, so it is never starved.
+        pressed = self._door_saturated() or bool(self.ctx.db.urgent_writers)
+        if pressed and time.monotonic() < self._local_due:
             return 0
-        self._last_local = time.monotonic()
         ran: list[Job] = []
         failed: list[tuple[Job, Exception]] = []
         async with self.ctx.db.write() as conn:
@@ -161,6 +167,8 @@ class OutboxWorker:
                     if len(jobs) == chunk:
                         continue
                 break
+            elapsed = time.monotonic() - started
+            self._local_due = time.monotonic() + elapsed * (1 / self.SATURATED_SHARE - 1)
             for job, exc in failed:
                 log.error("outbox job %s (%s) failed: %s", job.id, job.kind, exc,
                           exc_info=exc, extra={"incident": _ref(job)})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Awaitable, Callable, Generic, Sequence, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,6 +25,8 @@ log = logging.getLogger("firebell.ingest")
 
 
 class GroupCommitter(Generic[T, R]):
+    QUEUEING = 4  # a batch this big means deliveries are waiting for one another
+
     def __init__(self, db: Database, batch_fn: BatchFn, *, max_batch: int = 200):
         self._db = db
         self._batch_fn = batch_fn
@@ -33,6 +36,7 @@ class GroupCommitter(Generic[T, R]):
         self._task: asyncio.Task | None = None
         self.batches = 0
         self.items = 0
+        self._queueing_at = float("-inf")  # time.monotonic() of the latest sizeable batch
 
     def start(self) -> None:
         if self._task is None:
@@ -52,12 +56,20 @@ class GroupCommitter(Generic[T, R]):
         self._wake.set()
         return await future
 
+    def queueing(self, within: float = 0.25) -> bool:
+        """Whether deliveries queued up behind one another (a batch of QUEUEING or more) in
+        the last `within` seconds: the door is saturated, and background work in this process
+        should leave it the CPU."""
+        return time.monotonic() - self._queueing_at < within
+
     async def _flush_forever(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
                 batch, self._queue = self._queue[:self._max_batch], self._queue[self._max_batch:]
+                if len(batch) >= self.QUEUEING:
+                    self._queueing_at = time.monotonic()
                 await self._flush(batch)
 
     async def _flush(self, batch: list[tuple[T, asyncio.Future]]) -> None:

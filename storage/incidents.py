@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import (and_, bindparam, func, literal_column, or_, select, tuple_, union_all,
-                        update)
+from sqlalchemy import (and_, bindparam, func, literal_column, or_, select, true, tuple_,
+                        union_all, update)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidents.model import Incident
@@ -132,13 +132,19 @@ async def last_resolved_with_fingerprint(conn: AsyncConnection, fingerprint: str
     return Incident.from_row(row) if row else None
 
 
-async def open_on_services(conn: AsyncConnection, services: Sequence[str], *, since: datetime,
-                           until: datetime, exclude: int, at: datetime) -> list[Incident]:
-    """Incidents on any of `services` that started in [since, until] and were open at `at`."""
+async def adoptable_downstream(conn: AsyncConnection, services: Sequence[str], *,
+                               since: datetime, until: datetime, exclude: int, root: int,
+                               at: datetime) -> list[Incident]:
+    """Incidents on any of `services` that started in [since, until], are open at `at`, and a
+    late root could still adopt: already decided (an undecided one makes its own decision,
+    which finds the root) and neither under `root` already nor a duplicate. The filter runs in
+    the database: in a storm the root's hundreds of children would otherwise be read back on
+    every decision."""
     if not services:
         return []
-    params = {"services": list(services), "since": since, "until": until, "ex": exclude, "at": at}
-    return await _open_at(conn, _ON_SERVICES, params, limit=200)
+    params = {"services": list(services), "since": since, "until": until, "ex": exclude,
+              "root": root, "at": at}
+    return await _open_at(conn, _ADOPTABLE, params, limit=200)
 
 
 # `status = 'open'` written as a literal, not a bound parameter: only then can SQLite (and
@@ -161,10 +167,31 @@ _TWINS = _open_at_statements(and_(
     or_(t.c.triggered_at < bindparam("at"),
         and_(t.c.triggered_at == bindparam("at"), t.c.id < bindparam("ex"))),
     t.c.duplicate_window_until >= bindparam("at")), 5)
-_ON_SERVICES = _open_at_statements(and_(t.c.service.in_(bindparam("services", expanding=True)),
-                                        t.c.triggered_at >= bindparam("since"),
-                                        t.c.triggered_at <= bindparam("until"),
-                                        t.c.id != bindparam("ex")), 200)
+_ON_SERVICES = and_(t.c.service.in_(bindparam("services", expanding=True)),
+                    t.c.triggered_at >= bindparam("since"), t.c.triggered_at <= bindparam("until"),
+                    t.c.id != bindparam("ex"))
+
+
+def _earliest_per_service(where, tag: int):
+    """The first incident of each service matching `where` (in each half: open now, resolved
+    since `at`), tagged. The cascade rule needs no more: the most upstream service wins, and
+    within a service the earliest incident; an alert storm's hundreds of symptoms upstream
+    are ranked inside the database instead of read back for every decision."""
+    rank = func.row_number().over(partition_by=t.c.service, order_by=(t.c.triggered_at, t.c.id))
+    halves = (select(t, rank.label("rank")).where(where, IS_OPEN),
+              select(t, rank.label("rank")).where(where, ~IS_OPEN,
+                                                   t.c.resolved_at > bindparam("at")))
+    return [select(*[c for c in ranked.c if c.name != "rank"],
+                   literal_column(str(tag)).label("part")).where(ranked.c.rank == 1)
+            for ranked in (h.subquery() for h in halves)]
+
+
+_ADOPTABLE = _open_at_statements(and_(
+    t.c.service.in_(bindparam("services", expanding=True)),
+    t.c.triggered_at >= bindparam("since"), t.c.triggered_at <= bindparam("until"),
+    t.c.id != bindparam("ex"), t.c.id != bindparam("root"), t.c.correlated == true(),
+    or_(t.c.parent_id.is_(None), and_(t.c.link_kind == literal_column("'cascade'"),
+                                      t.c.parent_id != bindparam("root")))), 200)
 
 
 async def _open_at(conn: AsyncConnection, statements, params: dict[str, Any], *,
@@ -182,7 +209,7 @@ def _tagged(statements, tag: int):
 
 
 # Both look-ups of a correlation decision in one round trip (four index-friendly parts).
-_CANDIDATES = union_all(*_tagged(_TWINS, 0), *_tagged(_ON_SERVICES, 1))
+_CANDIDATES = union_all(*_tagged(_TWINS, 0), *_earliest_per_service(_ON_SERVICES, 1))
 
 
 async def correlation_candidates(conn: AsyncConnection, *, fingerprint: str,
@@ -190,7 +217,7 @@ async def correlation_candidates(conn: AsyncConnection, *, fingerprint: str,
                                  exclude: int, at: datetime) -> tuple[Incident | None,
                                                                       list[Incident]]:
     """The twin (same fingerprint, open at `at`, window open; the first report of the problem)
-    and the incidents open at `at` on the upstream `services` within [since, until], in one
+    and the first incident open at `at` on each upstream service within [since, until], in one
     statement: the decision runs for every new incident, and each round trip costs more than
     the query. "Open at `at`", not "open now": a decision made late (a backlog) sees the world
     as it was when the new incident started."""
@@ -201,4 +228,4 @@ async def correlation_candidates(conn: AsyncConnection, *, fingerprint: str,
         parts[row["part"]][row["id"]] = Incident.from_row(row)
     twins, upstream = (sorted(p.values(), key=lambda i: (i.triggered_at, i.id)) for p in parts)
     twin = next((i for i in twins if i.parent_id is None), twins[0] if twins else None)
-    return twin, upstream[:200]
+    return twin, upstream

@@ -1,5 +1,6 @@
 """Duplicates, cascades and recurrences through the real endpoints and the real correlation job,
 on the run's database; people decide last."""
+import asyncio
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -7,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handlers.webhooks.signature import sign
+from scheduler.worker import OutboxWorker
 from tests.conftest import fixture_bytes
 from tests.harness import SECRET, card_text
 
@@ -195,3 +197,71 @@ async def test_reports_of_one_problem_in_the_same_second_fold_into_the_first(har
     assert (found[2].parent_id, found[2].link_kind) == (1, "cascade")
     assert {n: (found[n].parent_id, found[n].link_kind) for n in range(3, 8)} == \
         {n: (2, "duplicate") for n in range(3, 8)}
+
+
+async def test_a_symptom_links_to_the_first_open_incident_of_the_most_upstream_service(harness):
+    """Upstream candidates are ranked in the database (the first open incident per service):
+    with several separate outages open on payment-gateway and on checkout-api, a storefront
+    symptom links under the first payment-gateway one."""
+    h = harness
+    for n, minute in ((1, 0), (2, 1), (3, 2)):
+        await _send(h, _event(n, "payment-gateway", f"payment-gateway problem {'abc'[n - 1]}",
+                              minute))
+    await _send(h, _event(4, "checkout-api", "checkout timeouts", 2.5))
+    await h.settle()
+    await _send(h, _event(5, "storefront-web", "storefront 5xx", 3))
+    await h.settle()
+    found = {i.id: i for i in await h.incidents()}
+    assert [found[n].parent_id for n in (1, 2, 3)] == [None, None, None]  # three roots
+    assert (found[4].parent_id, found[4].link_kind) == (1, "cascade")
+    assert (found[5].parent_id, found[5].link_kind) == (1, "cascade")
+    assert "payment-gateway" in found[5].link_reason
+
+
+async def test_a_late_root_leaves_undecided_symptoms_to_their_own_decision(harness):
+    """A backlog: the symptoms page first, the root later, nothing decided yet. The root adopts
+    only decided incidents; each waiting symptom then decides for itself, so a repeat of a
+    symptom folds into that symptom as a duplicate, whatever order the jobs ran in."""
+    h = harness
+    await h.firebell.worker.stop()
+    await _send(h, _event(1, "checkout-api", "checkout 5xx", 0))
+    await _send(h, _event(2, "checkout-api", "checkout 5xx", 0.5))
+    await _send(h, _event(3, "payment-gateway", "payment-gateway down", 1))
+    h.firebell.worker.start()
+    await h.settle()
+    found = {i.id: i for i in await h.incidents()}
+    assert (found[1].parent_id, found[1].link_kind) == (3, "cascade")
+    assert (found[2].parent_id, found[2].link_kind) == (1, "duplicate")
+    assert found[3].parent_id is None
+    assert all(i.correlated for i in found.values())
+
+
+async def test_correlation_leaves_a_saturated_webhook_door_most_of_the_process(harness):
+    """While deliveries queue behind one another, database-only jobs get a short turn and then
+    wait nine times as long; once the door is quiet they run freely again."""
+    h = harness
+    await h.firebell.worker.stop()
+    for n in range(1, 21):
+        await _send(h, _event(n, "search-service", f"search shard {n} slow", n))
+    saturated = True
+    worker = OutboxWorker(h.ctx, door_saturated=lambda: saturated)
+
+    async def decided() -> int:
+        return sum(i.correlated for i in await h.incidents())
+
+    assert await worker.run_once() >= 1
+    assert await worker.run_once() == 0  # straight after its turn: it waits
+    assert 1 <= await decided() < 20
+    saturated = False
+    await worker.run_until_idle()
+    assert await decided() == 20
+    await worker.stop()
+
+
+async def test_a_burst_of_deliveries_shows_as_a_queueing_door(harness):
+    h = harness
+    assert not h.firebell.committer.queueing(within=60)
+    bodies = [_event(n, "search-service", f"search shard {n} slow", n) for n in range(1, 13)]
+    await asyncio.gather(*(_send(h, b) for b in bodies))
+    assert h.firebell.committer.queueing(within=60)
+    assert not h.firebell.committer.queueing(within=0)
