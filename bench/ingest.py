@@ -7,8 +7,9 @@ concurrent senders post signed V3 `incident.triggered` deliveries for --seconds,
 incident, and measure every answer. In the same run, the same load goes to a bare aiohttp
 handler that does one INSERT per request into the same kind of database: the ceiling.
 The last line printed is one JSON object: events_per_s, p50_ms, p99_ms, rss_mb (peak of the
-Firebell process), correlation_backlog and correlation_drained_s (decisions still waiting when
-the load stopped, and how long the worker took to make them), ceiling_events_per_s, ratio.
+Firebell process), correlation_backlog, correlation_drained_s and correlation_after_load_per_s
+(decisions still waiting when the load stopped, how long the worker took to make them all -- null
+if not within --drain-limit -- and its pace meanwhile), ceiling_events_per_s, ratio.
 """
 from __future__ import annotations
 
@@ -97,22 +98,28 @@ async def wait_ready(url: str, proc: subprocess.Popen) -> None:
     raise SystemExit(f"{url} never became ready")
 
 
-async def correlation_catch_up(url: str, limit: float = 300.0) -> tuple[int, float | None]:
+async def correlation_catch_up(url: str, limit: float) -> dict:
     """Correlation decisions still waiting when the load stopped (the worker leaves the CPU to
-    a saturated door), and how long the worker then took to make them all."""
+    a saturated door), how long the worker then took to make them all (None: not within
+    `limit` seconds), and its pace meanwhile."""
     db = Database(url)
     waiting = select(func.count()).select_from(outbox).where(
         outbox.c.kind == "correlate", outbox.c.status.in_(["pending", "running"]))
+
+    async def count() -> int:
+        async with db.read() as conn:
+            return (await conn.execute(waiting)).scalar_one()
     try:
         started = time.monotonic()
-        async with db.read() as conn:
-            backlog = (await conn.execute(waiting)).scalar_one()
-        while time.monotonic() - started < limit:
-            async with db.read() as conn:
-                if not (await conn.execute(waiting)).scalar_one():
-                    return backlog, round(time.monotonic() - started, 1)
+        backlog = left = await count()
+        while left and time.monotonic() - started < limit:
             await asyncio.sleep(0.2)
-        return backlog, None
+            left = await count()
+        elapsed = time.monotonic() - started
+        return {"correlation_backlog": backlog,
+                "correlation_drained_s": None if left else round(elapsed, 1),
+                "correlation_after_load_per_s": round((backlog - left) / elapsed, 1)
+                if elapsed > 0.5 else None}
     finally:
         await db.close()
 
@@ -146,8 +153,8 @@ async def main(args: argparse.Namespace) -> dict:
             await wait_ready(f"http://127.0.0.1:{port}/readyz", app)
             firebell = await load(f"http://127.0.0.1:{port}/webhooks/pagerduty", args.seconds,
                                   args.senders)
-            backlog, drained = await correlation_catch_up(
-                url, limit=0 if os.environ.get("FIREBELL_WORKER") == "off" else 300)
+            catch_up = await correlation_catch_up(
+                url, limit=0 if os.environ.get("FIREBELL_WORKER") == "off" else args.drain_limit)
             rss = peak_rss_mb(app.pid)
         finally:
             stop(app)
@@ -164,7 +171,7 @@ async def main(args: argparse.Namespace) -> dict:
             "sent": firebell["sent"], "errors": firebell["errors"],
             "events_per_s": round(firebell["per_s"], 1), "p50_ms": round(firebell["p50"], 2),
             "p99_ms": round(firebell["p99"], 2), "rss_mb": round(rss, 1),
-            "correlation_backlog": backlog, "correlation_drained_s": drained,
+            **catch_up,
             "ceiling_events_per_s": round(ceiling["per_s"], 1),
             "ceiling_p99_ms": round(ceiling["p99"], 2),
             "ratio": round(firebell["per_s"] / max(ceiling["per_s"], 0.001), 2)}
@@ -175,4 +182,6 @@ if __name__ == "__main__":
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--senders", type=int, default=20)
+    parser.add_argument("--drain-limit", type=float, default=120,
+                        help="how long to wait for the correlation backlog after the load")
     print(json.dumps(asyncio.run(main(parser.parse_args()))))

@@ -164,7 +164,8 @@ async def link(ctx: Context, conn: AsyncConnection, child: Incident, proposal: L
     await note(conn, parent.id, kind="child_linked", actor=by, at=ctx.now(),
                text=f"{child.ref} ({child.service or 'unknown service'}) linked as "
                     f"{proposal.kind}: {proposal.reason}")
-    if parent.correlated:
+    if parent.correlated and child.parent_id == parent.id:
+        # (A new parent's cards were refreshed by change(): its counts changed.)
         await refresh_cards(ctx, conn, parent.id)
     from handlers import followups  # follow-ups build on changes; imported late
     await followups.on_linked(ctx, conn, updated, parent)

@@ -104,6 +104,6 @@ async def card_updated(conn: AsyncConnection, card_id: int, *, rev: int, now: da
 
 async def want_refresh(conn: AsyncConnection, incident_id: int) -> list[dict[str, Any]]:
     """Mark every card of the incident as behind; returns them (after the bump)."""
-    await conn.execute(update(cm).where(cm.c.incident_id == incident_id)
-                       .values(wanted_rev=cm.c.wanted_rev + 1))
-    return await card_messages_of(conn, incident_id)
+    bumped = await conn.execute(update(cm).where(cm.c.incident_id == incident_id)
+                                .values(wanted_rev=cm.c.wanted_rev + 1).returning(*cm.c))
+    return sorted((dict(r) for r in bumped.mappings()), key=lambda r: r["id"])
