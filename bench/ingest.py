@@ -1,6 +1,6 @@
 """Ingestion benchmark: signed PagerDuty deliveries per second into a running Firebell.
 
-    python bench/ingest.py [--database-url URL] [--seconds 30] [--senders 20]
+    python bench/ingest.py [--database-url URL] [--seconds 30] [--senders 20] [--drain-limit 120]
 
 Starts Firebell as its own process (its outbox worker running too, as in production), then 20
 concurrent senders post signed V3 `incident.triggered` deliveries for --seconds, each a new
