@@ -25,13 +25,10 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.shop import bench_database, percentile  # noqa: E402
-from storage.db import Database  # noqa: E402
-from storage.schema import outbox  # noqa: E402
+from bench.shop import bench_database, drain_outbox, percentile  # noqa: E402
 from handlers.webhooks.signature import sign  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,26 +99,10 @@ async def correlation_catch_up(url: str, limit: float) -> dict:
     """Correlation decisions still waiting when the load stopped (the worker leaves the CPU to
     a saturated door), how long the worker then took to make them all (None: not within
     `limit` seconds), and its pace meanwhile."""
-    db = Database(url)
-    waiting = select(func.count()).select_from(outbox).where(
-        outbox.c.kind == "correlate", outbox.c.status.in_(["pending", "running"]))
-
-    async def count() -> int:
-        async with db.read() as conn:
-            return (await conn.execute(waiting)).scalar_one()
-    try:
-        started = time.monotonic()
-        backlog = left = await count()
-        while left and time.monotonic() - started < limit:
-            await asyncio.sleep(0.2)
-            left = await count()
-        elapsed = time.monotonic() - started
-        return {"correlation_backlog": backlog,
-                "correlation_drained_s": None if left else round(elapsed, 1),
-                "correlation_after_load_per_s": round((backlog - left) / elapsed, 1)
-                if elapsed > 0.5 else None}
-    finally:
-        await db.close()
+    drain = await drain_outbox(url, limit=limit, kinds=["correlate"])
+    return {"correlation_backlog": drain.waiting, "correlation_drained_s": drain.drained_s,
+            "correlation_after_load_per_s": round((drain.waiting - drain.left) / drain.seconds, 1)
+            if drain.seconds > 0.5 else None}
 
 
 def peak_rss_mb(pid: int) -> float:

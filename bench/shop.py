@@ -5,21 +5,23 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
+import time
 import uuid
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import func, select, text  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 from incidents.catalog import Catalog, parse_catalog  # noqa: E402
 from incidents.fingerprint import title_fingerprint  # noqa: E402
 from storage.db import Database, normalise_url  # noqa: E402
-from storage.schema import incidents  # noqa: E402
+from storage.schema import incidents, outbox  # noqa: E402
 
 LAYERS = ("web", "api", "svc", "data", "infra")
 TEMPLATES = ("{s}: HTTP 5xx error rate {n}% on POST /v1/{s}", "{s}: p99 latency {n}00 ms",
@@ -141,3 +143,36 @@ def utcnow() -> datetime:
 
 def run(coro) -> Any:
     return asyncio.run(coro)
+
+
+@dataclass(frozen=True)
+class Drain:
+    waiting: int          # jobs pending or running when the wait began
+    left: int             # ... and when it ended
+    seconds: float        # how long it waited
+
+    @property
+    def drained_s(self) -> float | None:
+        """Seconds until nothing was left; None when the limit came first."""
+        return None if self.left else round(self.seconds, 1)
+
+
+async def drain_outbox(url: str, *, limit: float, kinds: Sequence[str] | None = None) -> Drain:
+    """Watch a running Firebell's outbox until no job (of `kinds`) is pending or running, for
+    at most `limit` seconds."""
+    q = select(func.count()).select_from(outbox).where(
+        outbox.c.status.in_(["pending", "running"]))
+    if kinds:
+        q = q.where(outbox.c.kind.in_(list(kinds)))
+    db = Database(url)
+    try:
+        started = time.monotonic()
+        async with db.read() as conn:
+            waiting = left = (await conn.execute(q)).scalar_one()
+        while left and time.monotonic() - started < limit:
+            await asyncio.sleep(0.2)
+            async with db.read() as conn:
+                left = (await conn.execute(q)).scalar_one()
+        return Drain(waiting, left, time.monotonic() - started)
+    finally:
+        await db.close()

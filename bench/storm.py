@@ -5,7 +5,8 @@ Connector that records every message and enforces Teams' per-conversation limits
 exceeded), and plays `--events` signed PagerDuty deliveries over `--seconds` from 20 concurrent
 senders: a few root outages deep in the dependency graph, their downstream symptoms (some
 paging before their root), repeats of the same alert as new incidents, acknowledgements and
-resolves. Then waits for the outbox to drain and reports what reached Teams.
+resolves. Then waits (up to 240 s) for the outbox to drain and reports what reached Teams;
+`drained_seconds` is null when it did not drain in that time.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import yaml
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bench.shop import bench_database, load_shop, percentile, shop_catalog, utcnow
+from bench.shop import bench_database, drain_outbox, load_shop, percentile, shop_catalog, utcnow
 from handlers.webhooks.signature import sign
 from storage.db import Database
 from storage.schema import incidents, outbox
@@ -167,7 +168,7 @@ async def storm(args) -> dict:
                     await _wait_ready(http, base, app)
                     await _subscribe_channels(http, base, connector_url, catalog)
                     sent = await _play(http, base, plan_storm(catalog, args.events, args.seconds))
-                drained = await _drain(Database(url), timeout=240)
+                drained = (await drain_outbox(url, limit=240)).drained_s
                 figures = await _figures(Database(url))
             finally:
                 app.send_signal(signal.SIGTERM)
@@ -248,19 +249,6 @@ async def _play(http, base, plan) -> dict:
     await asyncio.gather(*(sender() for _ in range(20)))
     return {"latencies": latencies, "accepted": accepted, "rejected": rejected,
             "seconds": max(0.001, time.monotonic() - start)}
-
-
-async def _drain(db: Database, timeout: float) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        async with db.read() as conn:
-            left = (await conn.execute(select(func.count()).select_from(outbox).where(
-                outbox.c.status.in_(["pending", "running"])))).scalar_one()
-        if not left:
-            break
-        await asyncio.sleep(0.5)
-    await db.close()
-    return round(time.monotonic() - started, 1)
 
 
 async def _figures(db: Database) -> dict:

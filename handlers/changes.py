@@ -40,8 +40,11 @@ async def after_change(ctx: Context, conn: AsyncConnection, before: Incident,
     if after.correlated:
         await refresh_cards(ctx, conn, after.id)
     status_changed = before.status != after.status
-    if after.parent_id and (status_changed or before.parent_id != after.parent_id):
+    moved = (before.parent_id, before.link_kind) != (after.parent_id, after.link_kind)
+    if after.parent_id and (status_changed or moved):
         await refresh_cards(ctx, conn, after.parent_id)   # its counts and child states
+    if before.parent_id and before.parent_id != after.parent_id:
+        await refresh_cards(ctx, conn, before.parent_id)  # it lost a child
     if status_changed:
         for child in await store.children(conn, after.id):
             await refresh_cards(ctx, conn, child.id)      # "root resolved" shows on children

@@ -6,7 +6,6 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handlers.changes import change, note, queue_correlation
-from handlers.card_queue import refresh_cards
 from handlers.context import Context
 from handlers.jobs import local_job
 from handlers.announce import announce
@@ -164,9 +163,6 @@ async def link(ctx: Context, conn: AsyncConnection, child: Incident, proposal: L
     await note(conn, parent.id, kind="child_linked", actor=by, at=ctx.now(),
                text=f"{child.ref} ({child.service or 'unknown service'}) linked as "
                     f"{proposal.kind}: {proposal.reason}")
-    if parent.correlated and child.parent_id == parent.id:
-        # (A new parent's cards were refreshed by change(): its counts changed.)
-        await refresh_cards(ctx, conn, parent.id)
     from handlers import followups  # follow-ups build on changes; imported late
     await followups.on_linked(ctx, conn, updated, parent)
     for grandchild in await store.children(conn, child.id):
@@ -188,8 +184,8 @@ async def unlink(ctx: Context, conn: AsyncConnection, child: Incident, *, by: Ac
     }, kind="unlinked", actor=by, text=f"unlinked from {parent.ref}: not related "
                                         f"(was {child.link_kind}); automatic linking is off for "
                                         f"{child.ref}")
-    await change(ctx, conn, parent, {}, kind="child_unlinked", actor=by,
-                 text=f"{child.ref} unlinked by hand: not related")
+    await note(conn, parent.id, kind="child_unlinked", actor=by, at=ctx.now(),
+               text=f"{child.ref} unlinked by hand: not related")
     await announce(ctx, conn, updated)  # a root now: it gets its own card where it had none
     return updated
 

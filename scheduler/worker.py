@@ -64,7 +64,7 @@ class OutboxWorker:
         self._concurrency = concurrency
         self._poll = poll_seconds
         self._gather = min(0.05, poll_seconds / 2)
-        self._local_due = 0.0  # while the door is saturated, no local turn before this
+        self._local_due = 0.0  # while webhooks press, no local turn before this
         self._last_claim = 0.0
         self._lease = lease
         self._wake = asyncio.Event()
@@ -121,8 +121,7 @@ class OutboxWorker:
         if free <= 0:
             await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
             return 1
-        pressed = self._door_saturated() or self.ctx.db.urgent_writers
-        if pressed and time.monotonic() - self._last_claim < 0.25:
+        if self._webhooks_pressing() and time.monotonic() - self._last_claim < 0.25:
             return done_locally  # webhooks first; claim again in a moment
         self._last_claim = time.monotonic()
         async with self.ctx.db.write() as conn:
@@ -135,6 +134,10 @@ class OutboxWorker:
             task.add_done_callback(self._running.discard)
         return done_locally + len(claimed)
 
+    def _webhooks_pressing(self) -> bool:
+        """Webhooks wait for the database, or the door has been saturated a moment ago."""
+        return bool(self.ctx.db.urgent_writers) or self._door_saturated()
+
     async def _run_local_batch(self, limit: int = 200, chunk: int = 5) -> int:
         """Claim, run and complete database-only jobs in one transaction: a storm's hundreds
         of correlation decisions cost a few commits, not three each. Claimed a few at a time,
@@ -142,7 +145,7 @@ class OutboxWorker:
         10 ms, then a pause nine times as long, while webhooks wait or the door is saturated)."""
         if not registry.LOCAL_JOBS:
             return 0
-        pressed = self._door_saturated() or bool(self.ctx.db.urgent_writers)
+        pressed = self._webhooks_pressing()
         if pressed and time.monotonic() < self._local_due:
             return 0
         ran: list[Job] = []

@@ -265,3 +265,23 @@ async def test_a_burst_of_deliveries_shows_as_a_queueing_door(harness):
     await asyncio.gather(*(_send(h, b) for b in bodies))
     assert h.firebell.committer.queueing(within=60)
     assert not h.firebell.committer.queueing(within=0)
+
+
+async def test_a_parent_that_loses_a_child_updates_its_card(harness):
+    """storefront errors hang under checkout-api's outage; an engineer moves them under an
+    unrelated incident by hand. checkout-api's card must stop listing storefront-web as
+    impacted: the parent a child leaves is refreshed, not only the one it joins."""
+    h = harness
+    await h.subscribe("checkout")
+    await _send(h, _event(1, "checkout-api", "checkout 5xx errors", 0))
+    await _send(h, _event(2, "storefront-web", "storefront errors", 1))
+    await _send(h, _event(3, "search-service", "search is down", 1.5))
+    await h.settle()
+    assert (await h.incident(2)).parent_id == 1
+    await h.connector.wait_for(lambda: "Impacted downstream: storefront-web" in
+                               card_text(h.cards_in("checkout")[0]))
+    reply = await h.say("incident link INC-2 INC-3", who="sarah")  # an incident commander
+    assert "linked under INC-3" in reply["text"]
+    await h.settle()
+    await h.connector.wait_for(lambda: "storefront-web" not in
+                               card_text(h.cards_in("checkout")[0]), timeout=10)
