@@ -37,7 +37,7 @@ async def after_change(ctx: Context, conn: AsyncConnection, before: Incident,
                        after: Incident, actor: Actor) -> None:
     from handlers import followups  # imported here: follow-ups build on this module
 
-    if after.correlated:
+    if before.correlated and after.correlated:  # never announced before: it has no cards yet
         await refresh_cards(ctx, conn, after.id)
     status_changed = before.status != after.status
     moved = (before.parent_id, before.link_kind) != (after.parent_id, after.link_kind)

@@ -46,9 +46,8 @@ async def correlate(ctx: Context, conn: AsyncConnection, job: Job) -> dict | Non
         return None
     decision = await decide(ctx, conn, incident)
     try:
-        async with conn.begin_nested():
-            outcome = await _apply(ctx, conn, incident, decision)
-    except LinkRefused as exc:  # a concurrent decision got there first: keep it
+        outcome = await _apply(ctx, conn, incident, decision)
+    except LinkRefused as exc:  # refused before anything was written: keep what is there
         decision, outcome = None, f"kept: {exc}"
     if incident.is_open and (decision is None or decision.kind == rules.CASCADE):
         evidence = await store.get(conn, incident.id)
@@ -141,6 +140,7 @@ async def link(ctx: Context, conn: AsyncConnection, child: Incident, proposal: L
     """Make `child` a duplicate or cascade child of `proposal.parent`; both timelines say why."""
     parent = proposal.parent
     ancestors = await _ancestor_ids(conn, parent)
+    # Refuse before writing anything: correlate() carries on after a refusal (no savepoint).
     if rules.would_cycle(child, parent, ancestors):
         raise LinkRefused(f"{child.ref} cannot be linked under {parent.ref}: "
                           f"{parent.ref} is already linked under {child.ref}.")
@@ -149,17 +149,12 @@ async def link(ctx: Context, conn: AsyncConnection, child: Incident, proposal: L
         "parent_id": parent.id, "link_kind": proposal.kind, "link_reason": proposal.reason,
         "link_by": "human" if human else "auto", "no_auto_link": False, "correlated": True,
     }, kind="linked", actor=by, text=f"linked to {parent.ref} as {proposal.kind}: {proposal.reason}")
-    parent_changes = {}
     if proposal.kind == rules.DUPLICATE:
         # Each new duplicate keeps the duplicate window open a while longer.
-        until = child.triggered_at + ctx.policy.duplicate_window
-        if parent.duplicate_window_until is None or until > parent.duplicate_window_until:
-            parent_changes["duplicate_window_until"] = until
+        await store.extend_duplicate_window(conn, parent.id,
+                                            child.triggered_at + ctx.policy.duplicate_window)
     # The parent gains a child: its timeline says so and its cards refresh (counts, impacted
-    # services); its own fields change only when a duplicate extends its window.
-    if parent_changes:
-        locked_parent = await store.get(conn, parent.id, lock=True)
-        await store.update_fields(conn, locked_parent, parent_changes, ctx.now())
+    # services, in after_change); its own fields change only when a duplicate extends its window.
     await note(conn, parent.id, kind="child_linked", actor=by, at=ctx.now(),
                text=f"{child.ref} ({child.service or 'unknown service'}) linked as "
                     f"{proposal.kind}: {proposal.reason}")

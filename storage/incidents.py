@@ -2,6 +2,7 @@
 key on it) and `updated_at`."""
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
@@ -58,6 +59,17 @@ async def insert_many(db, conn: AsyncConnection, rows: list[dict[str, Any]],
     result = await conn.execute(stmt, [{**defaults, **r} for r in rows])
     return {(r.source, r.external_id): r.id for r in result}
 
+
+
+async def extend_duplicate_window(conn: AsyncConnection, incident_id: int,
+                                  until: datetime) -> None:
+    """Keep `incident`'s duplicate window open until at least `until`, in one statement (no
+    lock-and-read first: a storm links hundreds of duplicates to one parent). No version bump:
+    the window is correlation's bookkeeping, shown on no card, so open cards stay current."""
+    await conn.execute(update(t).where(
+        t.c.id == incident_id,
+        or_(t.c.duplicate_window_until.is_(None), t.c.duplicate_window_until < until))
+        .values(duplicate_window_until=until))
 
 async def add_timeline_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     if rows:
@@ -167,23 +179,25 @@ _TWINS = _open_at_statements(and_(
     or_(t.c.triggered_at < bindparam("at"),
         and_(t.c.triggered_at == bindparam("at"), t.c.id < bindparam("ex"))),
     t.c.duplicate_window_until >= bindparam("at")), 5)
-_ON_SERVICES = and_(t.c.service.in_(bindparam("services", expanding=True)),
-                    t.c.triggered_at >= bindparam("since"), t.c.triggered_at <= bindparam("until"),
-                    t.c.id != bindparam("ex"))
-
-
-def _earliest_per_service(where, tag: int):
-    """The first incident of each service matching `where` (in each half: open now, resolved
-    since `at`), tagged. The cascade rule needs no more: the most upstream service wins, and
-    within a service the earliest incident; an alert storm's hundreds of symptoms upstream
-    are ranked inside the database instead of read back for every decision."""
-    rank = func.row_number().over(partition_by=t.c.service, order_by=(t.c.triggered_at, t.c.id))
-    halves = (select(t, rank.label("rank")).where(where, IS_OPEN),
-              select(t, rank.label("rank")).where(where, ~IS_OPEN,
-                                                   t.c.resolved_at > bindparam("at")))
-    return [select(*[c for c in ranked.c if c.name != "rank"],
-                   literal_column(str(tag)).label("part")).where(ranked.c.rank == 1)
-            for ranked in (h.subquery() for h in halves)]
+def _first_per_service(count: int):
+    """The first incident (by start, then id) of each of `count` services (bound as svc0,
+    svc1, ...) that started in [since, until] and is open at `at`: one index seek per service
+    and half (open now: the partial index; resolved since `at`: the service/resolved_at index),
+    never a scan. In an alert storm the upstream services hold thousands of open symptoms, and
+    ranking them all (a window function) on every decision made correlation quadratic. The
+    cascade rule needs no more than this: the most upstream service wins, and within a
+    service the earliest incident."""
+    upstream = union_all(*(select(bindparam(f"svc{i}", type_=t.c.service.type).label("service"))
+                           for i in range(count))).subquery("upstream")
+    j = t.alias("first_on_service")
+    window = and_(j.c.service == upstream.c.service, j.c.triggered_at >= bindparam("since"),
+                  j.c.triggered_at <= bindparam("until"), j.c.id != bindparam("ex"))
+    halves = (j.c.status == literal_column("'open'"),
+              and_(j.c.status != literal_column("'open'"), j.c.resolved_at > bindparam("at")))
+    firsts = union_all(*(select(select(j.c.id).where(window, half)
+                                .order_by(j.c.triggered_at, j.c.id).limit(1)
+                                .scalar_subquery()).select_from(upstream) for half in halves))
+    return select(t, literal_column("1").label("part")).where(t.c.id.in_(firsts))
 
 
 _ADOPTABLE = _open_at_statements(and_(
@@ -208,8 +222,18 @@ def _tagged(statements, tag: int):
             for q in statements]
 
 
-# Both look-ups of a correlation decision in one round trip (four index-friendly parts).
-_CANDIDATES = union_all(*_tagged(_TWINS, 0), *_earliest_per_service(_ON_SERVICES, 1))
+# SQLite allows 500 terms in one compound SELECT; a service with more upstream services than
+# this (rare) takes a statement per chunk of them.
+SERVICES_PER_STATEMENT = 100
+
+
+@functools.cache
+def _candidates(services: int, *, twins: bool):
+    """Both look-ups of a correlation decision in one round trip; built once per number of
+    upstream services (building SQLAlchemy statements costs more than running these)."""
+    parts = [*(_tagged(_TWINS, 0) if twins else ()),
+             *((_first_per_service(services),) if services else ())]
+    return union_all(*parts)
 
 
 async def correlation_candidates(conn: AsyncConnection, *, fingerprint: str,
@@ -221,11 +245,15 @@ async def correlation_candidates(conn: AsyncConnection, *, fingerprint: str,
     statement: the decision runs for every new incident, and each round trip costs more than
     the query. "Open at `at`", not "open now": a decision made late (a backlog) sees the world
     as it was when the new incident started."""
-    params = {"fp": fingerprint, "services": list(services), "since": since, "until": until,
-              "ex": exclude, "at": at}
+    services, step = list(services), SERVICES_PER_STATEMENT
+    chunks = [services[i:i + step] for i in range(0, len(services), step)] or [[]]
     parts: tuple[dict[int, Incident], dict[int, Incident]] = ({}, {})
-    for row in (await conn.execute(_CANDIDATES, params)).mappings():
-        parts[row["part"]][row["id"]] = Incident.from_row(row)
+    for n, chunk in enumerate(chunks):
+        params = {"fp": fingerprint, "since": since, "until": until, "ex": exclude, "at": at,
+                  **{f"svc{i}": name for i, name in enumerate(chunk)}}
+        for row in (await conn.execute(_candidates(len(chunk), twins=n == 0),
+                                       params)).mappings():
+            parts[row["part"]][row["id"]] = Incident.from_row(row)
     twins, upstream = (sorted(p.values(), key=lambda i: (i.triggered_at, i.id)) for p in parts)
     twin = next((i for i in twins if i.parent_id is None), twins[0] if twins else None)
     return twin, upstream

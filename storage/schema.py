@@ -86,6 +86,8 @@ Index("ix_incidents_open_fingerprint", incidents.c.fingerprint, incidents.c.trig
 Index("ix_incidents_open_service", incidents.c.service, incidents.c.triggered_at,
       sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'"))
 Index("ix_incidents_fingerprint_resolved", incidents.c.fingerprint, incidents.c.resolved_at)
+# Correlation's "first incident on this upstream service resolved since the new one started".
+Index("ix_incidents_service_resolved", incidents.c.service, incidents.c.resolved_at)
 Index("ix_incidents_parent", incidents.c.parent_id)
 Index("ix_incidents_triggered", incidents.c.triggered_at)
 Index("ix_incidents_status_team", incidents.c.status, incidents.c.team)

@@ -285,3 +285,70 @@ async def test_a_parent_that_loses_a_child_updates_its_card(harness):
     await h.settle()
     await h.connector.wait_for(lambda: "storefront-web" not in
                                card_text(h.cards_in("checkout")[0]), timeout=10)
+
+
+async def test_a_late_decision_still_sees_an_upstream_outage_resolved_since(harness):
+    """A backlog: the checkout symptom is decided only after payment-gateway's outage was
+    resolved. The decision sees the world as it was when the symptom started (the
+    "resolved since" half of the per-service look-up), so it still folds under the outage."""
+    h = harness
+    await h.firebell.worker.stop()
+    await _send(h, _event(1, "payment-gateway", "payment-gateway down", 0))
+    await _send(h, _event(2, "checkout-api", "checkout 5xx", 1))
+    await _send(h, _event(1, "payment-gateway", "payment-gateway down", 3, kind="resolved"))
+    h.firebell.worker.start()
+    await h.settle()
+    root, symptom = await h.incident(1), await h.incident(2)
+    assert root.status == "resolved" and root.parent_id is None
+    assert (symptom.parent_id, symptom.link_kind) == (1, "cascade")
+
+
+async def test_candidates_cover_every_upstream_service_of_a_wide_graph(harness):
+    """More upstream services than one statement takes (SQLite: 500 terms in a compound
+    SELECT): the look-up runs in chunks and still finds the first open incident, or the first
+    resolved since, on every one of them, and nothing outside the window."""
+    from storage import incidents as store
+    h, at = harness, T0 + timedelta(minutes=30)
+    services = [f"wide-{n:03d}" for n in range(store.SERVICES_PER_STATEMENT * 2 + 17)]
+    expected = {}
+    async with h.ctx.db.write() as conn:
+        for n, service in enumerate(services):
+            for minute in (40 + n % 3, 20, 25):  # the one at minute 20 is the first
+                found = await store.insert(conn, {
+                    "source": "test", "external_id": f"{service}-{minute}", "title": "x",
+                    "service": service, "team": None, "level": "minor", "status": "open",
+                    "triggered_at": T0 + timedelta(minutes=minute), "fingerprint": "f"}, T0)
+                if minute == 20:
+                    expected[service] = found.id
+            if n % 2:  # resolved after the new incident started: still a candidate
+                await store.update_fields(conn, await store.get(conn, expected[service]), {
+                    "status": "resolved", "resolved_at": at + timedelta(minutes=1)}, at)
+        await store.insert(conn, {  # outside the window
+            "source": "test", "external_id": "early", "title": "x", "service": services[0],
+            "team": None, "level": "minor", "status": "open", "triggered_at": T0,
+            "fingerprint": "f"}, T0)
+        _, upstream = await store.correlation_candidates(
+            conn, fingerprint="g", services=services, since=T0 + timedelta(minutes=10),
+            until=at + timedelta(minutes=5), exclude=0, at=at)
+    first: dict[str, int] = {}
+    for incident in upstream:  # sorted by start: per service, the first open and/or resolved
+        first.setdefault(incident.service, incident.id)
+    assert first == expected
+    assert T0 not in {i.triggered_at for i in upstream}
+
+
+async def test_a_root_search_document_does_not_grow_with_each_linked_child(harness):
+    """A storm root gains thousands of "INC-n linked as duplicate" lines; re-indexing its
+    whole document for each made correlation quadratic. The children stay findable: their own
+    timelines say what they are linked to."""
+    from storage import search
+    h = harness
+    for n in range(1, 4):
+        await _send(h, _event(n, "order-db", "order-db: replication lag 47s", n))
+    await h.settle()
+    root = await h.incident(1)
+    assert [(await h.incident(n)).parent_id for n in (2, 3)] == [1, 1]
+    assert any(e["kind"] == "child_linked" for e in await h.timeline(1))
+    async with h.ctx.db.read() as conn:
+        found = await search.search(conn, f"fingerprint {root.fingerprint[:8]}")
+    assert sorted(found) == [2, 3]  # the children's own "linked to INC-1" lines, not the root
