@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import AsyncIterator
 
 import orjson
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from storage import sqlite_inline
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # JSON columns (payloads, details) are (de)serialised on every row: orjson is several times
@@ -148,8 +150,18 @@ def _upgrade(sync_conn) -> None:
 
 
 def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0,
-                                 connect_args={"timeout": 30}, **JSON_OPTIONS)
+    if immediate:
+        # The writer runs its (short) statements on the event loop's thread: see
+        # storage/sqlite_inline.py. Readers keep aiosqlite's threads for long reports.
+        path = make_url(url).database
+
+        async def connect_in_place():
+            return sqlite_inline.connect(path, timeout=30)
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0,
+                                     async_creator=connect_in_place, **JSON_OPTIONS)
+    else:
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0,
+                                     connect_args={"timeout": 30}, **JSON_OPTIONS)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn, _record):
