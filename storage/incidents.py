@@ -6,8 +6,8 @@ import functools
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import (and_, bindparam, func, literal_column, or_, select, true, tuple_,
-                        union_all, update)
+from sqlalchemy import (and_, bindparam, func, literal_column, or_, select, true, union_all,
+                        update)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidents.model import Incident
@@ -41,7 +41,13 @@ async def by_external_many(conn: AsyncConnection, keys: Iterable[tuple[str, str]
     keys = list(dict.fromkeys(keys))
     if not keys:
         return {}
-    q = select(t).where(tuple_(t.c.source, t.c.external_id).in_(keys))
+    # Per source, `external_id IN (...)`: SQLite (3.40) answers a row-value IN over
+    # (source, external_id) with a scan of the whole table, on every webhook batch.
+    by_source: dict[str, list[str]] = {}
+    for source, external_id in keys:
+        by_source.setdefault(source, []).append(external_id)
+    q = select(t).where(or_(*(and_(t.c.source == source, t.c.external_id.in_(ids))
+                              for source, ids in by_source.items())))
     rows = (await conn.execute(q.with_for_update() if lock else q)).mappings()
     return {(r["source"], r["external_id"]): Incident.from_row(r) for r in rows}
 
