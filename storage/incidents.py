@@ -185,6 +185,8 @@ _TWINS = _open_at_statements(and_(
     or_(t.c.triggered_at < bindparam("at"),
         and_(t.c.triggered_at == bindparam("at"), t.c.id < bindparam("ex"))),
     t.c.duplicate_window_until >= bindparam("at")), 5)
+
+
 def _first_per_service(count: int):
     """The first incident (by start, then id) of each of `count` services (bound as svc0,
     svc1, ...) that started in [since, until] and is open at `at`: one index seek per service
@@ -231,6 +233,10 @@ def _tagged(statements, tag: int):
 # SQLite allows 500 terms in one compound SELECT; a service with more upstream services than
 # this (rare) takes a statement per chunk of them.
 SERVICES_PER_STATEMENT = 100
+# Statements are built for these numbers of services only (a chunk is padded by repeating its
+# last service, whose rows come back once): each new statement costs a compile of several ms,
+# and one per distinct upstream-set size put compiles into the decisions' p99.
+_SIZES = (1, 2, 4, 8, 16, 32, 64, SERVICES_PER_STATEMENT)
 
 
 @functools.cache
@@ -255,10 +261,11 @@ async def correlation_candidates(conn: AsyncConnection, *, fingerprint: str,
     chunks = [services[i:i + step] for i in range(0, len(services), step)] or [[]]
     parts: tuple[dict[int, Incident], dict[int, Incident]] = ({}, {})
     for n, chunk in enumerate(chunks):
+        size = next((size for size in _SIZES if size >= len(chunk)), 0) if chunk else 0
+        padded = chunk + chunk[-1:] * (size - len(chunk))
         params = {"fp": fingerprint, "since": since, "until": until, "ex": exclude, "at": at,
-                  **{f"svc{i}": name for i, name in enumerate(chunk)}}
-        for row in (await conn.execute(_candidates(len(chunk), twins=n == 0),
-                                       params)).mappings():
+                  **{f"svc{i}": name for i, name in enumerate(padded)}}
+        for row in (await conn.execute(_candidates(size, twins=n == 0), params)).mappings():
             parts[row["part"]][row["id"]] = Incident.from_row(row)
     twins, upstream = (sorted(p.values(), key=lambda i: (i.triggered_at, i.id)) for p in parts)
     twin = next((i for i in twins if i.parent_id is None), twins[0] if twins else None)
