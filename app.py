@@ -21,6 +21,7 @@ from bot.identity import Identity
 from bot.routes import messages_route
 from bot.teams_bot import FirebellBot
 from handlers.context import Context, Policy
+from handlers.correlate import prepare as prepare_correlation
 from handlers.dependencies import refresh_graph
 from handlers.ingest import ingest_batch
 from handlers.registry import load_all
@@ -225,6 +226,7 @@ class Firebell:
     async def _start(self, _app: web.Application) -> None:
         await self.db.migrate()
         await refresh_graph(self.ctx)  # the catalog's edges plus those imported before
+        await prepare_correlation(self.ctx)
         # Everything built so far lives as long as the process: keep the garbage collector
         # from walking it again and again (shorter pauses on the webhook path).
         gc.collect()

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.shop import bench_database, fill_history, load_shop, percentile, run, utcnow  # noqa: E402
 from handlers.context import Context  # noqa: E402
-from handlers.correlate import decide  # noqa: E402
+from handlers.correlate import decide, prepare as prepare_correlation  # noqa: E402
 from handlers.jobs import LOCAL_JOBS  # noqa: E402
 from handlers.registry import load_all  # noqa: E402
 from incidents.fingerprint import title_fingerprint  # noqa: E402
@@ -46,6 +46,7 @@ async def decisions(args: argparse.Namespace) -> dict:
         fill_s = time.perf_counter() - started
         ctx = Context(db=db, catalog=catalog)
         load_all()
+        await prepare_correlation(ctx)  # as app.py does at start-up
         gc.collect()
         gc.freeze()  # as app.py does after start-up: what is alive now is not garbage
         decide_ms, job_ms, linked = [], [], 0

@@ -36,6 +36,12 @@ async def announce_undecided(ctx: Context, conn: AsyncConnection, job: Job) -> N
     await announce(ctx, conn, incident)
 
 
+
+async def prepare(ctx: Context) -> None:
+    """At start-up: compile the decision's statements before the first incident needs them."""
+    async with ctx.db.write() as conn:
+        await store.prepare_correlation_candidates(conn)
+
 @local_job("correlate", on_give_up=announce_undecided)
 async def correlate(ctx: Context, conn: AsyncConnection, job: Job) -> dict | None:
     # One decision at a time, everywhere: two incidents deciding about each other at once

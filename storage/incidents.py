@@ -3,7 +3,7 @@ key on it) and `updated_at`."""
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import (and_, bindparam, func, literal_column, or_, select, true, union_all,
@@ -247,6 +247,17 @@ def _candidates(services: int, *, twins: bool):
              *((_first_per_service(services),) if services else ())]
     return union_all(*parts)
 
+
+
+async def prepare_correlation_candidates(conn: AsyncConnection) -> None:
+    """Run each candidate statement once, so SQLAlchemy compiles it now (several ms each)
+    rather than in the first decisions after a start, which are often a storm's."""
+    epoch = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    for size in (0, *_SIZES):
+        for twins in ((True,) if size == 0 else (True, False)):
+            params = {"fp": "", "since": epoch, "until": epoch, "ex": 0, "at": epoch,
+                      **{f"svc{i}": "" for i in range(size)}}
+            await conn.execute(_candidates(size, twins=twins), params)
 
 async def correlation_candidates(conn: AsyncConnection, *, fingerprint: str,
                                  services: Sequence[str], since: datetime, until: datetime,
