@@ -36,11 +36,11 @@ async def announce_undecided(ctx: Context, conn: AsyncConnection, job: Job) -> N
     await announce(ctx, conn, incident)
 
 
-
 async def prepare(ctx: Context) -> None:
     """At start-up: compile the decision's statements before the first incident needs them."""
     async with ctx.db.write() as conn:
         await store.prepare_correlation_candidates(conn)
+
 
 @local_job("correlate", on_give_up=announce_undecided)
 async def correlate(ctx: Context, conn: AsyncConnection, job: Job) -> dict | None:
@@ -132,7 +132,7 @@ async def _adopt_downstream(ctx: Context, conn: AsyncConnection, evidence: Incid
         if locked and rules.may_auto_link(locked):
             await link(ctx, conn, locked, proposal, by=FIREBELL)
             adopted += 1
-        if ctx.db.urgent_writers:
+        if await ctx.db.urgent_waiting():
             break  # webhooks wait for the database: let them in, continue in a moment
     if adopted < len(proposals):
         # A storm's root can have hundreds of symptoms: adopt them in short runs, so the

@@ -157,7 +157,7 @@ class OutboxWorker:
                                           lease=self._lease, limit=chunk,
                                           kinds=list(registry.LOCAL_JOBS))
                 for n, job in enumerate(jobs):
-                    if ran and (self.ctx.db.urgent_writers
+                    if ran and (await self.ctx.db.urgent_waiting()
                                 or time.monotonic() - started > (0.01 if pressed else 0.05)):
                         await outbox.release(conn, jobs[n:])  # back in the queue, untouched
                         jobs = []

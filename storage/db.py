@@ -50,8 +50,8 @@ class Database:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._urgent = 0
         if self.is_sqlite:
-            self._writer = _sqlite_engine(self.url, immediate=True, pool_size=1)
-            self._reader = _sqlite_engine(self.url, immediate=False, pool_size=4)
+            self._writer = _sqlite_engine(self.url, writer=True, pool_size=1)
+            self._reader = _sqlite_engine(self.url, writer=False, pool_size=4)
         else:
             self._writer = create_async_engine(self.url, pool_size=pool_size, max_overflow=pool_size,
                                                pool_pre_ping=True, pool_recycle=1800,
@@ -71,6 +71,13 @@ class Database:
         """How many urgent writers (a webhook batch someone is waiting on) wait for the lock;
         background work that holds it should finish up and let them in."""
         return self._urgent
+
+    async def urgent_waiting(self) -> bool:
+        """Whether an urgent writer waits for the lock, asked between two pieces of background
+        work. Gives the loop a turn first: the SQLite writer's statements run in place and never
+        suspend, so without it no webhook that arrived meanwhile could get as far as asking."""
+        await asyncio.sleep(0)
+        return bool(self._urgent)
 
     @asynccontextmanager
     async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -149,8 +156,8 @@ def _upgrade(sync_conn) -> None:
     command.upgrade(cfg, "head")
 
 
-def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
-    if immediate:
+def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:
+    if writer:
         # The writer runs its (short) statements on the event loop's thread: see
         # storage/sqlite_inline.py. Readers keep aiosqlite's threads for long reports.
         path = make_url(url).database
@@ -172,7 +179,7 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
-        if immediate:
+        if writer:
             # The writer touches the newest pages of each index (16 MiB page cache, not
             # SQLite's 2 MB); a bigger cache would only hold the whole file in this process's
             # memory as it grows (a 30 s burst at 1,000/s filled 64 MiB).
@@ -186,7 +193,7 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
     return engine
 

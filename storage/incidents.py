@@ -66,7 +66,6 @@ async def insert_many(db, conn: AsyncConnection, rows: list[dict[str, Any]],
     return {(r.source, r.external_id): r.id for r in result}
 
 
-
 async def extend_duplicate_window(conn: AsyncConnection, incident_id: int,
                                   until: datetime) -> None:
     """Keep `incident`'s duplicate window open until at least `until`, in one statement (no
@@ -76,6 +75,7 @@ async def extend_duplicate_window(conn: AsyncConnection, incident_id: int,
         t.c.id == incident_id,
         or_(t.c.duplicate_window_until.is_(None), t.c.duplicate_window_until < until))
         .values(duplicate_window_until=until))
+
 
 async def add_timeline_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     if rows:
@@ -248,7 +248,6 @@ def _candidates(services: int, *, twins: bool):
     return union_all(*parts)
 
 
-
 async def prepare_correlation_candidates(conn: AsyncConnection) -> None:
     """Run each candidate statement once, so SQLAlchemy compiles it now (several ms each)
     rather than in the first decisions after a start, which are often a storm's."""
@@ -258,6 +257,7 @@ async def prepare_correlation_candidates(conn: AsyncConnection) -> None:
             params = {"fp": "", "since": epoch, "until": epoch, "ex": 0, "at": epoch,
                       **{f"svc{i}": "" for i in range(size)}}
             await conn.execute(_candidates(size, twins=twins), params)
+
 
 async def correlation_candidates(conn: AsyncConnection, *, fingerprint: str,
                                  services: Sequence[str], since: datetime, until: datetime,
@@ -272,7 +272,7 @@ async def correlation_candidates(conn: AsyncConnection, *, fingerprint: str,
     chunks = [services[i:i + step] for i in range(0, len(services), step)] or [[]]
     parts: tuple[dict[int, Incident], dict[int, Incident]] = ({}, {})
     for n, chunk in enumerate(chunks):
-        size = next((size for size in _SIZES if size >= len(chunk)), 0) if chunk else 0
+        size = next(size for size in _SIZES if size >= len(chunk)) if chunk else 0
         padded = chunk + chunk[-1:] * (size - len(chunk))
         params = {"fp": fingerprint, "since": since, "until": until, "ex": exclude, "at": at,
                   **{f"svc{i}": name for i, name in enumerate(padded)}}

@@ -28,10 +28,6 @@ class _Cursor:
     async def __aexit__(self, *exc: Any) -> None:
         self._cursor.close()
 
-    def __await__(self):  # `await conn.cursor()`, as aiosqlite allows
-        yield from ()
-        return self
-
     async def execute(self, sql: str, parameters: Any = ()) -> "_Cursor":
         self._cursor.execute(sql, parameters)
         return self
@@ -77,9 +73,6 @@ class _Now:
     """Stands in for aiosqlite's request queue: SQLAlchemy's adapter sets the isolation level
     by queueing a function with a future; here it runs at once."""
 
-    def __init__(self, conn: sqlite3.Connection):
-        self._conn = conn
-
     def put_nowait(self, item: tuple[Any, Callable[[], Any]]) -> None:
         future, function = item
         try:
@@ -92,11 +85,7 @@ class Connection:
     def __init__(self, conn: sqlite3.Connection):
         self._conn = conn
         self._connection = conn  # SQLAlchemy checks it to know the connection is open
-        self._tx = _Now(conn)
-
-    def __await__(self):  # `await connect(...)`
-        yield from ()
-        return self
+        self._tx = _Now()
 
     def cursor(self) -> _Cursor:
         return _Cursor(self._conn.cursor())
@@ -115,8 +104,7 @@ class Connection:
         self._conn.rollback()
 
     async def close(self) -> None:
-        self._conn.close()
-        self._connection = None
+        self.stop()
 
     def stop(self) -> None:  # terminate(): nothing runs in the background to stop
         self._conn.close()
@@ -124,5 +112,6 @@ class Connection:
 
 
 def connect(database: str, **kwargs: Any) -> Connection:
-    """What create_async_engine(..., async_creator=...) calls for each new connection."""
+    """A new writer connection (storage/db.py hands it to SQLAlchemy as `async_creator`).
+    check_same_thread=False: the pool may close it from the garbage collector's thread."""
     return Connection(sqlite3.connect(database, check_same_thread=False, **kwargs))
