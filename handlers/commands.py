@@ -186,13 +186,12 @@ async def _done(ctx: Context, conn: AsyncConnection, incident: Incident, text: s
 async def acknowledge(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
     async def act(conn, incident):
         transition(incident.ref, incident.status, "acknowledge")
-        if incident.acknowledged_by:
-            return await _done(ctx, conn, incident, f"{incident.ref} was already acknowledged "
-                                                    f"by {incident.acknowledged_by}.")
-        now = ctx.now()
         # Anyone may acknowledge (it stops the page); only a responder takes command by it.
         commander = permissions.commander_after_ack(actor, incident, ctx.catalog,
                                                     ctx.policy.admins)
+        if incident.acknowledged_by:
+            return await _acknowledged_before(ctx, conn, incident, actor, commander)
+        now = ctx.now()
         updated = await change(ctx, conn, incident, {
             "acknowledged_by": actor.label, "acknowledged_at": now,
             "first_acknowledged_at": incident.first_acknowledged_at or now,
@@ -200,6 +199,20 @@ async def acknowledge(ctx: Context, actor: Actor, args: dict[str, Any], where: W
         }, kind="acknowledged", text="acknowledged in Teams", actor=actor)
         return await _done(ctx, conn, updated, f"✅ {incident.ref} acknowledged by {actor.label}.")
     return await _with_incident(ctx, args["incident"], where, act)
+
+
+async def _acknowledged_before(ctx: Context, conn: AsyncConnection, incident: Incident,
+                               actor: Actor, commander: str | None) -> Reply:
+    """Someone acknowledged first (maybe a guest, who took no command): a responder's
+    acknowledgement still takes the command nobody holds."""
+    already = f"{incident.ref} was already acknowledged by {incident.acknowledged_by}."
+    if commander == incident.commander:
+        return await _done(ctx, conn, incident, already)
+    updated = await change(ctx, conn, incident, {"commander": commander}, kind="assigned",
+                           text=f"incident commander: {actor.label} (acknowledged after "
+                                f"{incident.acknowledged_by})", actor=actor)
+    return await _done(ctx, conn, updated, f"{already} {actor.label} is now its incident "
+                                           "commander.")
 
 
 @command("resolve")

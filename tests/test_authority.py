@@ -99,6 +99,15 @@ async def test_a_guests_ack_shows_on_the_card_and_keeps_the_commander(harness, p
     assert "Acknowledged by: Guest User" in card_text(card)
     assert "Incident commander" not in card_text(card)
     assert (await h.incident(1)).commander is None
+    # The on-call acknowledges too (typed: the button is gone): they take the free command.
+    answer = (await h.say("incident ack 1"))["text"]
+    assert answer == "INC-1 was already acknowledged by Guest User. Priya Raman is now its " \
+                     "incident commander."
+    incident = await h.incident(1)
+    assert (incident.acknowledged_by, incident.commander) == \
+        ("Guest User", "priya.raman@shopfront.example")
+    answer = (await h.say("incident ack 1", who="sarah"))["text"]  # commanded already
+    assert answer == "INC-1 was already acknowledged by Guest User."
 
 
 @pytest.mark.parametrize("path", PATHS)
