@@ -22,20 +22,19 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ALTER TABLE ADD/DROP COLUMN, not batch mode: a batch on SQLite may rebuild the table,
+# and rebuilding `incidents` or `postmortems` would drop their full-text search triggers.
+
 def upgrade() -> None:
-    with op.batch_alter_table("incidents", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("postmortem_required", sa.Boolean(), nullable=False,
-                                      server_default=sa.false()))
-    with op.batch_alter_table("postmortems", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("waived_at", storage.schema.UtcDateTime(), nullable=True))
-        batch_op.add_column(sa.Column("waived_by", sa.String(length=300), nullable=True))
-        batch_op.add_column(sa.Column("waiver_reason", sa.Text(), nullable=True))
+    op.add_column("incidents", sa.Column("postmortem_required", sa.Boolean(), nullable=False,
+                                         server_default=sa.false()))
+    op.add_column("postmortems", sa.Column("waived_at", storage.schema.UtcDateTime(),
+                                           nullable=True))
+    op.add_column("postmortems", sa.Column("waived_by", sa.String(length=300), nullable=True))
+    op.add_column("postmortems", sa.Column("waiver_reason", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("postmortems", schema=None) as batch_op:
-        batch_op.drop_column("waiver_reason")
-        batch_op.drop_column("waived_by")
-        batch_op.drop_column("waived_at")
-    with op.batch_alter_table("incidents", schema=None) as batch_op:
-        batch_op.drop_column("postmortem_required")
+    for column in ("waiver_reason", "waived_by", "waived_at"):
+        op.drop_column("postmortems", column)
+    op.drop_column("incidents", "postmortem_required")
