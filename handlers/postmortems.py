@@ -24,7 +24,8 @@ def page_url(ctx: Context, incident: Incident) -> str:
 
 async def ensure_postmortem(ctx: Context, conn: AsyncConnection, incident: Incident, *,
                             force: bool = False) -> bool:
-    """Start the postmortem of a root incident whose level needs one; True if started now."""
+    """Start the postmortem of a root incident that needs one (its level, or a postmortem level
+    it had before: incidents.postmortem.needed); True if started now."""
     if incident.parent_id is not None:
         return False
     if not force and not rules.needed(incident, ctx.catalog.levels):

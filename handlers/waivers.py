@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.changes import change
-from handlers.commands import Where, _done, _with_incident, command
+from handlers.commands import REASON_LIMIT, Where, _done, _with_incident, command
 from handlers.context import Context
 from handlers.replies import Reply
 from incidents import permissions
@@ -15,8 +15,6 @@ from incidents import postmortem as rules
 from incidents.model import Actor
 from storage import incidents as store
 from storage import postmortems as pm_store
-
-REASON_LIMIT = 500
 
 
 @command("waive")
