@@ -22,8 +22,8 @@ _TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 _OPTION = re.compile(r"(?:^|\s)(service|level|team)=(\"[^\"]*\"|'[^']*'|\S+)", re.IGNORECASE)
 
 VERBS = ("declare", "ack", "resolve", "close", "level", "assign", "note", "list", "show",
-         "subscribe", "unsubscribe", "link", "unlink", "rca", "retry", "oncall", "report",
-         "stats", "search", "help")
+         "subscribe", "unsubscribe", "link", "unlink", "rca", "waive", "retry", "oncall",
+         "report", "stats", "search", "help")
 _ALIASES = {"acknowledge": "ack", "lvl": "level", "ls": "list", "status": "show",
             "?": "help", "commands": "help", "unlinked": "unlink"}
 
@@ -78,12 +78,43 @@ def _ref_only(rest: str, verb: str) -> dict[str, Any]:
     return {"incident": ref}
 
 
+_BECAUSE = re.compile(r"\s+because\b", re.IGNORECASE)
+REASON_LIMIT = 500
+
+
 def _level(rest: str, verb: str) -> dict[str, Any]:
+    usage = ("Usage: `incident level INC-7 service-down`, or with a reason (needed to lower a "
+             "resolved incident or one whose postmortem has started): `incident level INC-7 "
+             "minor because false alarm, rolled back`.")
     parts = rest.split(" ", 1)
     if len(parts) < 2 or not parts[1].strip():
-        raise ParseError("Usage: `incident level INC-7 service-down` "
-                         "(levels: service-down, high-error-rate, high-latency, minor).")
-    return {"incident": _one_ref(parts[0], verb), "level": parts[1].strip()}
+        raise ParseError(usage)
+    pieces = _BECAUSE.split(" " + parts[1], maxsplit=1)  # "minor because false alarm"
+    level = pieces[0].strip()
+    reason = pieces[1].strip() if len(pieces) > 1 else None
+    if not level or reason == "":
+        raise ParseError(usage)
+    args = {"incident": _one_ref(parts[0], verb), "level": level}
+    if reason:
+        args["reason"] = _reason(reason)
+    return args
+
+
+def _waive(rest: str, verb: str) -> dict[str, Any]:
+    parts = rest.split(" ", 1)
+    if len(parts) < 2 or not parts[1].strip():
+        raise ParseError("Usage: `incident waive INC-7 <reason>`: an incident commander or "
+                         "admin waives the postmortem, and the reason goes on the timeline "
+                         "and the close summary.")
+    return {"incident": _one_ref(parts[0], verb), "reason": _reason(parts[1])}
+
+
+def _reason(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) > REASON_LIMIT:
+        raise ParseError(f"That reason is {len(text)} characters; keep it under "
+                         f"{REASON_LIMIT}.")
+    return text
 
 
 def _assign(rest: str, verb: str) -> dict[str, Any]:
@@ -144,7 +175,7 @@ def _no_args(rest: str, verb: str) -> dict[str, Any]:
 _PARSERS = {
     "declare": _declare, "ack": _ref_only, "resolve": _ref_only, "close": _ref_only,
     "show": _ref_only, "unlink": _ref_only, "rca": _ref_only, "retry": _ref_only,
-    "level": _level, "assign": _assign, "note": _note, "list": _list,
+    "level": _level, "waive": _waive, "assign": _assign, "note": _note, "list": _list,
     "subscribe": _team_arg, "unsubscribe": _team_arg, "link": _link,
     "oncall": _optional_words, "report": _optional_words, "stats": _optional_words,
     "search": _search,

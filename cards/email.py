@@ -21,6 +21,7 @@ class IncidentMail:
     impact_usd: float | None = None
     postmortem: Mapping[str, Any] = field(default_factory=dict)
     action_items: Sequence[Mapping[str, Any]] = ()
+    waiver: str | None = None          # the postmortem was waived: "waived by … on …: why"
 
 
 def triggered_mail(m: IncidentMail) -> tuple[str, str, str]:
@@ -40,6 +41,8 @@ def closed_mail(m: IncidentMail) -> tuple[str, str, str]:
     sections = [(label.split(" (")[0], m.postmortem.get(key))
                 for key, label in RCA_SECTIONS
                 if key in ("summary", "root_cause", "resolution") and m.postmortem.get(key)]
+    if m.waiver:
+        sections.insert(0, ("Postmortem", m.waiver))
     items = [f"{a['title']} — {a.get('owner') or 'no owner'}, due "
              f"{a['due_date'].isoformat() if a.get('due_date') else 'n/a'}"
              + (f" ({a['jira_key']})" if a.get("jira_key") else "") for a in m.action_items]

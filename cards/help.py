@@ -14,7 +14,9 @@ COMMANDS = (
         ("incident ack ‹INC-n›", "Acknowledge"),
         ("incident resolve ‹INC-n›", "Resolve"),
         ("incident close ‹INC-n›", "Close (after the postmortem, where the level needs one)"),
-        ("incident level ‹INC-n› ‹level›", "Change the level"),
+        ("incident level ‹INC-n› ‹level› [because ‹reason›]",
+         "Change the level. Lowering (to a level later in the list below) a resolved "
+         "incident, or one whose postmortem has started, needs a reason"),
         ("incident assign ‹INC-n› @person", "Make someone the incident commander"),
         ("incident note ‹INC-n› ‹text›", "Add a note to the timeline"),
     )),
@@ -28,6 +30,7 @@ COMMANDS = (
     )),
     ("Follow-ups", (
         ("incident rca ‹INC-n›", "Open the RCA form of the postmortem"),
+        ("incident waive ‹INC-n› ‹reason›", "Waive the postmortem (incident commanders, admins)"),
         ("incident retry ‹INC-n›", "Retry follow-ups that failed (JIRA, war room, e-mail…)"),
         ("incident link ‹INC-child› ‹INC-parent›", "Link an incident to its root"),
         ("incident unlink ‹INC-n›", "Undo a link: not related"),
@@ -50,5 +53,8 @@ def help_card(levels: tuple[str, ...] | list[str], note: str | None = None) -> d
         body.append(block(f"**{group}**", spacing="Medium"))
         body.append({"type": "FactSet", "facts": [{"title": cmd, "value": what}
                                                   for cmd, what in rows]})
-    body.append(block("Levels: " + ", ".join(levels), isSubtle=True))
+    body.append(block("Levels: " + ", ".join(levels) + " (most to least severe)", isSubtle=True))
+    body.append(block("Anyone may acknowledge and add notes; changing what an incident means "
+                      "(level, status, links, commander, postmortem) is for its responders.",
+                      isSubtle=True))
     return card(body, [execute("Declare an incident", "declare_form", {})])

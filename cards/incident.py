@@ -34,6 +34,7 @@ class IncidentView:
     similar: Sequence[Incident] = ()
     needs_postmortem: bool = False
     postmortem_missing: Sequence[str] = ()
+    postmortem_waiver: str | None = None             # "waived by Sarah Kim on …: why"
     impact_usd: float | None = None
     commander_name: str | None = None
     timeline: Sequence[dict[str, Any]] | None = None  # shown by `show`, not on the live card
@@ -140,6 +141,8 @@ def _follow_ups(view: IncidentView) -> list[dict]:
     if view.postmortem_missing and view.incident.status == "resolved":
         out.append(plain("To close: " + "; ".join(view.postmortem_missing), limit=400,
                          color="Warning"))
+    if view.postmortem_waiver:
+        out.append(plain("Postmortem " + view.postmortem_waiver, limit=700, subtle=True))
     for notice in view.notices:
         out.append(plain(notice, limit=300, subtle=True))
     if view.similar:
@@ -198,7 +201,10 @@ def _level_picker(view: IncidentView, data: dict[str, Any]) -> dict:
     return {"type": "Action.ShowCard", "title": "Change level", "card": {
         "type": "AdaptiveCard", "body": [{
             "type": "Input.ChoiceSet", "id": "level", "label": "Level", "value": view.incident.level,
-            "choices": choices, "isRequired": True, "errorMessage": "Pick a level"}],
+            "choices": choices, "isRequired": True, "errorMessage": "Pick a level"}, {
+            "type": "Input.Text", "id": "reason", "label": "Reason",
+            "placeholder": "Needed to lower a resolved incident or one with a postmortem",
+            "maxLength": 500}],
         "actions": [execute("Set level", "set_level", data)]}}
 
 

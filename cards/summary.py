@@ -25,6 +25,7 @@ class CloseSummary:
     people: Mapping[str, str] = field(default_factory=dict)
     page_url: str | None = None
     teams_url: str | None = None
+    waiver: str | None = None        # the postmortem was waived: "waived by … on …: why"
 
 
 def close_summary_card(s: CloseSummary) -> dict[str, Any]:
@@ -44,6 +45,8 @@ def close_summary_card(s: CloseSummary) -> dict[str, Any]:
                        ("Linked incidents", str(s.linked) if s.linked else None),
                        ("Estimated impact", f"≈ {money(s.impact_usd)}" if s.impact_usd
                         else None)]))
+    if s.waiver:
+        body.append(labelled("Postmortem", s.waiver, limit=700))
     for key, label in _SECTIONS:
         if (s.postmortem.get(key) or "").strip():
             body.append(labelled(label, s.postmortem[key], limit=700))

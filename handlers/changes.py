@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handlers.card_queue import refresh_cards
 from handlers.context import Context
+from incidents import postmortem as pm_rules
 from incidents.model import Actor, Incident
 from storage import incidents as store
 from storage import outbox
@@ -21,10 +22,27 @@ async def change(ctx: Context, conn: AsyncConnection, incident: Incident, change
                  *, kind: str, text: str, actor: Actor, data: dict[str, Any] | None = None,
                  at=None) -> Incident:
     now = ctx.now()
+    changes = _keep_postmortem_required(ctx, incident, changes)
     updated = await store.update_fields(conn, incident, changes, now)
     await note(conn, incident.id, kind=kind, text=text, actor=actor, data=data, at=at or now)
     await after_change(ctx, conn, incident, updated, actor)
     return updated
+
+
+def _keep_postmortem_required(ctx: Context, incident: Incident,
+                              changes: dict[str, Any]) -> dict[str, Any]:
+    """Every change of level or link, whoever makes it (a command, a card, a webhook,
+    correlation), passes here: the sticky rule sees the level before and after. (Before
+    covers incidents stored before the flag existed.)"""
+    levels = ctx.catalog.levels
+    required = pm_rules.required_after(incident.postmortem_required, incident.level,
+                                       incident.parent_id is None, levels)
+    required = pm_rules.required_after(required, changes.get("level", incident.level),
+                                       changes.get("parent_id", incident.parent_id) is None,
+                                       levels)
+    if required and not incident.postmortem_required:
+        return {**changes, "postmortem_required": True}
+    return changes
 
 
 async def note(conn: AsyncConnection, incident_id: int, *, kind: str, text: str, actor: Actor,

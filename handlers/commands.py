@@ -22,10 +22,15 @@ from handlers.replies import Reply
 from handlers.views import load_view, render_card
 from incidents.fingerprint import title_fingerprint
 from incidents import permissions
+from incidents import postmortem as pm_rules
+from incidents.levels import lowering_needs_reason
 from incidents.lifecycle import IllegalTransition, OPEN, transition
 from incidents.model import Actor, Incident, ref
 from storage import conversations, inbound
 from storage import incidents as store
+from storage import postmortems as pm_store
+
+REASON_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ async def declare(ctx: Context, actor: Actor, args: dict[str, Any], where: Where
         return Reply.refuse(problem, card=declare_form(list(catalog.services),
                                                        catalog.levels.levels, title=title,
                                                        error=problem))
+    level = level or catalog.levels.level_for(title)
     async with ctx.db.write() as conn:
         if not await _first_time(ctx, conn, where):
             return Reply(repeated=True)
@@ -81,7 +87,8 @@ async def declare(ctx: Context, actor: Actor, args: dict[str, Any], where: Where
         incident = await store.insert(conn, {
             "source": "teams", "external_id": None, "title": title,
             "service": service, "team": team,
-            "level": level or catalog.levels.level_for(title), "status": OPEN,
+            "level": level, "status": OPEN,
+            "postmortem_required": pm_rules.required_after(False, level, True, catalog.levels),
             "triggered_at": now, "declared_by": actor.label,
             "fingerprint": title_fingerprint(service, title),
             "duplicate_window_until": now + ctx.policy.duplicate_window,
@@ -131,25 +138,40 @@ async def _first_time(ctx: Context, conn: AsyncConnection, where: Where) -> bool
     return await inbound.first_time(ctx.db, conn, "teams:" + where.event_key[:280], ctx.now())
 
 
+class _Refused(Exception):
+    """A refusal found while acting: the transaction rolls back, so nothing is kept — not
+    even the event's natural id (the same button, clicked again once the reason for the
+    refusal is gone, must run and not be taken for a retry)."""
+
+    def __init__(self, reply: Reply):
+        self.reply = reply
+
+
 async def _with_incident(ctx: Context, incident_id: int, where: Where,
                          act: Callable[[AsyncConnection, Incident], Awaitable[Reply]], *,
                          action: str | None = None, actor: Actor | None = None) -> Reply:
-    """Load the incident (locked), check the actor may do `action`, run `act`, commit."""
-    async with ctx.db.write() as conn:
-        incident = await store.get(conn, incident_id, lock=True)
-        if incident is None:
-            return Reply.refuse(f"{ref(incident_id)} does not exist. "
-                                "`incident list` shows the open ones.")
-        if action and actor and not permissions.may_act(action, actor, incident, ctx.catalog,
-                                                        ctx.policy.admins):
-            return Reply.refuse(permissions.refusal(action, actor, incident, ctx.catalog))
-        if not await _first_time(ctx, conn, where):
-            return Reply(repeated=True, card=await render_card(ctx, conn, incident),
-                         incident_id=incident.id, card_version=incident.version)
-        try:
-            reply = await act(conn, incident)
-        except IllegalTransition as exc:
-            return Reply.refuse(str(exc))
+    """Load the incident (locked), check the actor may do `action`, run `act`, commit (a
+    refused act commits nothing)."""
+    try:
+        async with ctx.db.write() as conn:
+            incident = await store.get(conn, incident_id, lock=True)
+            if incident is None:
+                return Reply.refuse(f"{ref(incident_id)} does not exist. "
+                                    "`incident list` shows the open ones.")
+            if action and actor and not permissions.may_act(action, actor, incident,
+                                                            ctx.catalog, ctx.policy.admins):
+                return Reply.refuse(permissions.refusal(action, actor, incident, ctx.catalog))
+            if not await _first_time(ctx, conn, where):
+                return Reply(repeated=True, card=await render_card(ctx, conn, incident),
+                             incident_id=incident.id, card_version=incident.version)
+            try:
+                reply = await act(conn, incident)
+            except IllegalTransition as exc:
+                reply = Reply.refuse(str(exc))
+            if not reply.ok:
+                raise _Refused(reply)
+    except _Refused as refused:
+        return refused.reply
     ctx.wake_worker()
     return reply
 
@@ -164,17 +186,33 @@ async def _done(ctx: Context, conn: AsyncConnection, incident: Incident, text: s
 async def acknowledge(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
     async def act(conn, incident):
         transition(incident.ref, incident.status, "acknowledge")
+        # Anyone may acknowledge (it stops the page); only a responder takes command by it.
+        commander = permissions.commander_after_ack(actor, incident, ctx.catalog,
+                                                    ctx.policy.admins)
         if incident.acknowledged_by:
-            return await _done(ctx, conn, incident, f"{incident.ref} was already acknowledged "
-                                                    f"by {incident.acknowledged_by}.")
+            return await _acknowledged_before(ctx, conn, incident, actor, commander)
         now = ctx.now()
         updated = await change(ctx, conn, incident, {
             "acknowledged_by": actor.label, "acknowledged_at": now,
             "first_acknowledged_at": incident.first_acknowledged_at or now,
-            "commander": incident.commander or actor.email or actor.label,
+            "commander": commander,
         }, kind="acknowledged", text="acknowledged in Teams", actor=actor)
         return await _done(ctx, conn, updated, f"✅ {incident.ref} acknowledged by {actor.label}.")
     return await _with_incident(ctx, args["incident"], where, act)
+
+
+async def _acknowledged_before(ctx: Context, conn: AsyncConnection, incident: Incident,
+                               actor: Actor, commander: str | None) -> Reply:
+    """Someone acknowledged first (maybe a guest, who took no command): a responder's
+    acknowledgement still takes the command nobody holds."""
+    already = f"{incident.ref} was already acknowledged by {incident.acknowledged_by}."
+    if commander == incident.commander:
+        return await _done(ctx, conn, incident, already)
+    updated = await change(ctx, conn, incident, {"commander": commander}, kind="assigned",
+                           text=f"incident commander: {actor.label} (acknowledged after "
+                                f"{incident.acknowledged_by})", actor=actor)
+    return await _done(ctx, conn, updated, f"{already} {actor.label} is now its incident "
+                                           "commander.")
 
 
 @command("resolve")
@@ -205,32 +243,56 @@ async def close(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) 
 
 @command("level")
 async def set_level(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
-    level = ctx.catalog.levels.normalise(str(args.get("level") or ""))
+    levels = ctx.catalog.levels
+    level = levels.normalise(str(args.get("level") or ""))
     if level is None:
         return Reply.refuse(f"`{str(args.get('level'))[:40]}` is not a level. Levels: "
-                            + ", ".join(ctx.catalog.levels.levels) + ".")
+                            + ", ".join(levels.levels) + ".")
+    reason = " ".join(str(args.get("reason") or "").split())[:REASON_LIMIT]
 
     async def act(conn, incident):
         if incident.status == "closed":
             raise IllegalTransition(f"{incident.ref} is closed; its level can no longer change.")
         if incident.level == level:
             return await _done(ctx, conn, incident, f"{incident.ref} is already {level}.")
-        updated = await change(ctx, conn, incident, {"level": level}, kind="level",
-                               text=f"level {incident.level} → {level}", actor=actor)
-        return await _done(ctx, conn, updated, f"✅ {incident.ref} is now {level}.")
+        why = lowering_needs_reason(levels, incident.level, level, status=incident.status,
+                                    postmortem_started=await pm_store.get(conn, incident.id)
+                                    is not None)
+        if why and not reason:
+            return Reply.refuse(
+                f"Lowering {incident.ref} from {incident.level} to {level} needs a reason, "
+                f"because {why}: type `incident level {incident.ref} {level} because <why>`, "
+                "or fill in Reason in the card's level form. (Its postmortem stays "
+                "required either way.)")
+        text = f"level {incident.level} → {level}" + (f" because {reason}" if reason else "")
+        updated = await change(ctx, conn, incident, {"level": level}, kind="level", text=text,
+                               actor=actor, data={"reason": reason} if reason else None)
+        return await _done(ctx, conn, updated, f"✅ {incident.ref} is now {level}."
+                           + await _postmortem_still_required(ctx, conn, updated))
     return await _with_incident(ctx, args["incident"], where, act,
                                 action="level", actor=actor)
 
 
+async def _postmortem_still_required(ctx: Context, conn: AsyncConnection,
+                                     incident: Incident) -> str:
+    """Said when a lowered incident keeps the postmortem its earlier level called for."""
+    if ctx.catalog.levels.needs_postmortem_for(incident.level) or \
+            not await missing_for(ctx, conn, incident):
+        return ""
+    return (f" Its postmortem is still required (it was at a postmortem level); an incident "
+            f"commander or admin may waive it: `incident waive {incident.ref} <reason>`.")
+
+
 @command("assign")
 async def assign(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
-    person = _find_person(ctx, args["person"], args.get("mentioned"))
-    if person is None:
-        return Reply.refuse(f"I can't find `{args['person'][:60]}` in the catalog's people. "
-                            "Mention them (@name) or use their e-mail address.")
-    email, name = person
-
     async def act(conn, incident):
+        # Checked after who may assign: a non-responder hears who may, whoever they named.
+        person = _find_person(ctx, args["person"], args.get("mentioned"))
+        if person is None:
+            return Reply.refuse(f"I can't find `{args['person'][:60]}` in the catalog's "
+                                "people: an incident commander must be someone Firebell "
+                                "knows. Mention them (@name) or use their e-mail address.")
+        email, name = person
         if incident.commander == email:
             return await _done(ctx, conn, incident, f"{name} already commands {incident.ref}.")
         updated = await change(ctx, conn, incident, {"commander": email}, kind="assigned",
@@ -306,9 +368,9 @@ async def subscribe(ctx: Context, actor: Actor, args: dict[str, Any], where: Whe
     if team is None:
         return Reply.refuse(f"`{word[:40]}` is not a team. Teams: "
                             + ", ".join(ctx.catalog.teams) + ", or `default`.")
-    if not permissions.may_subscribe(actor, team, ctx.catalog, ctx.policy.admins):
-        return Reply.refuse(f"Sorry {actor.label}, only members of {team} (or incident "
-                            "commanders and admins) may route its incidents to a channel.")
+    refused = permissions.subscribe_refusal(actor, team, ctx.catalog, ctx.policy.admins)
+    if refused:
+        return Reply.refuse(refused)
     async with ctx.db.write() as conn:
         if not await _first_time(ctx, conn, where):
             return Reply(repeated=True)

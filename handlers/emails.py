@@ -12,6 +12,7 @@ from handlers.changes import note
 from handlers.context import Context
 from handlers.jobs import job
 from handlers.postmortems import impact_of, page_url
+from incidents import postmortem as pm_rules
 from incidents.model import FIREBELL, Incident
 from storage import conversations
 from storage import incidents as store
@@ -68,7 +69,8 @@ async def _mail(ctx: Context, conn: AsyncConnection, incident: Incident) -> Inci
         runbook=service.runbook if service else None,
         oncall=ctx.catalog.display_name(service.primary) if service and service.primary else None,
         impact_usd=impact_of(ctx, incident, postmortem), postmortem=postmortem or {},
-        action_items=await pm_store.action_items(conn, incident.id))
+        action_items=await pm_store.action_items(conn, incident.id),
+        waiver=pm_rules.waiver_text(postmortem, ctx.catalog.display_name))
 
 
 async def teams_link(conn: AsyncConnection, incident: Incident) -> str | None:

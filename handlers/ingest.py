@@ -16,6 +16,7 @@ from handlers.changes import change, note
 from handlers.context import Context
 from incidents import alerts as a
 from incidents.alerts import AlertEvent
+from incidents import postmortem as pm_rules
 from incidents.fingerprint import title_fingerprint
 from incidents.lifecycle import CLOSED, OPEN, RESOLVED
 from incidents.model import Actor, Incident
@@ -114,13 +115,15 @@ def incident_row(ctx: Context, event: AlertEvent, *, recurrence_of: int | None =
     service_name = service.name if service else event.service
     team = service.owner_team if service else _team_from_labels(ctx, event.labels)
     title = event.title or f"PagerDuty incident {event.external_id} (details to follow)"
+    level = catalog.levels.level_for(title, event.labels)
     resolved = event.kind == a.RESOLVED
     acked = event.kind == a.ACKNOWLEDGED
     started = event.created_at or event.occurred_at
     return {
         "source": event.source, "external_id": event.external_id, "title": title,
         "service": service_name, "team": team,
-        "level": catalog.levels.level_for(title, event.labels),
+        "level": level,
+        "postmortem_required": pm_rules.required_after(False, level, True, catalog.levels),
         "status": RESOLVED if resolved else OPEN, "triggered_at": started,
         "resolved_at": event.occurred_at if resolved else None,
         "acknowledged_by": _actor(event).label if acked else None,

@@ -1,6 +1,7 @@
 """Postmortems: started when a postmortem-level root incident is announced (or its level rises),
 filled from the RCA form card, complete when the required sections and an owned, dated action
-item are there. Closing waits for it."""
+item are there. Closing waits for it, even after the level was lowered, unless an incident
+commander or admin waived it (`incident waive`)."""
 from __future__ import annotations
 
 from typing import Any
@@ -23,10 +24,11 @@ def page_url(ctx: Context, incident: Incident) -> str:
 
 async def ensure_postmortem(ctx: Context, conn: AsyncConnection, incident: Incident, *,
                             force: bool = False) -> bool:
-    """Start the postmortem of a root incident whose level needs one; True if started now."""
+    """Start the postmortem of a root incident that needs one (its level, or a postmortem level
+    it had before: incidents.postmortem.needed); True if started now."""
     if incident.parent_id is not None:
         return False
-    if not force and not ctx.catalog.levels.needs_postmortem_for(incident.level):
+    if not force and not rules.needed(incident, ctx.catalog.levels):
         return False
     service = ctx.catalog.service(incident.service)
     owner = incident.commander or (service.primary if service else None)
@@ -50,10 +52,13 @@ async def queue_jira_task(ctx: Context, conn: AsyncConnection, incident: Inciden
 
 
 async def missing_for(ctx: Context, conn: AsyncConnection, incident: Incident) -> list[str]:
-    """Why the incident cannot be closed yet ([] when it can)."""
-    if incident.parent_id is not None or not ctx.catalog.levels.needs_postmortem_for(incident.level):
+    """Why the incident cannot be closed yet ([] when it can). The postmortem is needed while
+    the incident is (or, as a root, ever was) at a postmortem level, unless it was waived."""
+    if not rules.needed(incident, ctx.catalog.levels):
         return []
     postmortem = await pm_store.get(conn, incident.id)
+    if rules.waived(postmortem):
+        return []
     return rules.missing(postmortem, await pm_store.action_items(conn, incident.id))
 
 

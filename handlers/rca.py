@@ -14,6 +14,7 @@ from handlers.commands import Where, _with_incident, command
 from handlers.context import Context
 from handlers.postmortems import ensure_postmortem, page_url, queue_jira_task, summary_card
 from handlers.replies import Reply
+from incidents import permissions
 from incidents import postmortem as rules
 from incidents.model import Actor, Incident
 from storage import postmortems as pm_store
@@ -25,7 +26,10 @@ async def open_rca_form(ctx: Context, actor: Actor, args: dict[str, Any], where:
         if incident.parent_id is not None:
             return Reply.refuse(f"{incident.ref} is linked to INC-{incident.parent_id}: its "
                                 f"RCA is INC-{incident.parent_id}'s.")
-        await ensure_postmortem(ctx, conn, incident, force=True)
+        # Anyone may read the form; starting a postmortem (a JIRA task, a timeline entry, and
+        # from then on a lower level needs a reason) is for the incident's responders.
+        if permissions.may_act("rca_save", actor, incident, ctx.catalog, ctx.policy.admins):
+            await ensure_postmortem(ctx, conn, incident, force=True)
         return Reply(card=await _form(ctx, conn, incident))
     return await _with_incident(ctx, args["incident"], Where(where.conversation_id, where.kind),
                                 act)

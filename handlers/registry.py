@@ -5,5 +5,6 @@ from __future__ import annotations
 
 def load_all() -> None:
     from handlers import (card_delivery, correlate, emails, jira_tasks,  # noqa: F401
-                          linking, messages, oncall, pagerduty_sync, rca, roster, war_room)
+                          linking, messages, oncall, pagerduty_sync, rca, roster, waivers,
+                          war_room)
     from handlers import report_commands, search  # noqa: F401  (report, stats, search)

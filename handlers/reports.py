@@ -27,6 +27,7 @@ from cards.summary import CloseSummary, close_summary_card
 from handlers.context import Context
 from handlers.messages import queue_card_message, queue_email
 from incidents import metrics as m
+from incidents import postmortem as pm_rules
 from incidents.metrics import Figures, Percentiles
 from incidents.model import Incident
 from incidents.periods import MONTH, WEEK, Period, Schedule, last_complete, local_date, shift
@@ -489,4 +490,5 @@ async def _close_summary(ctx: Context, conn: AsyncConnection,
         impact_usd=impact_of(ctx, incident, postmortem),
         linked=len(await incidents_store.children(conn, incident.id)), people=_people(ctx),
         page_url=page_url(ctx, incident) if postmortem else None,
-        teams_url=await teams_link(conn, incident))
+        teams_url=await teams_link(conn, incident),
+        waiver=pm_rules.waiver_text(postmortem, ctx.catalog.display_name))

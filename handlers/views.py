@@ -10,6 +10,7 @@ from cards.incident import Delivery, IncidentView, incident_card
 from handlers.context import Context
 from handlers.postmortems import impact_of, missing_for, page_url
 from handlers.similar import similar_incidents
+from incidents import postmortem as pm_rules
 from incidents.model import Incident
 from storage import incidents as store
 from storage import outbox
@@ -39,8 +40,9 @@ async def load_view(ctx: Context, conn: AsyncConnection, incident: Incident, *,
         oncall=oncall, parent=parent, children=children,
         impacted_services=_impacted(children),
         deliveries=_deliveries(jobs, incident),
-        needs_postmortem=catalog.levels.needs_postmortem_for(incident.level),
+        needs_postmortem=pm_rules.needed(incident, catalog.levels),
         postmortem_missing=await missing_for(ctx, conn, incident),
+        postmortem_waiver=pm_rules.waiver_text(postmortem, catalog.display_name),
         links=await _links(ctx, conn, incident, postmortem),
         notices=_notices(ctx, incident),
         impact_usd=impact_of(ctx, incident, postmortem),
@@ -73,7 +75,7 @@ def _notices(ctx: Context, incident: Incident) -> list[str]:
     if root and levels.needs_war_room(incident.level) and ctx.graph is None:
         out.append("War room: not opened — Microsoft Graph is not configured "
                    "(GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, GRAPH_TENANT_ID).")
-    if root and levels.needs_postmortem_for(incident.level) and ctx.jira is None:
+    if pm_rules.needed(incident, levels) and ctx.jira is None:
         out.append("JIRA: no postmortem task — JIRA is not configured "
                    "(JIRA_URL, JIRA_EMAIL, JIRA_API_TOKEN).")
     if incident.source == "pagerduty" and ctx.pagerduty is None:

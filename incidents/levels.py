@@ -60,10 +60,31 @@ class LevelPolicy:
     def needs_war_room(self, level: str) -> bool:
         return level in self.war_room
 
+    def is_lower(self, before: str, after: str) -> bool:
+        """`after` is less severe than `before`: later in `levels`, which runs from most to
+        least severe (the order `incident help` lists them in). A level the catalog no longer
+        has counts as the most severe, so leaving it is always a lowering."""
+        rank = {level: i for i, level in enumerate(self.levels)}
+        return rank.get(after, -1) > rank.get(before, -1)
+
     def normalise(self, word: str) -> str | None:
         """A level from user input ("service down", "SERVICE-DOWN", "minor")."""
         w = re.sub(r"[\s_]+", "-", (word or "").strip().lower())
         return w if w in self.levels else None
+
+
+def lowering_needs_reason(policy: LevelPolicy, before: str, after: str, *, status: str,
+                          postmortem_started: bool) -> str | None:
+    """Why changing `before` -> `after` needs a reason, or None when it does not. Lowering
+    an incident that is over, or whose postmortem has started, rewrites what it meant after
+    the fact: the timeline must say who did it and why."""
+    if not policy.is_lower(before, after):
+        return None
+    if status != "open":
+        return f"it is {status}"
+    if postmortem_started:
+        return "its postmortem has started"
+    return None
 
 
 def _words(name: str) -> str:

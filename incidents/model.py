@@ -59,6 +59,7 @@ class Incident:
     no_auto_link: bool = False
     recurrence_of: int | None = None
     duplicate_window_until: datetime | None = None
+    postmortem_required: bool = False       # sticky: see incidents.postmortem.required_after
 
     @property
     def ref(self) -> str:

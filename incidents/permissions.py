@@ -1,7 +1,11 @@
-"""Who may do what. Anyone may declare, acknowledge, add notes and look; changing an incident's
-outcome (resolve, close, level, commander, links, the RCA) is for its responders: the owning
-team's members, the service's on-call, its assignees and commanders, the company's incident
-commanders, and configured admins."""
+"""Who may do what. Anyone in a subscribed channel may see an incident, acknowledge it (that
+stops the page) and add notes. Everything that changes what an incident *means* — its level,
+status, links, commander, postmortem and where it is routed — is for its responders: the owning
+team's members, the service's on-call, its assignees and commander, the company's incident
+commanders, and configured admins. No action grants its actor more rights: acknowledging makes
+the acker commander only if they already were a responder. Waiving a postmortem, and routing the
+default channel, are for incident commanders and admins alone. Every refusal says who may and
+why."""
 from __future__ import annotations
 
 from typing import Iterable
@@ -14,6 +18,8 @@ RESPONDER_ACTIONS = {
     "assign": "assign the commander of", "link": "link", "unlink": "unlink",
     "rca_save": "edit the RCA of",
 }
+CONFIGURE_COMMANDERS = ("list incident commanders under a team's `incident_commanders:` in the "
+                        "catalog, or set FIREBELL_ADMINS")
 
 
 def responders(incident: Incident, catalog: Catalog) -> set[str]:
@@ -31,35 +37,92 @@ def responders(incident: Incident, catalog: Catalog) -> set[str]:
     return people
 
 
-def may_act(action: str, actor: Actor, incident: Incident, catalog: Catalog,
-            admins: Iterable[str]) -> bool:
-    if action not in RESPONDER_ACTIONS or actor.via != "teams":
-        return True
+def is_responder(actor: Actor, incident: Incident, catalog: Catalog,
+                 admins: Iterable[str]) -> bool:
     email = (actor.email or "").lower()
     return bool(email) and (email in set(admins) or email in responders(incident, catalog))
 
 
-def may_subscribe(actor: Actor, team: str, catalog: Catalog, admins: Iterable[str]) -> bool:
-    """A channel takes a team's incidents only if a member of that team (or an incident
-    commander or admin) says so; the default channel, only commanders and admins (anyone
-    while no admin is configured)."""
-    admins = set(admins)
-    email = (actor.email or "").lower()
-    if email and (email in admins or email in catalog.incident_commanders()):
+def may_act(action: str, actor: Actor, incident: Incident, catalog: Catalog,
+            admins: Iterable[str]) -> bool:
+    if action not in RESPONDER_ACTIONS or actor.via != "teams":
         return True
+    return is_responder(actor, incident, catalog, admins)
+
+
+def commander_after_ack(actor: Actor, incident: Incident, catalog: Catalog,
+                        admins: Iterable[str]) -> str | None:
+    """Who commands the incident once `actor` acknowledged it. The first responder to
+    acknowledge takes command; anyone else's acknowledgement stops the page and leaves the
+    commander as it was (else clicking Acknowledge would make anyone a responder)."""
+    if incident.commander or not is_responder(actor, incident, catalog, admins):
+        return incident.commander
+    return actor.email
+
+
+def is_commander_or_admin(actor: Actor, catalog: Catalog, admins: Iterable[str]) -> bool:
+    email = (actor.email or "").lower()
+    return bool(email) and (email in set(admins) or email in catalog.incident_commanders())
+
+
+def subscribe_refusal(actor: Actor, team: str, catalog: Catalog,
+                      admins: Iterable[str]) -> str | None:
+    """Why `actor` may not route `team`'s incidents to a channel (None: they may). A team's
+    members, incident commanders and admins may route a team; the default channel (incidents
+    of no team) is nobody's team, so only incident commanders and admins may route it."""
+    admins = set(admins)
+    if not actor.email:
+        return _unknown(actor, f"route {'the default incidents' if team == 'default' else team}"
+                               " to a channel")
+    if is_commander_or_admin(actor, catalog, admins):
+        return None
     if team == "default":
-        return not admins
+        if not admins and not catalog.incident_commanders():
+            return ("Nobody may route the default incidents yet: no incident commander or admin "
+                    f"is configured. To allow it, {CONFIGURE_COMMANDERS}.")
+        return (f"Sorry {actor.label}, only {_commanders(catalog)} and admins may route the "
+                "default incidents (those of no team) to a channel: they belong to no team, "
+                "so no team's members may.")
     found = catalog.team(team)
-    return bool(email) and found is not None and email in found.members
+    if found is not None and actor.email.lower() in found.members:
+        return None
+    return (f"Sorry {actor.label}, only members of {found.name if found else team} "
+            f"({_commanders(catalog)} and admins too) may route its incidents to a channel.")
 
 
 def refusal(action: str, actor: Actor, incident: Incident, catalog: Catalog) -> str:
+    what = f"{RESPONDER_ACTIONS[action]} {incident.ref}"
     if not actor.email:
-        return (f"Sorry, I don't know who you are yet, so I can't let you "
-                f"{RESPONDER_ACTIONS[action]} {incident.ref}. Firebell learns the team roster "
-                "when it is added to a team; try again in a minute.")
+        return _unknown(actor, what)
     team = catalog.team(incident.team)
     who = f"the {team.name} team" if team else "its responders"
-    return (f"Sorry {actor.label}, only {who}, {incident.ref}'s on-call and commanders, the "
-            f"incident commanders and admins may {RESPONDER_ACTIONS[action]} {incident.ref}. "
-            "Anyone may acknowledge it or add a note.")
+    return (f"Sorry {actor.label}, only {who}, {incident.ref}'s on-call and commander, "
+            f"{_commanders(catalog)} and admins may {what}: that changes what the incident "
+            "means. Anyone may acknowledge it or add a note; acknowledging does not make "
+            "you a responder.")
+
+
+def waive_refusal(actor: Actor, incident: Incident, catalog: Catalog,
+                  admins: Iterable[str]) -> str:
+    what = f"waive {incident.ref}'s postmortem"
+    if not actor.email:
+        return _unknown(actor, what)
+    if not set(admins) and not catalog.incident_commanders():
+        return (f"Nobody may {what} yet: no incident commander or admin is configured. "
+                f"To allow it, {CONFIGURE_COMMANDERS}.")
+    return (f"Sorry {actor.label}, only {_commanders(catalog)} and admins may {what}: the "
+            "postmortem is how the company learns from an incident at its level, so skipping "
+            "it is their call, not the team's.")
+
+
+def _commanders(catalog: Catalog) -> str:
+    names = [catalog.display_name(e) or e for e in catalog.incident_commanders()]
+    if not names:
+        return "the incident commanders"
+    return "the incident commanders (" + ", ".join(names[:5]) + \
+        (" …" if len(names) > 5 else "") + ")"
+
+
+def _unknown(actor: Actor, what: str) -> str:
+    return (f"Sorry, I don't know who you are yet, so I can't let you {what}. Firebell learns "
+            "the team roster when it is added to a team; try again in a minute.")

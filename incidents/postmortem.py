@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
+
+from incidents.levels import LevelPolicy
 
 # Field -> how the card and page call it. Order is the RCA template's order.
 RCA_SECTIONS = (
@@ -30,6 +32,34 @@ class ActionItemDraft:
     owner: str | None
     due_date: date | None
     item_id: int | None = None
+
+
+def required_after(already: bool, level: str, is_root: bool, levels: LevelPolicy) -> bool:
+    """The sticky rule: once a root incident has been at a level that needs a postmortem, its
+    postmortem stays required whatever its level becomes (lowering the level afterwards must
+    not make the lesson disappear). Only a waiver lifts it, and the waiver is recorded."""
+    return already or (is_root and levels.needs_postmortem_for(level))
+
+
+def needed(incident: Any, levels: LevelPolicy) -> bool:
+    """Does this incident need a postmortem now (before any waiver)? Children fold into their
+    root's postmortem."""
+    return incident.parent_id is None and required_after(
+        bool(incident.postmortem_required), incident.level, True, levels)
+
+
+def waived(postmortem: Mapping[str, Any] | None) -> bool:
+    return bool(postmortem and postmortem.get("waived_at"))
+
+
+def waiver_text(postmortem: Mapping[str, Any] | None,
+                name: Callable[[str | None], str | None] = lambda who: who) -> str | None:
+    """"waived by Sarah Kim on 2025-03-11: false alarm, rolled back" (None if not waived)."""
+    if not waived(postmortem):
+        return None
+    who = name(postmortem.get("waived_by")) or postmortem.get("waived_by") or "someone"
+    return (f"waived by {who} on {postmortem['waived_at'].strftime('%Y-%m-%d %H:%M')} UTC: "
+            f"{postmortem.get('waiver_reason') or 'no reason given'}")
 
 
 def missing(postmortem: Mapping[str, Any] | None, items: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Iterable
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import action_items as ai
@@ -31,9 +31,23 @@ async def create(db, conn: AsyncConnection, incident_id: int, *, owner: str | No
 async def save(conn: AsyncConnection, incident_id: int, fields: dict[str, Any], *,
                complete: bool, now: datetime) -> None:
     values = {k: v for k, v in fields.items() if k in RCA_FIELDS or k == "owner"}
-    values.update(updated_at=now, status="complete" if complete else "draft",
+    # A waived postmortem written afterwards stays waived until it is complete.
+    draft = case((pm.c.waived_at.is_not(None), "waived"), else_="draft")
+    values.update(updated_at=now, status="complete" if complete else draft,
                   completed_at=now if complete else None)
     await conn.execute(update(pm).where(pm.c.incident_id == incident_id).values(**values))
+
+
+async def waive(db, conn: AsyncConnection, incident_id: int, *, by: str, reason: str,
+                timeline: str, now: datetime) -> None:
+    """Record the waiver (starting the postmortem row if there was none: the waiver lives on
+    it). Status "waived": reminders and overdue lists look at drafts only."""
+    waiver = dict(status="waived", waived_at=now, waived_by=by, waiver_reason=reason,
+                  updated_at=now)
+    stmt = db.insert(pm).values(incident_id=incident_id, timeline=timeline, reminders=0,
+                                created_at=now, **waiver)
+    await conn.execute(stmt.on_conflict_do_update(index_elements=[pm.c.incident_id],
+                                                  set_=waiver))
 
 
 async def set_fields(conn: AsyncConnection, incident_id: int, **values: Any) -> None:

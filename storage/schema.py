@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer,
                         LargeBinary,
-                        MetaData, String, Table, Text, UniqueConstraint, text)
+                        MetaData, String, Table, Text, UniqueConstraint, false, text)
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(naming_convention={
@@ -76,6 +76,10 @@ incidents = Table(
     Column("no_auto_link", Boolean, nullable=False, default=False),  # a human said "not related"
     Column("recurrence_of", Id, ForeignKey("incidents.id")),
     Column("duplicate_window_until", UtcDateTime),
+    # Sticky: set once the incident, as a root, was at a level that needs a postmortem; a later
+    # lower level does not clear it (only a waiver on its postmortem lifts the requirement).
+    Column("postmortem_required", Boolean, nullable=False, default=False,
+           server_default=false()),
     Column("version", Integer, nullable=False, default=1),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
@@ -222,7 +226,7 @@ Index("ix_teams_users_email", teams_users.c.email)
 postmortems = Table(
     "postmortems", metadata,
     Column("incident_id", Id, ForeignKey("incidents.id"), primary_key=True),
-    Column("status", String(20), nullable=False),            # draft | complete
+    Column("status", String(20), nullable=False),            # draft | complete | waived
     Column("owner", String(300)),                            # e-mail of who writes the RCA
     Column("summary", Text), Column("customer_impact", Text),
     Column("impact_minutes", Integer),                       # overrides trigger -> resolve
@@ -236,6 +240,10 @@ postmortems = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Column("completed_at", UtcDateTime),
+    # `incident waive`: an incident commander or admin lifted the requirement (status "waived").
+    Column("waived_at", UtcDateTime),
+    Column("waived_by", String(300)),                        # e-mail of who waived it
+    Column("waiver_reason", Text),
 )
 Index("ix_postmortems_due", postmortems.c.status, postmortems.c.due_at)
 

@@ -33,5 +33,6 @@ async def test_rca_from_the_live_card_is_posted_as_a_new_message(harness):
     assert body["type"] == CARD and "Postmortem INC-1" in card_text(body["value"])
     # and so does a card action that answers with the incident card
     status, body = await h.send(h.card_click("set_level", {"incident": "INC-1", "version": 99,
-                                                           "level": "high-latency"}, reply_to=live_id))
+                                                           "level": "high-latency",
+                                                           "reason": "only slow"}, reply_to=live_id))
     assert body["type"] == CARD and "high-latency" in card_text(body["value"])

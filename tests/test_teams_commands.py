@@ -53,7 +53,8 @@ async def test_card_clicks_update_the_same_card_and_repeats_change_nothing(harne
     new_version = body["value"]["actions"][0]["data"]["version"]
     status, body = await h.send(h.card_click("set_level", {"incident": "INC-1",
                                                            "version": new_version,
-                                                           "level": "high-latency"}))
+                                                           "level": "high-latency",
+                                                           "reason": "orders go through"}))
     assert "high-latency" in card_text(body["value"])
     status, body = await h.send(h.card_click("resolve", {"incident": "INC-1",
                                                          "version": new_version + 1}))
@@ -88,8 +89,8 @@ async def test_typed_lifecycle_commands(harness):
     assert "Sarah Kim is now the incident commander" in reply["text"]
     reply = await h.say("incident note inc-1 rolled back **build 42**")
     assert reply["text"] == "📝 Noted on INC-1."
-    reply = await h.say("incident level 1 minor")
-    assert reply["text"] == "✅ INC-1 is now minor."
+    reply = await h.say("incident level 1 minor because only one pod restarted")
+    assert reply["text"].startswith("✅ INC-1 is now minor. Its postmortem is still required")
     reply = await h.say("incident resolve INC-1")
     assert "resolved by Priya Raman" in reply["text"]
     incident = await h.incident(1)
@@ -97,6 +98,10 @@ async def test_typed_lifecycle_commands(harness):
         ("resolved", "sarah.kim@shopfront.example", "minor")
     notes = [e for e in await h.timeline(1) if e["kind"] == "note"]
     assert notes[0]["text"] == "rolled back **build 42**" and notes[0]["actor"] == "Priya Raman"
+    # It was service-down: lowering it did not drop the postmortem.
+    assert "postmortem is incomplete" in (await h.say("incident close 1"))["text"]
+    reply = await h.say("incident waive 1 one pod, no customer saw it", who="sarah")
+    assert "postmortem is waived by Sarah Kim" in reply["text"]
     reply = await h.say("incident close 1")
     assert "closed by" in reply["text"]
 

@@ -52,6 +52,10 @@ NOTICES = [
 ]
 
 
+WAIVER = ("waived by Sarah Kim on 2025-03-14 09:40 UTC: " + "a synthetic probe paged, no customer saw "
+          "an error; the level was lowered to minor. " * 8)[:560]
+
+
 def _catalog():
     return load_catalog(CATALOG)
 
@@ -134,6 +138,13 @@ def incident_cards() -> dict[str, dict]:
     ack = incident(acknowledged_by="Priya Raman", acknowledged_at=T0 + timedelta(minutes=2),
                    first_acknowledged_at=T0 + timedelta(minutes=2), commander="priya.raman@shopfront.example")
     cards["incident-acknowledged"] = incident_card(_view(ack, notices=NOTICES[:2]))
+    # lowered after it needed a postmortem: still required ("To close:"), then waived
+    lowered = incident(level="minor", status="resolved", postmortem_required=True,
+                       resolved_at=T0 + timedelta(minutes=31), acknowledged_by="Guest User")
+    cards["incident-lowered-postmortem-required"] = incident_card(_view(
+        lowered, needs_postmortem=True, postmortem_missing=["summary", "root cause"]))
+    cards["incident-postmortem-waived"] = incident_card(_view(
+        lowered, needs_postmortem=True, postmortem_waiver=WAIVER))
 
     root = pagerduty_incident(12)
     dup = pagerduty_incident(13, parent_id=12, link_kind="duplicate", link_by="firebell",
@@ -345,7 +356,10 @@ def summary_cards() -> dict[str, dict]:
     pm = {field: _rca_text(label, FIELD_LIMIT) for field, label in RCA_SECTIONS}
     items = [{"title": _rca_text(f"Action {k + 1}", ACTION_TITLE_LIMIT), "owner": "priya.raman@shopfront.example",
               "due_date": date(2025, 3, 21), "jira_key": f"CHK-{310 + k}"} for k in range(12)]
-    return {"close-summary": close_summary_card(CloseSummary(
+    waived = CloseSummary(incident=replace(i, level="minor"), team_name="Checkout", waiver=WAIVER,
+                          people={p.email: p.name for p in catalog.people.values()})
+    return {"close-summary-waived": close_summary_card(waived),
+            "close-summary": close_summary_card(CloseSummary(
         incident=i, team_name="Checkout", postmortem=pm, action_items=items, impact_usd=77_500.0, linked=4,
         people={p.email: p.name for p in catalog.people.values()}, page_url=f"{BASE}/incidents/INC-7/postmortem",
         teams_url="https://teams.microsoft.com/l/message/19%3Acheckout%40thread.tacv2/1700?parentMessageId=1700"))}

@@ -91,6 +91,8 @@ def test_channel_declare_ack_level_resolve_rca_close(e2e_artifacts: Path):
         wait_cards_settled_step("ack-update-landed"),
         {"name": "open-level", "action": "click", "card": LIVE, "button": "Change level", "expect_invoke": False},
         {"name": "pick-level", "action": "choose", "card": LIVE, "input": "Level", "value": "high-error-rate"},
+        # lowering an incident whose postmortem has started needs a reason (the timeline shows it)
+        {"name": "fill-reason", "action": "fill", "card": LIVE, "input": "Reason", "value": "only EU shoppers"},
         {"name": "set-level", "action": "click", "card": LIVE, "button": "Set level"},
         {"name": "level-set", "action": "wait_card", "contains": [*LIVE, "INC-1 · OPEN · high-error-rate"]},
         {"name": "level-in-place", "action": "expect_card_count", "contains": LIVE, "count": 1},
@@ -120,7 +122,7 @@ def test_channel_declare_ack_level_resolve_rca_close(e2e_artifacts: Path):
         {"name": "closed-in-place", "action": "expect_card_count", "contains": LIVE, "count": 1},
         {"name": "show", "action": "send", "text": "incident show INC-1"},
         {"name": "timeline", "action": "wait_card", "contains": [
-            "Timeline", "acknowledged in Teams — Alex Wilber", "level service-down → high-error-rate — Alex Wilber",
+            "Timeline", "acknowledged in Teams — Alex Wilber", "level service-down → high-error-rate because only EU shoppers — Alex Wilber",
             f"resolved in Teams — {MEGAN.name}", "RCA saved (complete) — Alex Wilber",
             "closed in Teams — Alex Wilber"]},
     ]
