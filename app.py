@@ -36,6 +36,8 @@ from integrations.graph import GraphClient
 from integrations.jira_tracker import JiraTracker
 from integrations.mailer import Mailer
 from integrations.pagerduty import PagerDutyClient
+from integrations.service_urls import (DEFAULT_SERVICE_URL_HOSTS, ServiceUrlPolicy,
+                                       is_loopback_host, parse_hosts)
 from integrations.teams_connector import ConnectorCredentials, TeamsConnector
 from observability.logs import configure_logging
 from observability.metrics import CONTENT_TYPE
@@ -84,7 +86,13 @@ class Integrations:
 @dataclass(frozen=True)
 class Settings:
     port: int = 3978
-    host: str = "0.0.0.0"
+    # Loopback unless a MicrosoftAppId authenticates every activity (settings_from_env).
+    host: str = "127.0.0.1"
+    # FIREBELL_ALLOW_ANONYMOUS=1: anonymous on a non-loopback HOST on purpose (warned about).
+    allow_anonymous: bool = False
+    anonymous_warning_seconds: float = 3600.0  # how often that warning repeats
+    # FIREBELL_SERVICE_URL_HOSTS: the Bot Connector hosts Firebell may call with an app id.
+    service_url_hosts: tuple[str, ...] = DEFAULT_SERVICE_URL_HOSTS
     database_url: str = "sqlite:///firebell.db"
     catalog_path: str = str(DEFAULT_CATALOG)
     webhooks: WebhookSecrets = field(default_factory=WebhookSecrets)
@@ -166,8 +174,21 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         digest_emails=tuple(x.lower() for x in names("FIREBELL_DIGEST_EMAILS")),
         reminder_interval=timedelta(hours=number("FIREBELL_REMINDER_INTERVAL_HOURS", 24)),
         stale_after=timedelta(hours=number("FIREBELL_STALE_INCIDENT_HOURS", 4)))
+    host = get("HOST", "127.0.0.1" if bot.anonymous else "0.0.0.0")
+    allow_anonymous = get("FIREBELL_ALLOW_ANONYMOUS").lower() in ("1", "true", "yes", "on")
+    if bot.anonymous and not is_loopback_host(host) and not allow_anonymous:
+        raise SystemExit(
+            f"Refusing to listen on HOST={host} without MicrosoftAppId: anyone who can reach it "
+            "could act as any Teams user. Set MicrosoftAppId, or HOST=127.0.0.1, or "
+            "FIREBELL_ALLOW_ANONYMOUS=1 to accept that.")
+    try:
+        service_url_hosts = parse_hosts(get("FIREBELL_SERVICE_URL_HOSTS",
+                                            ",".join(DEFAULT_SERVICE_URL_HOSTS)))
+    except ValueError as exc:
+        raise SystemExit(f"FIREBELL_SERVICE_URL_HOSTS: {exc}") from None
     return Settings(
-        port=int(number("PORT", 3978)), host=get("HOST", "0.0.0.0"),
+        port=int(number("PORT", 3978)), host=host, allow_anonymous=allow_anonymous,
+        service_url_hosts=service_url_hosts,
         database_url=get("DATABASE_URL", f"sqlite:///{HERE / 'firebell.db'}"),
         catalog_path=get("FIREBELL_CONFIG", str(DEFAULT_CATALOG)),
         webhooks=WebhookSecrets(pagerduty=names("PAGERDUTY_WEBHOOK_SECRETS"),
@@ -194,7 +215,10 @@ class Firebell:
         self.catalog = load_catalog(settings.catalog_path)
         load_all()
         self.ctx = Context(db=self.db, catalog=self.catalog, policy=settings.policy)
-        self.ctx.teams = TeamsConnector(_connector_credentials(settings.bot))
+        service_urls = ServiceUrlPolicy(anonymous=settings.bot.anonymous,
+                                        hosts=settings.service_url_hosts)
+        self.ctx.teams = TeamsConnector(_connector_credentials(settings.bot),
+                                        service_urls=service_urls)
         connect_integrations(self.ctx, settings.integrations)
         self.committer = GroupCommitter(
             self.db, lambda conn, deliveries: ingest_batch(self.ctx, conn, deliveries))
@@ -205,7 +229,8 @@ class Firebell:
         self.ctx.wake_worker = self.worker.wake
         self.webhooks = WebhookDoors(self.ctx, self.committer, settings.webhooks,
                                      self.ctx.metrics)
-        self.adapter = create_adapter(settings.bot)
+        self.adapter = create_adapter(settings.bot, service_urls)
+        self._anonymous_warning: asyncio.Task | None = None
         self.bot = FirebellBot(self.ctx, Identity(self.ctx), settings.allowed_tenants)
         self.periodic = PeriodicScheduler(
             self.ctx, settings.reports,
@@ -236,6 +261,8 @@ class Firebell:
             self.worker.start()
         if self.settings.run_scheduler:
             self.periodic.start()
+        if self.settings.bot.anonymous and not is_loopback_host(self.settings.host):
+            self._anonymous_warning = asyncio.create_task(self._warn_anonymous())
         if not self.settings.webhooks.alertmanager_token:
             log.warning("ALERTMANAGER_WEBHOOK_TOKEN is not set: /webhooks/alertmanager is open "
                         "to anyone who can reach it")
@@ -247,7 +274,19 @@ class Firebell:
                                           "bot_auth": "anonymous" if self.settings.bot.anonymous
                                           else "jwt"})
 
+    async def _warn_anonymous(self) -> None:
+        """Anonymous on a non-loopback HOST (FIREBELL_ALLOW_ANONYMOUS=1): say so at start and
+        every hour, so the log of a forgotten test set-up keeps saying it."""
+        while True:
+            log.warning("anonymous mode on HOST=%s (FIREBELL_ALLOW_ANONYMOUS=1): without "
+                        "MicrosoftAppId anyone who can reach port %s can act as any Teams "
+                        "user; Firebell answers only activities whose serviceUrl is loopback",
+                        self.settings.host, self.settings.port)
+            await asyncio.sleep(self.settings.anonymous_warning_seconds)
+
     async def _stop(self, _app: web.Application) -> None:
+        if self._anonymous_warning is not None:
+            self._anonymous_warning.cancel()
         await self.periodic.stop()
         await self.worker.stop()
         await self.committer.stop()

@@ -5,13 +5,18 @@ release; the Microsoft 365 Agents SDK succeeds it) touches this folder only.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp import web
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import ActivityTypes
+
+from bot import signing_keys
+from integrations.service_urls import ServiceUrlPolicy
 
 log = logging.getLogger("firebell.bot")
 
@@ -43,14 +48,22 @@ class _Configuration:
 
 
 class FirebellAdapter(CloudAdapter):
-    """CloudAdapter whose failed authentication is always a 401.
+    """CloudAdapter whose failed authentication is always a 401, and which runs no turn for an
+    activity whose serviceUrl Firebell must not call (403).
 
     botbuilder 4.17.1 answers a missing header, an expired token, an unknown key or a forged
     signature with a 500 (its validators raise AttributeError, jwt errors, IndexError...); only
     some failures become PermissionError. Every failure to authenticate is the sender's
     problem, so each becomes PermissionError, which CloudAdapter answers with 401. The turn
     never runs for an unauthenticated request.
+
+    Authentication comes first (an unauthenticated request stays a 401 whatever it names);
+    then the serviceUrl, which every reply of the turn and every later card post would go to.
     """
+
+    def __init__(self, authentication, service_urls: ServiceUrlPolicy):
+        super().__init__(authentication)
+        self.service_urls = service_urls
 
     async def process_activity(self, auth_header_or_authenticate_request_result, activity, logic):
         result = auth_header_or_authenticate_request_result
@@ -61,11 +74,18 @@ class FirebellAdapter(CloudAdapter):
             except Exception as exc:
                 log.warning("refused an activity: %s: %s", type(exc).__name__, str(exc)[:200])
                 raise PermissionError("unauthorized") from exc
+        refused = self.service_urls.refusal(activity.service_url)
+        if refused:
+            log.warning("refused an activity: %s", refused)
+            raise web.HTTPForbidden(content_type="application/json", text=json.dumps(
+                {"error": f"Firebell does not answer this activity: {refused}"}))
         return await super().process_activity(result, activity, logic)
 
 
-def create_adapter(settings: BotSettings) -> CloudAdapter:
-    adapter = FirebellAdapter(ConfigurationBotFrameworkAuthentication(_Configuration(settings)))
+def create_adapter(settings: BotSettings, service_urls: ServiceUrlPolicy) -> CloudAdapter:
+    signing_keys.install()  # before the first request: keys are never fetched on the loop
+    adapter = FirebellAdapter(ConfigurationBotFrameworkAuthentication(_Configuration(settings)),
+                              service_urls)
 
     async def on_error(turn_context: TurnContext, error: Exception) -> None:
         log.exception("unhandled error in a bot turn", exc_info=error)

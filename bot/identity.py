@@ -1,6 +1,7 @@
 """Who is talking and where: conversation references, the roster cache, and the Actor of an
 activity. The roster is fetched by an outbox job when the bot is installed or members change,
-never on a request's path; an activity is mapped to a person through that cache."""
+never on a request's path; an activity is mapped to a person through that cache, looked up in
+the activity's own tenant (a roster fetched in another tenant says nothing about this one)."""
 from __future__ import annotations
 
 import logging
@@ -45,16 +46,15 @@ class Identity:
         async with self.ctx.db.write() as conn:
             await conversations.remember(
                 self.ctx.db, conn, conversation_id=conversation_id, kind=kind,
-                service_url=activity.service_url,
-                tenant_id=(activity.conversation.tenant_id
-                           or (channel_data.get("tenant") or {}).get("id")),
+                service_url=activity.service_url, tenant_id=tenant_of(activity) or None,
                 team_id=(channel_data.get("team") or {}).get("id"),
                 name=(channel_data.get("channel") or {}).get("name") or activity.conversation.name,
                 reference=reference, now=self.ctx.now())
             if kind != "channel":
                 # A chat the bot was never "installed" into still has a roster worth knowing.
                 await queue_roster_sync(self.ctx, conn, service_url=activity.service_url,
-                                        roster_id=activity.conversation.id)
+                                        roster_id=activity.conversation.id,
+                                        tenant_id=tenant_of(activity))
         self._known.add(key)
 
     async def queue_roster_sync(self, activity: Activity) -> None:
@@ -64,7 +64,7 @@ class Identity:
             return
         async with self.ctx.db.write() as conn:
             await queue_roster_sync(self.ctx, conn, service_url=activity.service_url,
-                                    roster_id=roster_id)
+                                    roster_id=roster_id, tenant_id=tenant_of(activity))
         self.ctx.wake_worker()
 
     async def actor(self, activity: Activity) -> Actor:
@@ -72,7 +72,7 @@ class Identity:
         name = (user.name if user else None) or "someone"
         aad = user.aad_object_id if user else None
         async with self.ctx.db.read() as conn:
-            cached = await people.by_aad(conn, aad)
+            cached = await people.by_aad(conn, tenant_of(activity), aad)
         if cached is None and aad:
             # Someone the roster cache has not seen (joined since the last sync): fetch the
             # roster in the background; this request goes on without their e-mail.
@@ -81,6 +81,12 @@ class Identity:
         person = self.ctx.catalog.person(email)
         return Actor(person.name if person else (cached or {}).get("name") or name, "teams",
                      email=email, aad_object_id=aad)
+
+
+def tenant_of(activity: Activity) -> str:
+    """The activity's tenant ('' when it names none, as the Emulator's may not)."""
+    return ((activity.conversation.tenant_id if activity.conversation else None)
+            or (_channel_data(activity).get("tenant") or {}).get("id") or "")
 
 
 def _channel_data(activity: Activity) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, AdaptiveCardInvokeResponse
 
 from bot.commands import ParseError, parse_command
-from bot.identity import Identity
+from bot.identity import Identity, tenant_of
 from cards.help import help_card
 from handlers.card_actions import handle_card_action
 from handlers.card_delivery import remember_reply_card
@@ -39,8 +39,8 @@ class FirebellBot(TeamsActivityHandler):
     async def on_turn(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
         self.ctx.metrics.activities.labels(activity.type or "unknown").inc()
-        if self.allowed_tenants and _tenant(activity) not in self.allowed_tenants:
-            log.warning("activity from tenant %s refused", _tenant(activity))
+        if self.allowed_tenants and tenant_of(activity) not in self.allowed_tenants:
+            log.warning("activity from tenant %r refused", tenant_of(activity))
             if activity.type == ActivityTypes.message:
                 await turn_context.send_activity("Sorry, this Firebell serves another "
                                                  "organisation; I can't act on requests from "
@@ -201,9 +201,3 @@ def _action_key(verb: str, data: dict[str, Any], activity: Activity) -> str:
         extra = data.get("level") or ""
         return f"card:{verb}:{data['incident']}:{data['version']}:{extra}"
     return f"activity:{activity.conversation.id}:{activity.id}"
-
-
-def _tenant(activity: Activity) -> str | None:
-    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-    return ((activity.conversation and activity.conversation.tenant_id)
-            or (channel_data.get("tenant") or {}).get("id"))

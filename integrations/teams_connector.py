@@ -3,6 +3,10 @@
 botbuilder's own client sends with blocking `requests` calls in a thread pool and rebuilds a
 retry policy per call; the worker posts many cards during a storm, so it speaks the (small)
 protocol directly with httpx. Replies to the activity being handled still go through botbuilder.
+
+Every call first asks the ServiceUrlPolicy: a conversation stored before the policy (or under a
+wider one) that points at a host Firebell must not call is a PermanentFailure, parked and
+visible, never retried and never sent (not even a token request).
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from integrations.errors import PermanentFailure, TemporaryFailure, classify_status
+from integrations.service_urls import ServiceUrlPolicy
 
 BOT_FRAMEWORK_SCOPE = "https://api.botframework.com/.default"
 
@@ -32,8 +37,11 @@ class ConnectorCredentials:
 
 class TeamsConnector:
     def __init__(self, credentials: ConnectorCredentials, *, timeout: float = 10.0,
-                 client: httpx.AsyncClient | None = None):
+                 client: httpx.AsyncClient | None = None,
+                 service_urls: ServiceUrlPolicy | None = None):
         self._creds = credentials
+        # Default: what the credentials imply with Microsoft's hosts (app.py passes its own).
+        self._service_urls = service_urls or ServiceUrlPolicy(anonymous=credentials.anonymous)
         self._http = client or httpx.AsyncClient(timeout=timeout)
         self._token: tuple[str, float] | None = None
 
@@ -69,6 +77,9 @@ class TeamsConnector:
         return body if isinstance(body, list) else []
 
     async def _call(self, method: str, url: str, payload: Any, what: str) -> Any:
+        refused = self._service_urls.refusal(url)
+        if refused:
+            raise PermanentFailure(f"Teams {what}: not sent, {refused}")
         headers = {"Authorization": f"Bearer {await self._bearer()}"} if not self._creds.anonymous else {}
         try:
             resp = await self._http.request(method, url, json=payload, headers=headers)

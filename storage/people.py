@@ -1,4 +1,4 @@
-"""The cached Teams roster: AAD object id -> e-mail and name."""
+"""The cached Teams roster, per tenant: (tenant id, AAD object id) -> e-mail and name."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -10,8 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.schema import teams_users as t
 
 
-async def remember_members(db, conn: AsyncConnection, members: Iterable[dict[str, Any]],
-                           now: datetime) -> int:
+async def remember_members(db, conn: AsyncConnection, tenant_id: str,
+                           members: Iterable[dict[str, Any]], now: datetime) -> int:
+    """Store a roster under `tenant_id`: the tenant of the conversation it was fetched for.
+    A member's own `tenantId` field is the roster's word, not the activity's: not used."""
     count = 0
     for m in members:
         aad = m.get("aadObjectId") or m.get("objectId")
@@ -19,16 +21,18 @@ async def remember_members(db, conn: AsyncConnection, members: Iterable[dict[str
             continue
         values = dict(teams_user_id=m.get("id"), name=m.get("name"),
                       email=(m.get("email") or m.get("userPrincipalName") or "").lower() or None,
-                      upn=m.get("userPrincipalName"), tenant_id=m.get("tenantId"), updated_at=now)
-        stmt = db.insert(t).values(aad_object_id=aad, **values)
-        await conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.aad_object_id],
-                                                      set_=values))
+                      upn=m.get("userPrincipalName"), updated_at=now)
+        stmt = db.insert(t).values(tenant_id=tenant_id, aad_object_id=aad, **values)
+        await conn.execute(stmt.on_conflict_do_update(
+            index_elements=[t.c.tenant_id, t.c.aad_object_id], set_=values))
         count += 1
     return count
 
 
-async def by_aad(conn: AsyncConnection, aad_object_id: str | None) -> dict[str, Any] | None:
+async def by_aad(conn: AsyncConnection, tenant_id: str,
+                 aad_object_id: str | None) -> dict[str, Any] | None:
     if not aad_object_id:
         return None
-    row = (await conn.execute(select(t).where(t.c.aad_object_id == aad_object_id))).mappings().first()
+    q = select(t).where(t.c.tenant_id == tenant_id, t.c.aad_object_id == aad_object_id)
+    row = (await conn.execute(q)).mappings().first()
     return dict(row) if row else None

@@ -209,14 +209,16 @@ leases = Table(
 
 # The Teams roster, cached when the bot is installed or members change (never fetched on a
 # request's path): maps the AAD object id in an activity to a person's e-mail.
+# The roster cache, per tenant: an e-mail a roster maps an AAD id to is trusted only for
+# activities from the tenant of the conversation that roster was fetched for ('' = none known).
 teams_users = Table(
     "teams_users", metadata,
+    Column("tenant_id", String(100), primary_key=True),
     Column("aad_object_id", String(100), primary_key=True),
     Column("teams_user_id", String(300)),                    # 29:... id in this tenant
     Column("name", String(300)),
     Column("email", String(300)),
     Column("upn", String(300)),
-    Column("tenant_id", String(100)),
     Column("updated_at", UtcDateTime, nullable=False),
 )
 Index("ix_teams_users_email", teams_users.c.email)

@@ -1,14 +1,24 @@
 """Nobody let in: botbuilder's real JWT validation against a stand-in Bot Framework identity
-(OpenID metadata and keys served locally, tokens signed with its own keys), the tenant
-allow-list, and who may do what."""
+(OpenID metadata and keys served locally, tokens signed with its own keys), the serviceUrl
+allow-list, signing keys that never hold the process up, the tenant allow-list, rosters that
+speak for their own tenant only, and who may do what."""
+import asyncio
+import time
 from dataclasses import replace
 
 import pytest
+import requests
+from sqlalchemy import select, update
 
 from bot.adapter import BotSettings
+from bot.signing_keys import KEY_WAIT
+from storage import people
+from storage.schema import conversations, outbox
+from tests.conftest import fixture_bytes
 from tests.fakes.bot_auth import FakeBotFrameworkIdentity
 from tests.fakes.bot_connector import FakeBotConnector
-from tests.harness import TEAM, Harness, card_text, make_settings, roster
+from tests.harness import (CHANNELS, HEADERS, TEAM, TENANT, Harness, card_text, make_settings,
+                           roster)
 
 APP_ID = "7c1f2a55-0f00-4b00-8e00-00000000f1b3"
 ENDPOINT_KEYS = ("TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL", "TO_BOT_FROM_CHANNEL_TOKEN_ISSUER",
@@ -30,8 +40,9 @@ async def secured(database_url, monkeypatch):
     config = identity.settings(connector=connector)
     bot = BotSettings(app_id=APP_ID, app_password=config["APP_PASSWORD"],
                       endpoints={k: config[k] for k in ENDPOINT_KEYS})
-    h = Harness(make_settings(database_url, bot=bot), connector,
-                authorize=lambda a: identity.auth_header(service_url=a["serviceUrl"]))
+    # The stand-in connector is on 127.0.0.1: the allow-list must name it.
+    h = Harness(make_settings(database_url, bot=bot, service_url_hosts=("127.0.0.1",)),
+                connector, authorize=lambda a: identity.auth_header(service_url=a["serviceUrl"]))
     await h.start()
     h.identity = identity
     yield h
@@ -171,3 +182,136 @@ async def test_secrets_never_reach_the_logs(database_url, connector, caplog):
     for secret in ("jira-token-do-not-log", "smtp-password-do-not-log", "pd-token-do-not-log",
                    "whsec-test-secret"):
         assert secret not in logged
+
+
+@pytest.fixture
+async def outsider(secured):
+    """A Bot Connector stand-in trusted for TLS like the real one, reached as `localhost`:
+    a host the allow-list (127.0.0.1) does not name. Nothing may ever reach it."""
+    async with FakeBotConnector(tls=True, ca=secured.connector.ca, app_id=APP_ID) as fake:
+        fake.service_url = f"https://localhost:{fake.port}/"
+        yield fake
+
+
+async def test_a_signed_activity_for_a_service_url_outside_the_allow_list_is_refused(
+        secured, outsider):
+    h = secured
+    activity = h.channel_message("incident declare checkout is down")
+    activity["serviceUrl"] = outsider.service_url
+    # Validly signed, and the token's serviceurl claim matches: botbuilder lets it through.
+    status, body = await h.send(activity, headers={
+        "Authorization": h.identity.auth_header(service_url=outsider.service_url)})
+    assert status == 403, body
+    assert "FIREBELL_SERVICE_URL_HOSTS" in body["error"]
+    await h.settle()
+    assert outsider.requests == []
+    assert await h.incidents() == []
+    async with h.ctx.db.read() as conn:
+        urls = (await conn.execute(select(conversations.c.service_url))).scalars().all()
+    assert outsider.service_url not in urls
+    # Unauthenticated, the same activity is still a 401: authentication comes first.
+    status, _ = await h.send(activity, headers={})
+    assert status == 401
+
+
+async def test_stored_conversations_pointing_elsewhere_park_the_job_instead_of_calling(
+        secured, outsider):
+    h = secured
+    await h.subscribe("payments")
+    async with h.ctx.db.write() as conn:  # a reference stored before the allow-list existed
+        await conn.execute(update(conversations).where(
+            conversations.c.id == CHANNELS["payments"]).values(service_url=outsider.service_url))
+    assert (await h.pagerduty("01-payment-gateway-triggered.json")).status == 200
+    await h.settle()
+    async with h.ctx.db.read() as conn:
+        job = (await conn.execute(select(outbox).where(outbox.c.kind == "post_card"))
+               ).mappings().one()
+    assert job["status"] == "failed" and job["attempts"] == 1  # parked, not retried
+    assert "FIREBELL_SERVICE_URL_HOSTS" in job["last_error"]
+    assert outsider.requests == []
+
+
+async def test_a_slow_key_endpoint_holds_up_only_the_request_that_needs_a_key(secured):
+    """One token with an unknown kid while the OpenID endpoints take 8 s to answer: /healthz
+    and a signed PagerDuty webhook still answer at once. They are sent from threads, like a
+    load balancer's probe: a client on Firebell's own (blocked) loop could not even time it."""
+    h = secured
+    h.identity.slow(8.0)
+    h.identity.forget_cached_metadata()  # as at start, or a day later: the keys must be fetched
+    fetches = len(h.identity.requests_of("openid_metadata"))
+    stranger = h.identity.new_key(publish=False)
+    activity = h.channel_message("incident declare checkout is down")
+    header = h.identity.auth_header(service_url=activity["serviceUrl"], key=stranger)
+
+    def fetch_started() -> None:
+        deadline = time.monotonic() + 5
+        while len(h.identity.requests_of("openid_metadata")) == fetches:
+            assert time.monotonic() < deadline, "the unknown kid started no key fetch"
+            time.sleep(0.005)
+
+    def timed(call) -> tuple[int, float]:
+        fetch_started()
+        started = time.monotonic()
+        status = call().status_code
+        return status, time.monotonic() - started
+
+    name = "01-payment-gateway-triggered.json"
+    webhook = lambda: requests.post(f"{h.url}/webhooks/pagerduty", data=fixture_bytes(name),
+                                    headers=HEADERS[name], timeout=30)
+    started = time.monotonic()
+    waiting = asyncio.create_task(h.send(activity, headers={"Authorization": header}))
+    health, delivery = await asyncio.gather(
+        asyncio.to_thread(timed, lambda: requests.get(f"{h.url}/healthz", timeout=30)),
+        asyncio.to_thread(timed, webhook))
+    status, _ = await waiting
+    waited = time.monotonic() - started
+    h.identity.slow(0)
+    assert health[0] == 200 and health[1] < 0.1, health
+    assert delivery[0] == 200 and delivery[1] < 0.1, delivery
+    assert status == 401
+    assert waited < KEY_WAIT + 1.5  # refused after the bounded wait, not after the fetch
+
+
+async def test_a_failed_key_fetch_is_not_retried_on_every_request(secured):
+    h = secured
+    h.identity.forget_cached_metadata()
+    h.identity.fail_next(100, status=503, kind="openid_metadata")
+    fetches = len(h.identity.requests_of("openid_metadata"))
+    for _ in range(4):
+        status, _ = await h.send(h.channel_message("incident list"))
+        assert status == 401
+    h.identity.clear_faults()
+    assert len(h.identity.requests_of("openid_metadata")) == fetches + 1  # then it backs off
+    assert not h.connector.requests_of("reply")
+
+
+async def test_a_roster_speaks_for_its_own_tenant_only(harness):
+    """A roster fetched in tenant A maps Mallory's AAD id to the incident commander's e-mail
+    (and claims tenant B for her). In tenant B she is still nobody."""
+    h = harness
+    await h.subscribe("checkout")
+    await h.say("incident declare checkout is down")
+    elsewhere, their_team = "0000-elsewhere-tenant", "19:elsewhere-team@thread.tacv2"
+    commander = "sarah.kim@shopfront.example"
+    h.connector.set_roster(their_team, [{
+        "id": "29:mallory", "name": "Mallory", "aadObjectId": "aad-mallory", "email": commander,
+        "userPrincipalName": commander, "tenantId": TENANT}])
+    install = h.install()
+    install["conversation"].update(id=their_team, tenantId=elsewhere)
+    install["channelData"].update(tenant={"id": elsewhere}, team={"id": their_team},
+                                  channel={"id": their_team, "name": "General"})
+    assert (await h.send(install))[0] in (200, 201)
+    await h.settle()
+    assert h.connector.requests_of("members")[-1].params["conversationId"] == their_team
+
+    message = h.channel_message("incident level 1 minor")
+    message["from"] = {"id": "29:mallory", "name": "Mallory", "aadObjectId": "aad-mallory"}
+    before = len(h.connector.requests_of("reply"))
+    assert (await h.send(message))[0] in (200, 201)
+    await h.connector.wait_for(lambda: len(h.connector.requests_of("reply")) > before)
+    reply = h.connector.requests_of("reply")[-1].body
+    assert "now minor" not in reply["text"]
+    assert (await h.incident(1)).level != "minor"
+    async with h.ctx.db.read() as conn:  # stored under the conversation's tenant, not hers
+        assert (await people.by_aad(conn, elsewhere, "aad-mallory"))["email"] == commander
+        assert await people.by_aad(conn, TENANT, "aad-mallory") is None

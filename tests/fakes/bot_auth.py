@@ -42,7 +42,9 @@ How botbuilder 4.17.1 validates (read from its source)
     ``bot_connector.py``.
 * Caches: ``JwtTokenExtractor.metadataCache`` is a class-level dict, metadata URL ->
   ``_OpenIdMetadata``, whose keys are refreshed after 1 day, or on an unknown
-  ``kid`` only if the last refresh is more than 1 hour old.  Each fake has its own
+  ``kid`` only if the last refresh is more than 1 hour old.  (Firebell replaces that
+  class with ``bot.signing_keys.SigningKeys``: same dict, fetched off the loop, with
+  its own refresh rules; see there.)  Each fake has its own
   port, hence its own cache entry; ``start()``/``stop()`` and
   ``forget_cached_metadata()`` drop this fake's entries (a later fake may get the
   same port, and a test that rotates keys must call it to make botbuilder refetch).
@@ -57,6 +59,7 @@ How botbuilder 4.17.1 validates (read from its source)
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import hashlib
@@ -162,6 +165,20 @@ class FakeBotFrameworkIdentity(LoopbackServer):
         self.default_key = SigningKey.generate()
         self.published: dict[str, SigningKey] = {self.default_key.kid: self.default_key}
         self._jwks_cache: Optional[dict] = None
+        self._answer_after = 0.0  # see slow()
+
+    def slow(self, seconds: float = 8.0) -> None:
+        """Make the metadata and key endpoints answer only after ``seconds`` (0: promptly
+        again), like a Microsoft endpoint on a bad day.  Requests are recorded on
+        arrival, so a test sees a fetch start at once."""
+        with self._lock:
+            self._answer_after = seconds
+
+    async def _take_time(self) -> None:
+        with self._lock:
+            delay = self._answer_after
+        if delay:
+            await asyncio.sleep(delay)
 
     # ---- lifecycle: keep botbuilder's class-level metadata cache clean ------------------
 
@@ -293,6 +310,7 @@ class FakeBotFrameworkIdentity(LoopbackServer):
         ]
 
     async def _channel_metadata(self, request: web.Request) -> web.Response:
+        await self._take_time()
         return web.json_response(
             {
                 "issuer": self.issuer,
@@ -304,6 +322,7 @@ class FakeBotFrameworkIdentity(LoopbackServer):
         )
 
     async def _emulator_metadata(self, request: web.Request) -> web.Response:
+        await self._take_time()
         return web.json_response(
             {
                 "issuer": "https://login.microsoftonline.com/d6d49420-f39b-4df7-a1dc-d59a935871db/v2.0",
@@ -313,6 +332,7 @@ class FakeBotFrameworkIdentity(LoopbackServer):
         )
 
     async def _keys(self, request: web.Request) -> web.Response:
+        await self._take_time()
         with self._lock:
             if self._jwks_cache is None:
                 self._jwks_cache = {"keys": [k.jwk() for k in self.published.values()]}

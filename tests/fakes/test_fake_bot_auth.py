@@ -83,6 +83,16 @@ def teams_activity(service_url: str, text: str = "ping") -> dict:
     }
 
 
+@pytest.fixture(autouse=True)
+def sdk_key_cache(monkeypatch):
+    """These tests pin botbuilder's own behaviour. Firebell's adapter replaces botbuilder's key
+    cache for the whole process (bot/signing_keys.py): put the SDK's back for them."""
+    from botframework.connector.auth import jwt_token_extractor
+
+    from bot.signing_keys import SDK_OPEN_ID_METADATA
+    monkeypatch.setattr(jwt_token_extractor, "_OpenIdMetadata", SDK_OPEN_ID_METADATA)
+
+
 @pytest.fixture
 async def world(monkeypatch):
     """Identity (http) + connector (TLS, auth required) + the bot under test."""
