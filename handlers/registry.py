@@ -7,3 +7,4 @@ def load_all() -> None:
     from handlers import (card_delivery, correlate, emails, jira_tasks,  # noqa: F401
                           linking, messages, oncall, pagerduty_sync, rca, roster, war_room)
     from handlers import report_commands, search  # noqa: F401  (report, stats, search)
+    from handlers import postmortem_links  # noqa: F401  (postmortem … new-link)

@@ -12,7 +12,7 @@ from incidents.model import Actor, Incident
 RESPONDER_ACTIONS = {
     "resolve": "resolve", "close": "close", "level": "change the level of",
     "assign": "assign the commander of", "link": "link", "unlink": "unlink",
-    "rca_save": "edit the RCA of",
+    "rca_save": "edit the RCA of", "postmortem_link": "renew the postmortem link of",
 }
 
 

@@ -236,6 +236,9 @@ postmortems = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Column("completed_at", UtcDateTime),
+    # The secret in the postmortem page's address (/postmortems/<token>): whoever holds the
+    # link may read it, nobody can guess it from the incident id. Rotated by a responder.
+    Column("link_token", String(64), nullable=False, unique=True),
 )
 Index("ix_postmortems_due", postmortems.c.status, postmortems.c.due_at)
 
