@@ -133,7 +133,6 @@ async def test_rotating_the_link_is_for_responders_and_needs_the_right_words(har
     h = harness
     await _paged(h)
     token = await _token(h)
-    entries = len(await h.timeline(1))
     reply = await h.say("incident postmortem INC-1 new-link", channel="payments", who="guest")
     assert "only the Payments team" in reply["text"] and "postmortem link" in reply["text"]
     assert not links_in(reply["text"])
@@ -144,12 +143,18 @@ async def test_rotating_the_link_is_for_responders_and_needs_the_right_words(har
         assert "Usage: `incident postmortem INC-7 new-link`" in reply["text"], text
     reply = await h.say("incident postmortem INC-42 new-link", channel="payments", who="mei")
     assert "INC-42 does not exist" in reply["text"]
-    # A minor incident has no postmortem: nothing to rotate.
+    # A cascade child's postmortem is its root's; a minor incident has none: nothing to rotate.
     await h.subscribe("checkout")
-    await h.say("incident declare checkout typo on the basket page level=minor")
+    await h.pagerduty("02-checkout-api-triggered.json")
+    await h.settle()
+    assert (await h.incident(2)).parent_id == 1
     reply = await h.say("incident postmortem INC-2 new-link")
-    assert "INC-2 has no postmortem" in reply["text"] and "incident rca INC-2" in reply["text"]
-    assert await _token(h) == token and len(await h.timeline(1)) == entries
+    assert "its postmortem is INC-1's" in reply["text"]
+    await h.say("incident declare checkout typo on the basket page level=minor")
+    reply = await h.say("incident postmortem INC-3 new-link")
+    assert "INC-3 has no postmortem" in reply["text"] and "incident rca INC-3" in reply["text"]
+    assert await _token(h) == token
+    assert not [e for e in await h.timeline(1) if "rotated" in e["text"]]
 
 
 async def test_reminders_search_and_close_summaries_carry_the_token_link(reporting):  # noqa: F811
