@@ -29,6 +29,7 @@ from handlers.webhooks.routes import WebhookDoors, WebhookSecrets
 from incidents.catalog import load_catalog
 from handlers.postmortem_page import postmortem_routes
 from handlers.api import ReportEndpoints
+from handlers.bearer import bearer_matches, unauthorized
 from handlers.reports import ReportSettings
 from incidents.periods import MONTH, WEEK, ScheduleError, parse_schedule
 from scheduler.periodic import PeriodicScheduler
@@ -109,6 +110,7 @@ class Settings:
     outbox_lease_seconds: float = 120.0
     reports: ReportSettings = field(default_factory=ReportSettings)
     api_token: str = ""                # FIREBELL_API_TOKEN; empty = /api/incidents is off
+    metrics_token: str = ""            # FIREBELL_METRICS_TOKEN; empty = /metrics is open
     # Digests, reports and reminders on schedule. Off unless settings_from_env turns it on
     # (FIREBELL_SCHEDULER, default on): tests drive periodic work themselves.
     run_scheduler: bool = False
@@ -201,6 +203,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         worker_poll_seconds=number("FIREBELL_WORKER_POLL_SECONDS", 1.0),
         outbox_lease_seconds=number("FIREBELL_OUTBOX_LEASE_SECONDS", 120.0),
         reports=reports, api_token=get("FIREBELL_API_TOKEN"),
+        metrics_token=get("FIREBELL_METRICS_TOKEN"),
         run_scheduler=get("FIREBELL_SCHEDULER", "on").lower() not in ("0", "off", "false", "no"),
         dependency_import_minutes=number("FIREBELL_DEPENDENCY_IMPORT_MINUTES", 60),
         log_level=get("LOG_LEVEL", "INFO"), log_format=get("LOG_FORMAT", "json"))
@@ -241,7 +244,8 @@ class Firebell:
         app = web.Application(client_max_size=1024 * 1024)
         app[FIREBELL] = self
         app.add_routes([messages_route(self.adapter, self.bot), *self.webhooks.routes(),
-                        *postmortem_routes(self.ctx), *self.report_endpoints.routes(),
+                        *postmortem_routes(self.ctx, self.settings.api_token),
+                        *self.report_endpoints.routes(),
                         web.get("/healthz", self.healthz), web.get("/readyz", self.readyz),
                         web.get("/metrics", self.metrics)])
         app.on_startup.append(self._start)
@@ -303,7 +307,10 @@ class Firebell:
             return web.json_response({"status": "ready", "database": self.db.dialect})
         return web.json_response({"status": "database unreachable"}, status=503)
 
-    async def metrics(self, _request: web.Request) -> web.Response:
+    async def metrics(self, request: web.Request) -> web.Response:
+        token = self.settings.metrics_token
+        if token and not bearer_matches(request, token):
+            raise unauthorized()
         try:
             async with self.db.read() as conn:
                 gauges = await outbox.depth(conn, self.ctx.now())

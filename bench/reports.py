@@ -158,7 +158,8 @@ def generate(n: int, catalog: Catalog, seed: int):
                 root_cause=cause if complete else None,
                 resolution=rng.choice(NOTES).format(n=1) if complete else None,
                 due_at=due, reminders=0, created_at=resolved, updated_at=resolved,
-                completed_at=resolved + timedelta(days=3) if complete else None)
+                completed_at=resolved + timedelta(days=3) if complete else None,
+                link_token=f"bench-{idx:026d}")  # unique; the random stream stays as it was
             if rng.random() < 0.5:
                 items = dict(incident_id=idx, position=0, title=f"Prevent: {cause}",
                              owner=svc.primary, due_date=(resolved + 30 * DAY).date(),
@@ -174,7 +175,7 @@ INCIDENT_COLUMNS = ("id", "source", "external_id", "title", "service", "team", "
                     "updated_at", "last_event_at", "pd_number", "assignees", "details")
 PM_COLUMNS = ("incident_id", "status", "owner", "summary", "customer_impact", "impact_minutes",
               "root_cause", "resolution", "due_at", "reminders", "created_at", "updated_at",
-              "completed_at")
+              "completed_at", "link_token")
 AI_COLUMNS = ("incident_id", "position", "title", "owner", "due_date", "jira_done",
               "created_at", "updated_at")
 TL_COLUMNS = ("incident_id", "at", "kind", "via", "text")

@@ -23,7 +23,7 @@ _OPTION = re.compile(r"(?:^|\s)(service|level|team)=(\"[^\"]*\"|'[^']*'|\S+)", r
 
 VERBS = ("declare", "ack", "resolve", "close", "level", "assign", "note", "list", "show",
          "subscribe", "unsubscribe", "link", "unlink", "rca", "waive", "retry", "oncall",
-         "report", "stats", "search", "help")
+         "report", "stats", "search", "help", "postmortem")
 _ALIASES = {"acknowledge": "ack", "lvl": "level", "ls": "list", "status": "show",
             "?": "help", "commands": "help", "unlinked": "unlink"}
 
@@ -168,6 +168,15 @@ def _search(rest: str, verb: str) -> dict[str, Any]:
     return {"query": rest.strip()[:200]}
 
 
+def _postmortem(rest: str, verb: str) -> dict[str, Any]:
+    parts = rest.split()
+    ref = parse_ref(parts[0]) if len(parts) == 2 and parts[1].lower() == "new-link" else None
+    if ref is None:
+        raise ParseError("Usage: `incident postmortem INC-7 new-link`: a new link to INC-7's "
+                         "postmortem page (the old link stops working).")
+    return {"incident": ref, "action": "new-link"}
+
+
 def _no_args(rest: str, verb: str) -> dict[str, Any]:
     return {}
 
@@ -178,7 +187,7 @@ _PARSERS = {
     "level": _level, "waive": _waive, "assign": _assign, "note": _note, "list": _list,
     "subscribe": _team_arg, "unsubscribe": _team_arg, "link": _link,
     "oncall": _optional_words, "report": _optional_words, "stats": _optional_words,
-    "search": _search,
+    "search": _search, "postmortem": _postmortem,
 }
 
 

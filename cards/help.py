@@ -31,6 +31,7 @@ COMMANDS = (
     ("Follow-ups", (
         ("incident rca ‹INC-n›", "Open the RCA form of the postmortem"),
         ("incident waive ‹INC-n› ‹reason›", "Waive the postmortem (incident commanders, admins)"),
+        ("incident postmortem ‹INC-n› new-link", "A new secret link to the postmortem page"),
         ("incident retry ‹INC-n›", "Retry follow-ups that failed (JIRA, war room, e-mail…)"),
         ("incident link ‹INC-child› ‹INC-parent›", "Link an incident to its root"),
         ("incident unlink ‹INC-n›", "Undo a link: not related"),

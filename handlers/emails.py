@@ -65,7 +65,7 @@ async def _mail(ctx: Context, conn: AsyncConnection, incident: Incident) -> Inci
     return IncidentMail(
         incident=incident, team_name=team.name if team else None,
         teams_link=await teams_link(conn, incident),
-        page_link=page_url(ctx, incident) if postmortem else None,
+        page_link=page_url(ctx, postmortem),
         runbook=service.runbook if service else None,
         oncall=ctx.catalog.display_name(service.primary) if service and service.primary else None,
         impact_usd=impact_of(ctx, incident, postmortem), postmortem=postmortem or {},

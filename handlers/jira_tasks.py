@@ -36,7 +36,7 @@ async def file_postmortem_task(ctx: Context, job: Job) -> dict[str, Any]:
     task = await ctx.jira.ensure_task(
         _project(ctx, incident), f"Postmortem: {incident.ref} {incident.title}"[:250],
         f"Postmortem of {incident.ref} ({incident.service or 'unknown service'}, "
-        f"{incident.level}).\nRCA: {page_url(ctx, incident)}",
+        f"{incident.level}).\nRCA: {page_url(ctx, postmortem)}",
         [f"firebell-{incident.ref}-postmortem", f"firebell-{incident.ref}", "firebell"],
         assignee_email=postmortem.get("owner") or (service.primary if service else None),
         due_date=postmortem["due_at"].date() if postmortem.get("due_at") else None)
@@ -61,7 +61,7 @@ async def file_action_item_task(ctx: Context, job: Job) -> dict[str, Any]:
         raise TemporaryFailure("waiting for the postmortem's JIRA task to link to")
     task = await ctx.jira.ensure_task(
         _project(ctx, incident), item["title"][:250],
-        f"Action item from the postmortem of {incident.ref}.\nRCA: {page_url(ctx, incident)}",
+        f"Action item from the postmortem of {incident.ref}.\nRCA: {page_url(ctx, postmortem)}",
         [f"firebell-{incident.ref}-action-{item['id']}", f"firebell-{incident.ref}", "firebell"],
         assignee_email=item.get("owner"), due_date=item.get("due_date"),
         link_to=(postmortem or {}).get("jira_key"))

@@ -4,7 +4,7 @@ item are there. Closing waits for it, even after the level was lowered, unless a
 commander or admin waived it (`incident waive`)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,8 +18,11 @@ from storage import outbox
 from storage import postmortems as pm_store
 
 
-def page_url(ctx: Context, incident: Incident) -> str:
-    return f"{ctx.policy.public_base_url}/incidents/{incident.ref}/postmortem"
+def page_url(ctx: Context, postmortem: Mapping[str, Any] | None) -> str | None:
+    """The postmortem page's address (append `.md` for Markdown): its secret link token, never
+    the incident id. The one place that builds it; None without a postmortem."""
+    token = (postmortem or {}).get("link_token")
+    return f"{ctx.policy.public_base_url}/postmortems/{token}" if token else None
 
 
 async def ensure_postmortem(ctx: Context, conn: AsyncConnection, incident: Incident, *,
@@ -68,7 +71,7 @@ async def summary_card(ctx: Context, conn: AsyncConnection, incident: Incident) 
     jira = ctx.jira.browse_url(postmortem["jira_key"]) if ctx.jira and postmortem.get("jira_key") \
         else None
     return postmortem_card(incident, postmortem, items, missing=rules.missing(postmortem, items),
-                           page_url=page_url(ctx, incident), jira_url=jira,
+                           page_url=page_url(ctx, postmortem), jira_url=jira,
                            impact_usd=impact_of(ctx, incident, postmortem))
 
 

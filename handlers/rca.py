@@ -68,7 +68,7 @@ async def _form(ctx: Context, conn: AsyncConnection, incident: Incident,
     if typed:  # show back what was typed, so a validation error loses nothing
         postmortem.update({k: typed.get(k) for k, _ in rules.RCA_SECTIONS if k in typed})
     minutes = rules.impact_minutes(incident.triggered_at, incident.resolved_at, ctx.now())
-    return rca_form(incident, postmortem, items, errors=errors, page_url=page_url(ctx, incident),
+    return rca_form(incident, postmortem, items, errors=errors, page_url=page_url(ctx, postmortem),
                     impact_minutes=minutes)
 
 

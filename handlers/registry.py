@@ -8,3 +8,4 @@ def load_all() -> None:
                           linking, messages, oncall, pagerduty_sync, rca, roster, waivers,
                           war_room)
     from handlers import report_commands, search  # noqa: F401  (report, stats, search)
+    from handlers import postmortem_links  # noqa: F401  (postmortem … new-link)

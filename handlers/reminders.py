@@ -25,6 +25,7 @@ from cards.reminder import (DueItem, Who, action_reminder_card, action_reminder_
 from handlers.changes import note
 from handlers.context import Context
 from handlers.messages import queue_card_message, queue_email
+from handlers.postmortems import page_url
 from handlers.reports import ReportSettings
 from incidents import postmortem as pm_rules
 from incidents.model import FIREBELL, ref
@@ -96,7 +97,7 @@ async def _queue_postmortem(ctx: Context, conn: AsyncConnection, row: dict, due:
     incident_id = row["incident_id"]
     postmortem = await pm_store.get(conn, incident_id)
     missing = pm_rules.missing(postmortem, await pm_store.action_items(conn, incident_id))
-    page = f"{ctx.policy.public_base_url}/incidents/{ref(incident_id)}/postmortem"
+    page = page_url(ctx, postmortem)
     owner = _who(ctx, row["owner"])
     key = f"reminder:postmortem:{incident_id}:{number}"
     jobs = []

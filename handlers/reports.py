@@ -489,6 +489,6 @@ async def _close_summary(ctx: Context, conn: AsyncConnection,
         postmortem=postmortem or {}, action_items=await pm_store.action_items(conn, incident.id),
         impact_usd=impact_of(ctx, incident, postmortem),
         linked=len(await incidents_store.children(conn, incident.id)), people=_people(ctx),
-        page_url=page_url(ctx, incident) if postmortem else None,
+        page_url=page_url(ctx, postmortem),
         teams_url=await teams_link(conn, incident),
         waiver=pm_rules.waiver_text(postmortem, ctx.catalog.display_name))

@@ -8,9 +8,11 @@ from urllib.parse import quote
 from cards.search import Found, search_card
 from handlers.commands import Where, command
 from handlers.context import Context
+from handlers.postmortems import page_url
 from handlers.replies import Reply
 from incidents.model import Actor
 from storage import incidents as store
+from storage import postmortems as pm_store
 from storage import search as index
 
 RESULTS = 10
@@ -28,10 +30,9 @@ async def search(ctx: Context, query: str, *, limit: int = RESULTS) -> SearchRes
         shown = ids[:limit]
         incidents = await store.get_many(conn, shown)
         cards = await index.card_links(conn, shown)
-        with_pm = await index.with_postmortem(conn, shown)
+        postmortems = await pm_store.links_of(conn, shown)
     found = [Found(incidents[i], teams_url=_teams_url(cards.get(i)),
-                   postmortem_url=f"{ctx.policy.public_base_url}/incidents/INC-{i}/postmortem"
-                   if i in with_pm else None)
+                   postmortem_url=page_url(ctx, postmortems.get(i)))
              for i in shown if i in incidents]
     return SearchResult(found, more=len(ids) > limit)
 

@@ -62,7 +62,7 @@ async def _links(ctx: Context, conn: AsyncConnection, incident: Incident,
     if room and room["web_url"]:
         out.append(("War room", room["web_url"]))
     if postmortem:
-        out.append(("Postmortem", page_url(ctx, incident)))
+        out.append(("Postmortem", page_url(ctx, postmortem)))
         if postmortem.get("jira_key") and ctx.jira is not None:
             out.append((postmortem["jira_key"], ctx.jira.browse_url(postmortem["jira_key"])))
     return out

@@ -16,7 +16,7 @@ from incidents.model import Actor, Incident
 RESPONDER_ACTIONS = {
     "resolve": "resolve", "close": "close", "level": "change the level of",
     "assign": "assign the commander of", "link": "link", "unlink": "unlink",
-    "rca_save": "edit the RCA of",
+    "rca_save": "edit the RCA of", "postmortem_link": "renew the postmortem link of",
 }
 CONFIGURE_COMMANDERS = ("list incident commanders under a team's `incident_commanders:` in the "
                         "catalog, or set FIREBELL_ADMINS")

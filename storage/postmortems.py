@@ -1,8 +1,9 @@
 """Postmortems, their action items, and war rooms."""
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,10 +23,40 @@ async def get(conn: AsyncConnection, incident_id: int) -> dict[str, Any] | None:
 
 async def create(db, conn: AsyncConnection, incident_id: int, *, owner: str | None,
                  timeline: str, now: datetime) -> bool:
-    """Start the postmortem (draft, timeline pre-filled); False if it already exists."""
+    """Start the postmortem (draft, timeline pre-filled, its own link token); False if it
+    already exists."""
     stmt = db.insert(pm).values(incident_id=incident_id, status="draft", owner=owner,
-                                timeline=timeline, reminders=0, created_at=now, updated_at=now)
-    return (await conn.execute(stmt.on_conflict_do_nothing())).rowcount == 1
+                                timeline=timeline, reminders=0, created_at=now, updated_at=now,
+                                link_token=_link_token())
+    return (await conn.execute(stmt.on_conflict_do_nothing(
+        index_elements=[pm.c.incident_id]))).rowcount == 1
+
+
+def _link_token() -> str:
+    """192 random bits, URL-safe: the postmortem page's address is its only key."""
+    return secrets.token_urlsafe(24)
+
+
+async def by_link_token(conn: AsyncConnection, token: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(pm).where(pm.c.link_token == token))).mappings().first()
+    return dict(row) if row else None
+
+
+async def new_link_token(conn: AsyncConnection, incident_id: int) -> str:
+    """Replace the postmortem's link token: the old address stops working with this commit."""
+    token = _link_token()
+    await conn.execute(update(pm).where(pm.c.incident_id == incident_id)
+                       .values(link_token=token))
+    return token
+
+
+async def links_of(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """{incident id: {incident_id, link_token}} for those of `ids` that have a postmortem
+    (enough for handlers.postmortems.page_url)."""
+    if not ids:
+        return {}
+    q = select(pm.c.incident_id, pm.c.link_token).where(pm.c.incident_id.in_(list(ids)))
+    return {r["incident_id"]: dict(r) for r in (await conn.execute(q)).mappings()}
 
 
 async def save(conn: AsyncConnection, incident_id: int, fields: dict[str, Any], *,

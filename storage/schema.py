@@ -246,6 +246,9 @@ postmortems = Table(
     Column("waived_at", UtcDateTime),
     Column("waived_by", String(300)),                        # e-mail of who waived it
     Column("waiver_reason", Text),
+    # The secret in the postmortem page's address (/postmortems/<token>): whoever holds the
+    # link may read it, nobody can guess it from the incident id. Rotated by a responder.
+    Column("link_token", String(64), nullable=False, unique=True),
 )
 Index("ix_postmortems_due", postmortems.c.status, postmortems.c.due_at)
 

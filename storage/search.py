@@ -152,11 +152,3 @@ async def card_links(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, tup
         out.setdefault(incident_id, (conversation_id, activity_id))
     return out
 
-
-async def with_postmortem(conn: AsyncConnection, ids: Sequence[int]) -> set[int]:
-    if not ids:
-        return set()
-    from sqlalchemy import select
-    from storage.schema import postmortems as pm
-    q = select(pm.c.incident_id).where(pm.c.incident_id.in_(list(ids)))
-    return set((await conn.execute(q)).scalars())

@@ -1,12 +1,15 @@
 """Follow-ups through the outbox against real stand-ins: war rooms (Graph), JIRA tasks, e-mail
 (a real SMTP server) and two-way PagerDuty; each exactly once, including across outages."""
 import asyncio
+import json
+import re
 from dataclasses import replace
 
 import pytest
 
 from app import Integrations
 from incidents.catalog import load_catalog, war_room_members
+from storage import postmortems as pm_store
 from tests.conftest import CATALOG
 from tests.fakes.graph import FakeGraph
 from tests.fakes.jira import FakeJira
@@ -57,6 +60,37 @@ async def world(database_url, connector):
 
 def _issues_labelled(jira, label):
     return [i for i in jira.issues.values() if label in (i.labels or [])]
+
+
+def _postmortem_links(text):
+    return re.findall(r"http://firebell\.test/postmortems/[A-Za-z0-9_-]+", text)
+
+
+async def test_cards_mails_and_jira_tasks_link_the_postmortem_by_its_token(world):
+    h = world
+    await h.pagerduty("01-payment-gateway-triggered.json")
+    await h.settle()
+    async with h.ctx.db.read() as conn:
+        token = (await pm_store.get(conn, 1))["link_token"]
+    link = f"http://firebell.test/postmortems/{token}"
+    (card,) = h.cards_in("payments")
+    await h.smtp.wait_for_messages(1)
+    mail = h.smtp.messages[0].message
+    (task,) = _issues_labelled(h.jira, "firebell-INC-1-postmortem")
+    # An action item's task links the RCA too.
+    good = {"incident": "INC-1", "items": [None], "summary": "All pods crashed",
+            "item_0_title": "Validate config before push", "item_0_owner": "Mei Tanaka",
+            "item_0_due": "2025-03-28"}
+    status, body = await h.send(h.card_click("rca_save", good, channel="payments", who="mei"))
+    await h.settle()
+    (item_task,) = _issues_labelled(h.jira, "firebell-INC-1-action-1")
+    for where, text in (("card", json.dumps(card)), ("summary card", json.dumps(body)),
+                        ("JIRA task", task.description),
+                        ("JIRA action item", item_task.description)):
+        assert set(_postmortem_links(text)) == {link}, where
+        assert "/incidents/INC-1/postmortem" not in text, where
+    # The trigger e-mail has no postmortem link (the close e-mail's is checked below).
+    assert "/postmortem" not in mail.get_body(("plain",)).get_content()
 
 
 async def test_service_down_gets_war_room_postmortem_jira_and_email_once(world):
@@ -172,13 +206,16 @@ async def test_close_waits_for_the_rca_then_mails_it(world):
                                  "health checks failing in prod-eu-west-1")
     text = closed.get_body(("plain",)).get_content()
     assert "Bad config push" in text and "Validate config before push" in text
-    # The postmortem page shows it all, escaped.
-    async with h.http.get(f"{h.url}/incidents/INC-1/postmortem") as resp:
+    html = closed.get_body(("html",)).get_content()
+    assert len(set(_postmortem_links(text + html))) == 1 and "/incidents/INC-1/" not in html
+    # The postmortem page (at its capability URL, linked from the mail) shows it all, escaped.
+    page_url = _postmortem_links(text)[0].replace("http://firebell.test", h.url)
+    async with h.http.get(page_url) as resp:
         page = await resp.text()
         assert resp.status == 200 and "Bad config push" in page and item_task.key in page
-    async with h.http.get(f"{h.url}/incidents/INC-1/postmortem.md") as resp:
+    async with h.http.get(page_url + ".md") as resp:
         assert "## Root cause" in await resp.text()
-    async with h.http.get(f"{h.url}/incidents/INC-99/postmortem") as resp:
+    async with h.http.get(f"{h.url}/incidents/INC-1/postmortem") as resp:
         assert resp.status == 404
 
 

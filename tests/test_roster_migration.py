@@ -10,7 +10,7 @@ from storage import people
 from storage.db import MIGRATIONS, Database
 from storage.schema import teams_users
 
-BEFORE = "0008_search_skips_child_links"
+BEFORE = "0009_postmortem_waivers"
 
 
 def _to(revision: str, downgrade: bool = False):

@@ -41,6 +41,7 @@ from tests.e2e.firebell_service import CATALOG
 UTC = timezone.utc
 T0 = datetime(2025, 3, 14, 9, 2, 11, tzinfo=UTC)
 BASE = "https://firebell.shopfront.example"
+PM_TOKEN = "Qm3v8Xk_2pLr-9sTzW4yBn6cHd1eFa7J"  # a postmortem link token (secrets.token_urlsafe(24))
 LONG_TITLE = ("checkout-api: 5xx error rate above 25% for 10 minutes on POST /v2/orders in prod-eu-west-1 and "
               "prod-eu-central-1 after release 1.8.3; payment authorisations timing out at the gateway (p99 "
               "12.4 s), orders queued")
@@ -168,7 +169,7 @@ def incident_cards() -> dict[str, dict]:
     full = _view(busy, children=children,
                  impacted_services=list(dict.fromkeys(c.service for c in children if c.link_kind == "cascade")),
                  links=[("War room", "https://teams.microsoft.com/l/chat/19%3a7b1c2d3e4f%40thread.v2/0"),
-                        ("Postmortem", f"{BASE}/incidents/INC-12/postmortem"),
+                        ("Postmortem", f"{BASE}/postmortems/{PM_TOKEN}"),
                         ("PAY-482", "https://shopfront.atlassian.net/browse/PAY-482")],
                  deliveries=_deliveries("INC-12"), notices=NOTICES,
                  similar=[incident(k, title=LONG_TITLE, status="closed") for k in (3, 5, 9)])
@@ -188,7 +189,7 @@ def _rca_text(label: str, limit: int) -> str:
 def rca_cards() -> dict[str, dict]:
     pm_incident = incident(7, level="high-error-rate", status="resolved", resolved_at=T0 + timedelta(minutes=31),
                            commander="priya.raman@shopfront.example")
-    page = f"{BASE}/incidents/INC-7/postmortem"
+    page = f"{BASE}/postmortems/{PM_TOKEN}"
     full = {field: _rca_text(label, FIELD_LIMIT) for field, label in RCA_SECTIONS}
     full["impact_minutes"] = 31
     people = [p.email for p in _catalog().people.values()]
@@ -317,7 +318,7 @@ def reminder_cards() -> dict[str, dict]:
         "reminder-postmortem": postmortem_reminder_card(
             7, LONG_TITLE, priya, T0 + timedelta(days=7), 2,
             ["summary", "root cause", "at least one action item with an owner and a due date"],
-            f"{BASE}/incidents/INC-7/postmortem"),
+            f"{BASE}/postmortems/{PM_TOKEN}"),
         "reminder-postmortem-no-owner": postmortem_reminder_card(7, "checkout is down", Who(None, "nobody yet"),
                                                                  T0, 1, [], None),
         "reminder-actions": action_reminder_card(priya, items, date(2025, 3, 20)),
@@ -332,7 +333,7 @@ def search_cards() -> dict[str, dict]:
     found = [Found(pagerduty_incident(100 + k, title=LONG_TITLE, status=("open", "resolved", "closed")[k % 3]),
                    teams_url=("https://teams.microsoft.com/l/message/19%3Acheckout-incidents%40thread.tacv2/"
                               f"17000000000{k:02d}?parentMessageId=17000000000{k:02d}"),
-                   postmortem_url=f"{BASE}/incidents/INC-{100 + k}/postmortem") for k in range(10)]
+                   postmortem_url=f"{BASE}/postmortems/{PM_TOKEN[:-3]}{100 + k}") for k in range(10)]
     return {"search-10-results": search_card("payment gateway 503 timeout", found, more=True),
             "search-nothing": search_card("kafka lag", [], more=False)}
 
@@ -361,7 +362,7 @@ def summary_cards() -> dict[str, dict]:
     return {"close-summary-waived": close_summary_card(waived),
             "close-summary": close_summary_card(CloseSummary(
         incident=i, team_name="Checkout", postmortem=pm, action_items=items, impact_usd=77_500.0, linked=4,
-        people={p.email: p.name for p in catalog.people.values()}, page_url=f"{BASE}/incidents/INC-7/postmortem",
+        people={p.email: p.name for p in catalog.people.values()}, page_url=f"{BASE}/postmortems/{PM_TOKEN}",
         teams_url="https://teams.microsoft.com/l/message/19%3Acheckout%40thread.tacv2/1700?parentMessageId=1700"))}
 
 

@@ -65,3 +65,14 @@ def test_mistakes_get_a_helpful_answer(text, says):
     with pytest.raises(ParseError) as err:
         parse_command(text)
     assert says in str(err.value)
+
+
+def test_postmortem_new_link_in_every_accepted_spelling():
+    for text in ("incident postmortem INC-3 new-link", "postmortem inc-3 NEW-LINK",
+                 "<at>Firebell</at> /incident postmortem 3 new-link"):
+        assert parse_command(text).args == {"incident": 3, "action": "new-link"}
+    for text in ("incident postmortem", "incident postmortem INC-3", "incident postmortem new-link",
+                 "incident postmortem INC-3 rotate", "incident postmortem x new-link",
+                 "incident postmortem INC-3 new-link please"):
+        with pytest.raises(ParseError, match=r"Usage: `incident postmortem INC-7 new-link`"):
+            parse_command(text)

@@ -64,14 +64,14 @@ def worst_cards():
             chart_url="https://firebell.example/charts/" + "k" * 32 + ".png")
     yield stats_card(LONG, week, busy_figures())
     yield search_card(LONG, [Found(incident(i), "https://teams.microsoft.com/l/message/" + "c" * 300,
-                                   "https://firebell.example/incidents/INC-1/postmortem")
+                                   "https://firebell.example/postmortems/" + "p" * 32)
                              for i in range(10)], more=True)
     yield history_card([HistoryRow("weekly", "2025-W13", "email:" + "t" * 290, NOW,
                                    "failed (" + "e" * 150 + ")") for i in range(31)],
                        heading="Report history", total=5000)
     who = Who("someone@x.example", LONG[:200])
     yield postmortem_reminder_card(12345678, LONG, who, NOW, 99, [LONG] * 20,
-                                   "https://firebell.example/incidents/INC-1/postmortem")
+                                   "https://firebell.example/postmortems/" + "p" * 32)
     yield action_reminder_card(who, [DueItem(i, LONG, date(2025, 1, 1), "ABC-1",
                                              "https://jira.example/browse/ABC-1")
                                      for i in range(300)], date(2025, 3, 31))
