@@ -140,11 +140,12 @@ async def test_occurred_at_out_of_range_is_400_naming_the_field(harness, occurre
 async def test_v2_times_out_of_range(harness):
     h = harness
     await h.subscribe("data-platform", channel="general", who="ana")
+    before = await _counts(h)
     doc = json.loads(fixture_bytes(V2))
     doc["messages"][0]["log_entries"][0]["created_at"] = "9999-12-31T23:59:59-05:00"
     status, answer = await _post_pd(h, doc, query="?token=v2-token", signed=False)
     assert status == 400 and "messages[0].log_entries[0].created_at" in answer["error"]
-    assert await _counts(h) == [0, 0, 0]
+    assert await _counts(h) == before
     doc = json.loads(fixture_bytes(V2))
     doc["messages"][0]["incident"]["created_at"] = "0001-01-01T00:00:00Z"
     status, answer = await _post_pd(h, doc, query="?token=v2-token", signed=False)
@@ -160,11 +161,12 @@ async def test_alertmanager_times(harness):
     the accepted range is treated the same and kept as sent; a startsAt outside it is a 400."""
     h = harness
     await h.subscribe("search")
+    before = await _counts(h)
     doc = json.loads(fixture_bytes(AM))
     doc["alerts"][0]["startsAt"] = "0001-01-01T00:00:00+05:00"
     status, answer = await _post_am(h, doc)
     assert status == 400 and "alerts[0].startsAt" in answer["error"]
-    assert await _counts(h) == [0, 0, 0]
+    assert await _counts(h) == before
     doc = json.loads(fixture_bytes(AM))
     doc["alerts"][0]["endsAt"] = "9999-12-31T23:59:59-05:00"
     doc["alerts"][1]["endsAt"] = "0001-01-01T00:00:00+05:00"
@@ -234,12 +236,15 @@ async def test_nul_in_teams_text_names_and_card_data(harness):
     reply = await h.say("incident note INC-1 restarted\u0000 the pods")
     assert "INC-1" in reply["text"]
     assert any(e["text"] == "restarted\ufffd the pods" for e in await h.timeline(1))
-    status, _ = await h.send(h.card_click("declare", {"title": "payments\u0000 slow",
-                                                      "service": "checkout-api",
-                                                      "level\u0000": "x\u0000"}))
+    status, answer = await h.send(h.card_click("declare", {"title": "payments\u0000 slow",
+                                                           "service": "checkout-api",
+                                                           "level\u0000": "x\u0000"}))
     assert status == 200
+    # The declare form's card becomes the incident's live card (the invoke's answer).
+    assert "INC-2" in card_text(answer["value"])
     assert (await h.incident(2)).title == "payments\ufffd slow"
-    await _announced(h, [1, 2])
+    await _announced(h, [1])
+    assert (await h.incident(2)).correlated
 
 
 # -- /api/messages ------------------------------------------------------------------------------

@@ -1,0 +1,105 @@
+"""An incoming activity, checked against the shape botbuilder and Firebell rely on, then built.
+
+botbuilder's `Activity().deserialize` crashes on a wrong type (`"from": 5`, a list where an
+object goes, a timestamp in year 10000) and CloudAdapter answered that with a 500, before any
+authentication. The check follows botbuilder's own schema (each model's attribute map: strings,
+booleans, ISO 8601 times, nested models, lists of models), plus what Firebell reads itself:
+`channelData` and `value` are objects, and so are the tenant, team and channel in channelData
+and a card action in value. Every problem is a 400 that names the field.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import botbuilder.schema as schema
+from botbuilder.schema import Activity
+from msrest.exceptions import DeserializationError
+from msrest.serialization import Deserializer
+
+from handlers.webhooks.delivery import Rejected
+
+_MODELS = {name: cls for name, cls in vars(schema).items()
+           if isinstance(cls, type) and hasattr(cls, "_attribute_map")}
+# Firebell reads these as objects (and ids and names in them as text).
+_OBJECTS = {"channelData": ("tenant", "team", "channel"), "value": ("action",)}
+
+
+def activity_from(doc: Any) -> Activity:
+    if not isinstance(doc, dict):
+        raise Rejected(400, "not an activity: a JSON object with a `type` is required")
+    if not isinstance(doc.get("type"), str) or not doc["type"]:
+        raise Rejected(400, "not an activity: `type` must be a non-empty string")
+    _check_model(Activity, doc, "")
+    _check_required(doc)
+    for key, inner in _OBJECTS.items():
+        _check_object(doc, key, inner)
+    try:
+        return Activity().deserialize(doc)
+    except DeserializationError as exc:  # a net under the checks above
+        raise Rejected(400, f"not a Bot Framework activity: {str(exc)[:200]}") from None
+
+
+def _check_required(doc: dict[str, Any]) -> None:
+    """What the Bot Framework always sends a bot, and what a turn cannot go without: the
+    conversation and the service URL to answer in, who spoke and to whom."""
+    for key in ("serviceUrl", "channelId"):
+        if not isinstance(doc.get(key), str) or not doc[key]:
+            raise Rejected(400, f"`{key}` is required")
+    for key in ("from", "recipient", "conversation"):
+        if not isinstance(doc.get(key), dict) or not doc[key].get("id"):
+            raise Rejected(400, f"`{key}` with an `id` is required")
+
+
+def _check_model(model: type, doc: dict[str, Any], where: str) -> None:
+    # Case-insensitive, like msrest's deserializer (botbuilder maps `tenantID`; Teams sends
+    # `tenantId`).
+    sent = {k.lower(): k for k in doc}
+    for attribute in model._attribute_map.values():
+        key = sent.get(attribute["key"].lower())
+        if key is not None and doc[key] is not None:
+            _check_value(attribute["type"], doc[key], f"{where}{key}")
+
+
+def _check_value(kind: str, value: Any, where: str) -> None:
+    if kind.startswith("[") and kind.endswith("]"):
+        if not isinstance(value, list):
+            raise Rejected(400, f"`{where}` must be a list")
+        for i, item in enumerate(value):
+            if item is not None:
+                _check_value(kind[1:-1], item, f"{where}[{i}]")
+    elif kind == "str" and not isinstance(value, str):
+        raise Rejected(400, f"`{where}` must be a string")
+    elif kind == "bool" and not isinstance(value, bool):
+        raise Rejected(400, f"`{where}` must be true or false")
+    elif kind == "iso-8601":
+        _check_time(value, where)
+    elif kind in _MODELS:
+        if not isinstance(value, dict):
+            raise Rejected(400, f"`{where}` must be an object")
+        _check_model(_MODELS[kind], value, f"{where}.")
+
+
+def _check_time(value: Any, where: str) -> None:
+    try:
+        Deserializer.deserialize_iso(value)
+    except DeserializationError:
+        raise Rejected(400, f"`{where}` must be an ISO 8601 time in years 1 to 9999") from None
+
+
+def _check_object(doc: dict[str, Any], key: str, inner: tuple[str, ...]) -> None:
+    value = doc.get(key)
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise Rejected(400, f"`{key}` must be an object")
+    for name in inner:
+        part = value.get(name)
+        if part is None:
+            continue
+        if not isinstance(part, dict):
+            raise Rejected(400, f"`{key}.{name}` must be an object")
+        for field in ("id", "name", "verb"):
+            if part.get(field) is not None and not isinstance(part[field], str):
+                raise Rejected(400, f"`{key}.{name}.{field}` must be a string")
+        if part.get("data") is not None and not isinstance(part["data"], dict):
+            raise Rejected(400, f"`{key}.{name}.data` must be an object")
