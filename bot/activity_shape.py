@@ -2,10 +2,12 @@
 
 botbuilder's `Activity().deserialize` crashes on a wrong type (`"from": 5`, a list where an
 object goes, a timestamp in year 10000) and CloudAdapter answered that with a 500, before any
-authentication. The check follows botbuilder's own schema (each model's attribute map: strings,
-booleans, ISO 8601 times, nested models, lists of models), plus what Firebell reads itself:
-`channelData` and `value` are objects, and so are the tenant, team and channel in channelData
-and a card action in value. Every problem is a 400 that names the field.
+authentication; other wrong types passed and crashed the turn later. The check follows
+botbuilder's own schema (each model's attribute map: strings, booleans, ISO 8601 times, nested
+models, lists of models) and adds what botbuilder and Firebell read without looking: the fields
+every activity to a bot has, `channelData` and `value` as objects (and the tenant, team, channel
+and card action in them), mentions, and card action data as text. A problem is a 400 naming
+the field.
 """
 from __future__ import annotations
 
@@ -33,6 +35,12 @@ def activity_from(doc: Any) -> Activity:
     _check_required(doc)
     for key, inner in _OBJECTS.items():
         _check_object(doc, key, inner)
+    _check_mentions(doc.get("entities") or [])
+    if doc["type"] == "message":  # Action.Submit: the data is the value
+        _check_card_data(doc.get("value") or {}, "value")
+    if doc["type"] == "invoke" and doc.get("name") == "adaptiveCard/action":
+        action = (doc.get("value") or {}).get("action") or {}
+        _check_card_data(action.get("data") or {}, "value.action.data")
     try:
         return Activity().deserialize(doc)
     except DeserializationError as exc:  # a net under the checks above
@@ -45,6 +53,8 @@ def _check_required(doc: dict[str, Any]) -> None:
     for key in ("serviceUrl", "channelId"):
         if not isinstance(doc.get(key), str) or not doc[key]:
             raise Rejected(400, f"`{key}` is required")
+    if len(doc["serviceUrl"]) > 500 or not doc["serviceUrl"].startswith(("https://", "http://")):
+        raise Rejected(400, "`serviceUrl` must be an http(s) URL of at most 500 characters")
     for key in ("from", "recipient", "conversation"):
         if not isinstance(doc.get(key), dict) or not doc[key].get("id"):
             raise Rejected(400, f"`{key}` with an `id` is required")
@@ -65,8 +75,9 @@ def _check_value(kind: str, value: Any, where: str) -> None:
         if not isinstance(value, list):
             raise Rejected(400, f"`{where}` must be a list")
         for i, item in enumerate(value):
-            if item is not None:
-                _check_value(kind[1:-1], item, f"{where}[{i}]")
+            _check_value(kind[1:-1], item, f"{where}[{i}]")
+    elif value is None and where.endswith("]"):
+        raise Rejected(400, f"`{where}` must not be null")
     elif kind == "str" and not isinstance(value, str):
         raise Rejected(400, f"`{where}` must be a string")
     elif kind == "bool" and not isinstance(value, bool):
@@ -103,3 +114,35 @@ def _check_object(doc: dict[str, Any], key: str, inner: tuple[str, ...]) -> None
                 raise Rejected(400, f"`{key}.{name}.{field}` must be a string")
         if part.get("data") is not None and not isinstance(part["data"], dict):
             raise Rejected(400, f"`{key}.{name}.data` must be an object")
+
+
+def _check_mentions(entities: list[Any]) -> None:
+    """botbuilder lower-cases every entity's type and reads a mention's `mentioned.id`."""
+    for i, entity in enumerate(entities):
+        if not isinstance(entity.get("type"), str):
+            raise Rejected(400, f"`entities[{i}].type` must be a string")
+        if entity["type"].lower() != "mention":
+            continue
+        mentioned = entity.get("mentioned")
+        if not isinstance(mentioned, dict) or not isinstance(mentioned.get("id"), str):
+            raise Rejected(400, f"`entities[{i}].mentioned` must be an object with an `id`")
+        if not isinstance(entity.get("text") or "", str):
+            raise Rejected(400, f"`entities[{i}].text` must be a string")
+
+
+def _check_card_data(data: dict[str, Any], where: str) -> None:
+    """A card's action data is what its inputs hold, plus Firebell's own `version` and `items`
+    (a list of ids). Teams sends every input as text; a number or true/false in its place
+    becomes that text here (the commands read text), and an object or a list is refused."""
+    for key, item in data.items():
+        if key == "version" and not isinstance(item, (dict, list)):
+            continue
+        if key == "items" and isinstance(item, list) and \
+                not any(isinstance(x, (dict, list)) for x in item):
+            continue
+        if isinstance(item, (dict, list)):
+            raise Rejected(400, f"`{where}.{key}` must be text")
+        if isinstance(item, bool):
+            data[key] = "true" if item else "false"
+        elif isinstance(item, (int, float)):
+            data[key] = str(item)

@@ -284,6 +284,20 @@ async def test_deep_json_on_api_messages_is_400(harness):
     ({"attachments": {"a": 1}}, "attachments"),
     ({"timestamp": "yesterday"}, "timestamp"),
     ({"serviceUrl": ["http://x"]}, "serviceUrl"),
+    ({"serviceUrl": "http://127.0.0.1/" + "x" * 600}, "serviceUrl"),   # its column holds 500
+    ({"conversation": {"tenantId": "t"}}, "conversation"),
+    # botbuilder reads these inside the turn, where a wrong type was a traceback.
+    ({"entities": [{}]}, "entities[0].type"),
+    ({"entities": [None]}, "entities[0]"),
+    ({"entities": [{"type": "mention", "mentioned": 5, "text": "<at>Firebell</at>"}]},
+     "entities[0].mentioned"),
+    ({"channelData": {"tenant": "x"}}, "channelData.tenant"),
+    ({"value": {"verb": "declare", "service": {"name": "checkout-api"}}}, "value.service"),
+    ({"type": "invoke", "name": "adaptiveCard/action",
+      "value": {"action": {"verb": "rca_save", "data": {"incident": "INC-1", "summary": {}}}}},
+     "value.action.data.summary"),
+    ({"type": "invoke", "name": "adaptiveCard/action", "value": {"action": "ack"}},
+     "value.action"),
 ])
 async def test_wrong_types_on_api_messages_are_400_naming_the_field(harness, change, field):
     h = harness
@@ -293,6 +307,26 @@ async def test_wrong_types_on_api_messages_are_400_naming_the_field(harness, cha
     assert status == 400, text
     assert field in json.loads(text)["error"]
     assert await h.incidents() == []
+
+
+async def test_numbers_where_a_card_sends_text_are_read_as_text(harness):
+    """Teams sends every card input as text; a number or true/false in its place used to crash
+    the turn (`.strip()` on an int)."""
+    h = harness
+    await h.subscribe("checkout")
+    status, answer = await h.send(h.card_click("declare", {"title": 5005, "service": True,
+                                                           "level": 7}))
+    assert status == 200
+    assert "not a level" in card_text(answer["value"])
+    status, answer = await h.send(h.card_click("declare", {"title": 5005,
+                                                           "service": "checkout-api"}))
+    assert status == 200 and "INC-1" in card_text(answer["value"])
+    assert (await h.incident(1)).title == "5005"
+    status, answer = await h.send(h.card_click("rca_save", {"incident": "INC-1", "summary": 5,
+                                                            "impact_minutes": 30,
+                                                            "items": [None, 1],
+                                                            "item_0_title": 7}))
+    assert status == 200
 
 
 async def test_a_lone_surrogate_on_api_messages_is_400(harness):
