@@ -24,6 +24,13 @@ _MODELS = {name: cls for name, cls in vars(schema).items()
            if isinstance(cls, type) and hasattr(cls, "_attribute_map")}
 # Firebell reads these as objects (and ids and names in them as text).
 _OBJECTS = {"channelData": ("tenant", "team", "channel"), "value": ("action",)}
+# Ids Firebell stores, and the columns' sizes (PostgreSQL enforces them): longer is a 400.
+_ID_LIMITS = {("conversation", "id"): 500, ("conversation", "tenantId"): 100,
+              ("conversation", "tenantID"): 100,
+              ("channelData", "team", "id"): 500, ("channelData", "tenant", "id"): 100}
+# Display names it stores: longer is clipped.
+_NAME_LIMITS = {("from", "name"): 200, ("conversation", "name"): 300,
+                ("channelData", "channel", "name"): 300}
 
 
 def activity_from(doc: Any) -> Activity:
@@ -36,6 +43,7 @@ def activity_from(doc: Any) -> Activity:
     for key, inner in _OBJECTS.items():
         _check_object(doc, key, inner)
     _check_mentions(doc.get("entities") or [])
+    _check_lengths(doc)
     if doc["type"] == "message":  # Action.Submit: the data is the value
         _check_card_data(doc.get("value") or {}, "value")
     if doc["type"] == "invoke" and doc.get("name") == "adaptiveCard/action":
@@ -114,6 +122,24 @@ def _check_object(doc: dict[str, Any], key: str, inner: tuple[str, ...]) -> None
                 raise Rejected(400, f"`{key}.{name}.{field}` must be a string")
         if part.get("data") is not None and not isinstance(part["data"], dict):
             raise Rejected(400, f"`{key}.{name}.data` must be an object")
+
+
+def _check_lengths(doc: dict[str, Any]) -> None:
+    for path, limit in _ID_LIMITS.items():
+        parent, value = _at(doc, path)
+        if isinstance(value, str) and len(value) > limit:
+            raise Rejected(400, f"`{'.'.join(path)}` is longer than {limit} characters")
+    for path, limit in _NAME_LIMITS.items():
+        parent, value = _at(doc, path)
+        if isinstance(value, str) and len(value) > limit:
+            parent[path[-1]] = value[:limit]
+
+
+def _at(doc: dict[str, Any], path: tuple[str, ...]) -> tuple[dict[str, Any], Any]:
+    parent = doc
+    for key in path[:-1]:
+        parent = parent.get(key) if isinstance(parent.get(key), dict) else {}
+    return parent, parent.get(path[-1])
 
 
 def _check_mentions(entities: list[Any]) -> None:

@@ -197,10 +197,11 @@ async def test_nul_in_a_pagerduty_trigger_is_stored_as_a_replacement_character(h
     assert incident.external_id == "PNUL\ufffdID"
     assert incident.title == "checkout\ufffdapi down\ufffd"
     await _announced(h, [1])
+    agent = {"type": "user_reference", "id": "P\u0000X", "summary": "Pri\u0000ya"}
     note = {"event": {"id": "01NUL\u0000NOTE", "event_type": "incident.annotated",
-                      "occurred_at": "2025-03-14T14:08:45Z",
-                      "agent": {"type": "user_reference", "id": "P\u0000X", "summary": "Pri\u0000ya"},
-                      "data": {"incident": {"id": "PNUL\u0000ID"}, "content": "db\u0000 restarted"}}}
+                      "occurred_at": "2025-03-14T14:08:45Z", "agent": agent,
+                      "data": {"incident": {"id": "PNUL\u0000ID"},
+                               "content": "db\u0000 restarted"}}}
     assert (await _post_pd(h, note))[0] == 200
     assert any(e["text"] == "db\ufffd restarted" for e in await h.timeline(1))
 
@@ -327,6 +328,31 @@ async def test_numbers_where_a_card_sends_text_are_read_as_text(harness):
                                                             "items": [None, 1],
                                                             "item_0_title": 7}))
     assert status == 200
+
+
+async def test_long_ids_are_400_and_long_names_are_clipped(harness):
+    """PostgreSQL enforces the columns' sizes: an id longer than its column was a traceback
+    inside the turn. Ids are refused; display names are clipped."""
+    h = harness
+    await h.subscribe("checkout")
+    long_ids = [(("conversation", "id"), "19:" + "c" * 600),
+                (("conversation", "tenantId"), "t" * 300),
+                (("channelData", "team", "id"), "19:" + "t" * 600)]
+    for path, value in long_ids:
+        activity = h.channel_message("incident declare db down")
+        parent = activity
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = value
+        status, text = await _post_activity(h, json.dumps(activity).encode())
+        assert status == 400 and ".".join(path) in text, text
+    message = h.channel_message("incident declare db down")
+    message["from"] = {"id": "29:long", "name": "N" * 400, "aadObjectId": "aad-long"}
+    message["channelData"]["channel"]["name"] = "C" * 400
+    status, _ = await h.send(message)
+    assert status in (200, 201)
+    await h.settle()
+    assert (await h.incident(1)).declared_by == "N" * 200
 
 
 async def test_a_lone_surrogate_on_api_messages_is_400(harness):
