@@ -126,7 +126,7 @@ def _check_object(doc: dict[str, Any], key: str, inner: tuple[str, ...]) -> None
 
 def _check_lengths(doc: dict[str, Any]) -> None:
     for path, limit in _ID_LIMITS.items():
-        parent, value = _at(doc, path)
+        _, value = _at(doc, path)
         if isinstance(value, str) and len(value) > limit:
             raise Rejected(400, f"`{'.'.join(path)}` is longer than {limit} characters")
     for path, limit in _NAME_LIMITS.items():

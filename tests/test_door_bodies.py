@@ -147,3 +147,23 @@ async def test_a_chunked_body_over_the_limit_is_413(harness, caplog, name):
     assert status == 413
     assert await harness.incidents() == []
     _no_traceback(caplog)
+
+
+async def test_a_sender_that_goes_away_mid_body_leaves_no_trace(harness, caplog):
+    """Nobody is left to answer; the log says so in one line, without a traceback."""
+    caplog.set_level(logging.INFO)
+    for case in door_cases(harness):
+        for framing in (b"Content-Length: %d" % (len(case.body) + 100),
+                        b"Transfer-Encoding: chunked"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", _port(harness))
+            head = b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s\r\n\r\n"
+            writer.write(head % (case.path.encode(), framing))
+            half = case.body[:len(case.body) // 2]
+            writer.write(b"%x\r\n%s\r\n" % (len(half), half) if b"chunked" in framing else half)
+            await writer.drain()
+            await asyncio.sleep(0.02)
+            writer.close()
+    await asyncio.sleep(0.2)
+    assert await harness.incidents() == []
+    assert sum("ended early" in r.getMessage() for r in caplog.records) == 8
+    _no_traceback(caplog)

@@ -5,7 +5,7 @@ stream, whatever the Content-Length, chunking or TCP segmentation) up to the doo
 the door sees it. `request.content.read(n)` returns whatever has arrived so far: a body split
 across two segments by a proxy or a slow link came in cut, and its signature never matched.
 
-`parse_document` is the one JSON parse for outside input: orjson (which refuses nesting beyond
+`parse_json` is the one JSON parse for outside input: orjson (which refuses nesting beyond
 1,024 levels), a tighter depth limit (Python's own recursion limit is about 1,000, so a
 1,000-deep value that parsed could still break str(), json or repr later), and NUL characters
 replaced by U+FFFD in every string and key, once per door (PostgreSQL refuses NUL in text and
