@@ -1,40 +1,47 @@
-"""POST /api/messages: Bot Framework activities in. Malformed requests get a 4xx here, before
-botbuilder sees them (it would answer them with a 500)."""
+"""POST /api/messages: Bot Framework activities in.
+
+The body is read whole (handlers/webhooks/body.py), parsed once, depth-limited, its NUL
+characters replaced, and checked against the shape botbuilder and Firebell rely on
+(bot/activity_shape.py); anything malformed gets a 4xx here. Then the activity goes to the
+adapter as CloudAdapter.process would hand it over (that method would read and deserialise the
+body again, and answer a RecursionError or a wrong type with a 500): process_activity still
+authenticates every request (the JWT, when MicrosoftAppId is set) before the turn runs.
+"""
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
-from botbuilder.core import Bot
+from botbuilder.core import Bot, serializer_helper
 from botbuilder.integration.aiohttp import CloudAdapter
 
+from bot.activity_shape import activity_from
+from handlers.webhooks.body import door, parse_json
+from handlers.webhooks.delivery import Rejected
 from storage.db import DatabaseUnavailable
 
 MAX_ACTIVITY = 1024 * 1024
 
 
 def messages_route(adapter: CloudAdapter, bot: Bot) -> web.RouteDef:
-    async def messages(request: web.Request) -> web.Response:
+    async def messages(request: web.Request, body: bytes) -> web.Response:
         if "application/json" not in request.headers.get("Content-Type", ""):
             return _error(415, "activities must be sent as application/json")
-        if (request.content_length or 0) > MAX_ACTIVITY:
-            return _error(413, "activity too large")
-        body = await request.read()
-        if len(body) > MAX_ACTIVITY:
-            return _error(413, "activity too large")
         try:
-            doc = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return _error(400, "body is not valid JSON")
-        if not isinstance(doc, dict) or not isinstance(doc.get("type"), str):
-            return _error(400, "not an activity: a JSON object with a `type` is required")
+            activity = activity_from(parse_json(body))
+        except Rejected as exc:
+            return _error(exc.status, exc.reason)
         try:
-            response = await adapter.process(request, bot)
+            invoke_response = await adapter.process_activity(
+                request.headers.get("Authorization", ""), activity, bot.on_turn)
+        except PermissionError:
+            return _error(401, "unauthorized: a valid Bot Framework token is required")
         except DatabaseUnavailable:
             return _error(503, "database unavailable, retry later")
-        return response or web.Response(status=201)
+        if invoke_response:
+            return web.json_response(data=serializer_helper(invoke_response.body),
+                                     status=invoke_response.status)
+        return web.Response(status=201)
 
-    return web.post("/api/messages", messages)
+    return door("/api/messages", MAX_ACTIVITY, messages)
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from handlers.context import Context
+from handlers.input_limits import ACCEPTED_TIMES, INT32, accepted_time
 from incidents import postmortem as pm_rules
 from incidents.model import ref
 from storage import reports
@@ -134,7 +135,10 @@ def parse_time(name: str, raw: str) -> datetime:
     except ValueError:
         raise BadRequest(f"{name}: {raw[:40]!r} is not an ISO 8601 time "
                          "(e.g. 2025-03-01 or 2025-03-01T00:00:00Z)") from None
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    accepted = accepted_time(at)
+    if accepted is None:  # year 9999 with an offset overflowed on its way to the database
+        raise BadRequest(f"{name} must be {ACCEPTED_TIMES}")
+    return accepted
 
 
 def _number(query, name: str, default: int, low: int, high: int | None = None) -> int:
@@ -147,7 +151,12 @@ def _number(query, name: str, default: int, low: int, high: int | None = None) -
         raise BadRequest(f"{name} must be a whole number") from None
     if value < low:
         raise BadRequest(f"{name} must be at least {low}")
-    return min(value, high) if high is not None else value
+    if high is not None:
+        return min(value, high)
+    # From 2^63 on, the database's OFFSET overflowed (a 500); no listing is 2^31 long.
+    if value not in INT32:
+        raise BadRequest(f"{name} must be at most {INT32[-1]}")
+    return value
 
 
 def parse_query(query) -> tuple[IncidentFilter, int, int]:

@@ -132,8 +132,7 @@ def incident_row(ctx: Context, event: AlertEvent, *, recurrence_of: int | None =
         "fingerprint": event.fingerprint or title_fingerprint(service_name, title),
         "last_event_at": event.occurred_at, "recurrence_of": recurrence_of,
         "duplicate_window_until": started + ctx.policy.duplicate_window,
-        "details": {"labels": dict(event.labels), "alerts": list(event.alerts)}
-        if event.source == "alertmanager" else {},
+        "details": _details(event),
         "assignees": [], "priority": None, "urgency": None, "pd_number": None,
         "html_url": None, "incident_key": None, "conference_url": None,
         "conference_number": None, **_facts(event)}
@@ -210,7 +209,20 @@ def _fact_changes(incident: Incident, event: AlertEvent) -> tuple[dict[str, Any]
         if details != dict(incident.details):
             changes["details"] = details
             said.append(event.detail or "alert states changed")
+    if event.originals:
+        details = changes.get("details") or dict(incident.details)
+        original = {**details.get("original", {}), **event.originals}
+        if original != details.get("original"):
+            changes["details"] = {**details, "original": original}
     return changes, said
+
+
+def _details(event: AlertEvent) -> dict[str, Any]:
+    details: dict[str, Any] = {"labels": dict(event.labels), "alerts": list(event.alerts)} \
+        if event.source == "alertmanager" else {}
+    if event.originals:  # what the sender said where Firebell stored something else
+        details["original"] = dict(event.originals)
+    return details
 
 
 def _facts(event: AlertEvent) -> dict[str, Any]:

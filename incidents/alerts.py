@@ -45,6 +45,9 @@ class AlertEvent:
     labels: Mapping[str, str] = field(default_factory=dict)
     alerts: tuple[Mapping[str, Any], ...] = ()   # Alertmanager: per-alert fingerprint and status
     fingerprint: str | None = None   # set by senders that know identity better than the title
+    # What the sender said where Firebell stores something else (a number beyond the column,
+    # a time outside the accepted range): kept in the incident's details as "original".
+    originals: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def carries_incident(self) -> bool:

@@ -315,3 +315,26 @@ async def test_a_roster_speaks_for_its_own_tenant_only(harness):
     async with h.ctx.db.read() as conn:  # stored under the conversation's tenant, not hers
         assert (await people.by_aad(conn, elsewhere, "aad-mallory"))["email"] == commander
         assert await people.by_aad(conn, TENANT, "aad-mallory") is None
+
+
+async def test_malformed_activities_are_400_and_the_rest_still_need_a_token(secured, caplog):
+    """The body is parsed and checked before authentication (as the 415/413/400 answers always
+    were), so a 100k-deep document or `"from": 5` is a 400 where it was a 500; every activity
+    that gets as far as botbuilder is still authenticated."""
+    import json
+    h = secured
+
+    async def post(body: bytes, headers: dict[str, str]) -> int:
+        async with h.http.post(f"{h.url}/api/messages", data=body,
+                               headers={"Content-Type": "application/json", **headers}) as resp:
+            return resp.status
+
+    activity = h.channel_message("incident declare sneaky outage")
+    deep = b'{"type": "message", "value": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    wrong = json.dumps({**activity, "from": 5}).encode()
+    for body in (deep, wrong):
+        assert await post(body, {}) == 400
+        assert await post(body, {"Authorization": h.authorize(activity)}) == 400
+    assert await post(json.dumps(activity).encode(), {}) == 401
+    assert await h.incidents() == [] and not h.connector.requests_of("reply")
+    assert "Traceback" not in caplog.text

@@ -1,5 +1,6 @@
 """The webhook doors under bad input: every case gets the right status and stores nothing."""
 import json
+import logging
 
 import pytest
 from sqlalchemy import func, select
@@ -10,6 +11,15 @@ from tests.harness import SECRET, card_text
 from tests.conftest import fixture_bytes
 
 TRIGGER = "02-checkout-api-triggered.json"
+
+
+@pytest.fixture(autouse=True)
+def no_traceback(caplog):
+    """Whatever a door refuses, the log shows no traceback."""
+    caplog.set_level(logging.INFO)
+    yield
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
+    assert "Traceback" not in caplog.text
 
 
 async def _row_counts(h):

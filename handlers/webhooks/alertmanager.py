@@ -9,13 +9,15 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from handlers.webhooks.delivery import Delivery, Rejected, mapping, parse_json_object, parse_time, text
+from handlers.webhooks.body import parse_json_object
+from handlers.webhooks.delivery import (Delivery, Rejected, mapping, optional_time, parse_time,
+                                        text)
 from incidents import alerts as a
 from incidents.alerts import AlertEvent
 from incidents.fingerprint import alert_fingerprint
 
 MAX_ALERTS = 500
-_NEVER = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
+_NEVER = "0001-01-01T00:00:00Z"   # Go's zero time: how Alertmanager says "not ended"
 
 
 def parse_alertmanager(body: bytes) -> Delivery:
@@ -54,22 +56,21 @@ def _alert(raw: Any, i: int) -> dict[str, Any]:
     status = x.get("status")
     if status not in ("firing", "resolved"):
         raise Rejected(400, f"alerts[{i}].status must be firing or resolved")
-    ends = x.get("endsAt")
-    return {
+    originals: dict[str, str] = {}
+    ends = optional_time(x.get("endsAt"), f"alerts[{i}].endsAt", originals, "ends_at")
+    alert = {
         "fingerprint": text(x.get("fingerprint"), 64) or f"alert-{i}",
         "status": status,
         "starts_at": parse_time(x.get("startsAt"), f"alerts[{i}].startsAt").isoformat(),
-        "ends_at": _ends(ends, i),
+        "ends_at": ends.isoformat() if ends else None,
         "summary": text(mapping(x.get("annotations")).get("summary"), 500),
         "labels": {k: str(v)[:200] for k, v in list(mapping(x.get("labels")).items())[:50]},
     }
-
-
-def _ends(value: Any, i: int) -> str | None:
-    if not value:
-        return None
-    when = parse_time(value, f"alerts[{i}].endsAt")
-    return None if when == _NEVER else when.isoformat()
+    # Any endsAt outside the accepted range reads as "not ended", like Go's zero time; all but
+    # the zero time are kept as sent.
+    if originals and originals["ends_at"] != _NEVER:
+        alert["ends_at_original"] = originals["ends_at"]
+    return alert
 
 
 def _when(alerts: tuple[dict[str, Any], ...], firing: list[dict[str, Any]]) -> datetime:

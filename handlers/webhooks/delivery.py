@@ -1,11 +1,11 @@
 """What every webhook door produces: a Delivery (zero or more AlertEvents) or a Rejection."""
 from __future__ import annotations
 
-import orjson
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
+from handlers.input_limits import ACCEPTED_TIMES, accepted_time
 from incidents.alerts import AlertEvent
 
 
@@ -26,26 +26,34 @@ class Delivery:
     ignored: tuple[str, ...] = ()     # event types we received but do not act on
 
 
-def parse_json_object(body: bytes) -> dict[str, Any]:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise Rejected(400, f"body is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise Rejected(400, "body must be a JSON object")
-    return doc
-
-
 def parse_time(value: Any, where: str) -> datetime:
+    """A time the event cannot do without: malformed or out of range is the sender's mistake."""
+    parsed = _iso(value, where)
+    at = accepted_time(parsed)
+    if at is None:
+        raise Rejected(400, f"{where} must be {ACCEPTED_TIMES}, not {value[:40]!r}")
+    return at
+
+
+def optional_time(value: Any, where: str, originals: dict[str, str], key: str
+                  ) -> datetime | None:
+    """A time that only adds detail: out of range, it is left out and what was sent is kept in
+    `originals[key]` (the incident's details show it). Malformed is still a 400."""
+    if not value:
+        return None
+    at = accepted_time(_iso(value, where))
+    if at is None:
+        originals[key] = value[:100]
+    return at
+
+
+def _iso(value: Any, where: str) -> datetime:
     if not isinstance(value, str):
         raise Rejected(400, f"{where} must be an ISO 8601 timestamp")
     try:
-        parsed = datetime.fromisoformat(value)
+        return datetime.fromisoformat(value)
     except ValueError:
         raise Rejected(400, f"{where} is not an ISO 8601 timestamp: {value[:40]!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
 
 
 def text(value: Any, limit: int) -> str | None:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.webhooks.delivery import Delivery, Rejected, mapping, parse_json_object, parse_time, text
+from handlers.input_limits import int32
+from handlers.webhooks.body import parse_json_object
+from handlers.webhooks.delivery import (Delivery, Rejected, mapping, optional_time, parse_time,
+                                        text)
 from incidents import alerts as a
 from incidents.alerts import AlertEvent
 
@@ -57,6 +60,7 @@ _DETAILS = {
 
 
 def parse_pagerduty(body: bytes, delivery_id: str | None) -> Delivery:
+    """A signed delivery: V3 or V2."""
     doc = parse_json_object(body)
     if isinstance(doc.get("event"), dict):
         return _v3(doc["event"], delivery_id)
@@ -66,10 +70,17 @@ def parse_pagerduty(body: bytes, delivery_id: str | None) -> Delivery:
                         "or a `messages` list (V2)")
 
 
-def is_v2(body: bytes) -> bool:
-    """Cheap look without parsing: V2 bodies start with a `messages` key."""
-    head = body[:64].lstrip()
-    return head.startswith(b"{") and b'"messages"' in head
+def parse_pagerduty_v2(body: bytes, delivery_id: str | None) -> Delivery:
+    """A delivery let in by ?token= alone: V2 and nothing else.
+
+    401, not 400: the token vouches for legacy V2 deliveries only (PagerDuty never signed
+    those); anything else, a V3 event above all, is not authenticated by it and must be signed.
+    """
+    doc = parse_json_object(body)
+    if "event" in doc or not isinstance(doc.get("messages"), list):
+        raise Rejected(401, "?token= lets in legacy V2 bodies (a `messages` list) only; "
+                            "V3 deliveries must carry a valid X-PagerDuty-Signature")
+    return _v2(doc["messages"], delivery_id)
 
 
 # -- V3 ---------------------------------------------------------------------------------------
@@ -110,20 +121,21 @@ def _v3_incident(data: dict[str, Any], common: dict[str, Any]) -> AlertEvent:
         raise Rejected(400, "event.data.id is missing")
     service = mapping(data.get("service"))
     bridge = mapping(data.get("conference_bridge"))
-    created = data.get("created_at")
+    originals: dict[str, str] = {}
     return AlertEvent(
         external_id=incident_id,
         title=text(data.get("title"), TITLE_LIMIT),
         service=text(service.get("summary"), 200), service_ref=text(service.get("id"), 100),
-        number=_int(data.get("number")), html_url=text(data.get("html_url"), 500),
+        number=_number(data.get("number"), originals), html_url=text(data.get("html_url"), 500),
         incident_key=text(data.get("incident_key"), 255),
         priority=text(mapping(data.get("priority")).get("summary"), 50),
         urgency=text(data.get("urgency"), 20),
         conference_url=text(bridge.get("conference_url"), 1000),
         conference_number=text(bridge.get("conference_number"), 100),
         assignees=_names(data.get("assignees")),
-        created_at=parse_time(created, "event.data.created_at") if created else None,
-        **common)
+        created_at=optional_time(data.get("created_at"), "event.data.created_at", originals,
+                                 "created_at"),
+        originals=originals, **common)
 
 
 # -- V2 ---------------------------------------------------------------------------------------
@@ -150,25 +162,38 @@ def _v2_event(message: dict[str, Any], kind: str, event_name: str, i: int) -> Al
         raise Rejected(400, f"messages[{i}] needs an id and incident.id")
     entries = message.get("log_entries") if isinstance(message.get("log_entries"), list) else []
     entry = mapping(entries[0]) if entries else {}
-    when = entry.get("created_at") or message.get("created_on") or incident.get("created_at")
+    when, where = _v2_when(message, entry, incident, i)
     service = mapping(incident.get("service"))
     channel = mapping(entry.get("channel"))
-    created = incident.get("created_at")
+    originals: dict[str, str] = {}
     return AlertEvent(
         source="pagerduty", event_id=f"pd2:{message_id}", kind=kind, external_id=incident_id,
-        occurred_at=parse_time(when, f"messages[{i}].created_on"),
+        occurred_at=parse_time(when, where),
         title=text(incident.get("title") or incident.get("summary"), TITLE_LIMIT),
         service=text(service.get("name") or service.get("summary"), 200),
         service_ref=text(service.get("id"), 100),
         actor=_person(mapping(entry.get("agent"))), actor_ref=_user_id(mapping(entry.get("agent"))),
-        number=_int(incident.get("incident_number")), html_url=text(incident.get("html_url"), 500),
+        number=_number(incident.get("incident_number"), originals),
+        html_url=text(incident.get("html_url"), 500),
         incident_key=text(incident.get("incident_key"), 255),
         priority=text(mapping(incident.get("priority")).get("summary"), 50),
         urgency=text(incident.get("urgency"), 20),
         assignees=_names([mapping(x).get("assignee") for x in incident.get("assignments") or []]),
         note=text(channel.get("content"), NOTE_LIMIT) if kind == a.ANNOTATED else None,
         detail=_DETAILS.get(event_name),
-        created_at=parse_time(created, f"messages[{i}].incident.created_at") if created else None)
+        created_at=optional_time(incident.get("created_at"), f"messages[{i}].incident.created_at",
+                                 originals, "created_at"),
+        originals=originals)
+
+
+def _v2_when(message: dict[str, Any], entry: dict[str, Any], incident: dict[str, Any],
+             i: int) -> tuple[Any, str]:
+    """When the V2 event happened, and the field that says so (for the error message)."""
+    if entry.get("created_at"):
+        return entry["created_at"], f"messages[{i}].log_entries[0].created_at"
+    if incident.get("created_at") and not message.get("created_on"):
+        return incident["created_at"], f"messages[{i}].incident.created_at"
+    return message.get("created_on"), f"messages[{i}].created_on"
 
 
 # -- small helpers ----------------------------------------------------------------------------
@@ -190,5 +215,10 @@ def _names(refs: Any) -> tuple[str, ...]:
     return tuple(n for n in (text(mapping(r).get("summary"), 200) for r in refs) if n)
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def _number(value: Any, originals: dict[str, str]) -> int | None:
+    """PagerDuty's incident number, shown on cards. One the column cannot hold is left out and
+    kept, as sent, in the incident's details: refusing the delivery would lose the page."""
+    number = int32(value)
+    if number is None and isinstance(value, int) and not isinstance(value, bool):
+        originals["number"] = str(value)
+    return number

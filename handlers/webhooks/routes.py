@@ -1,7 +1,8 @@
 """The webhook doors: POST /webhooks/pagerduty and POST /webhooks/alertmanager.
 
-Order matters: size limit, then authentication (before anything is parsed), then parsing, then
-one committed transaction, then the answer. The answer never waits for Teams or anything else
+Order matters: the whole body up to the size limit (handlers/webhooks/body.py), then
+authentication (before anything is parsed), then parsing, then one committed transaction, then
+the answer. The answer never waits for Teams or anything else
 outside (rule 1); if the database is unreachable the answer is 503 so the sender retries.
 """
 from __future__ import annotations
@@ -16,8 +17,9 @@ from aiohttp import web
 
 from handlers.context import Context
 from handlers.webhooks.alertmanager import parse_alertmanager
+from handlers.webhooks.body import door
 from handlers.webhooks.delivery import Delivery, Rejected
-from handlers.webhooks.pagerduty import is_v2, parse_pagerduty
+from handlers.webhooks.pagerduty import parse_pagerduty, parse_pagerduty_v2
 from handlers.webhooks.signature import signature_matches
 from observability.metrics import Metrics
 from storage.db import DatabaseUnavailable
@@ -40,23 +42,32 @@ class WebhookDoors:
         self.ctx, self.committer, self.secrets, self.metrics = ctx, committer, secrets, metrics
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.post("/webhooks/pagerduty", self.pagerduty),
-                web.post("/webhooks/alertmanager", self.alertmanager)]
+        return [door("/webhooks/pagerduty", MAX_BODY, self.pagerduty,
+                     refused=self._refused("pagerduty")),
+                door("/webhooks/alertmanager", MAX_BODY, self.alertmanager,
+                     refused=self._refused("alertmanager"))]
 
-    async def pagerduty(self, request: web.Request) -> web.Response:
-        return await self._door("pagerduty", request, self._pagerduty_delivery)
+    async def pagerduty(self, request: web.Request, body: bytes) -> web.Response:
+        return await self._door("pagerduty", request, body, self._pagerduty_delivery)
 
-    async def alertmanager(self, request: web.Request) -> web.Response:
-        return await self._door("alertmanager", request, self._alertmanager_delivery)
+    async def alertmanager(self, request: web.Request, body: bytes) -> web.Response:
+        return await self._door("alertmanager", request, body, self._alertmanager_delivery)
+
+    def _refused(self, source: str):
+        def count(exc: Rejected) -> None:
+            self.metrics.deliveries.labels(source, f"rejected_{exc.status}").inc()
+        return count
 
     async def _pagerduty_delivery(self, request: web.Request, body: bytes) -> Delivery:
-        signed = signature_matches(request.headers.get("X-PagerDuty-Signature"), body,
-                                   self.secrets.pagerduty)
-        # PagerDuty never signed V2; a V2 body may instead carry ?token= in the URL.
-        if not signed and not (is_v2(body) and _token_ok(request.query.get("token"),
-                                                        self.secrets.pagerduty_v2_token)):
-            raise Rejected(401, "missing or invalid X-PagerDuty-Signature")
-        return parse_pagerduty(body, request.headers.get("X-Webhook-Id"))
+        delivery_id = request.headers.get("X-Webhook-Id")
+        if signature_matches(request.headers.get("X-PagerDuty-Signature"), body,
+                             self.secrets.pagerduty):
+            return parse_pagerduty(body, delivery_id)
+        # PagerDuty never signed V2; a V2 body may instead carry ?token= in the URL, and that
+        # token lets in V2 bodies only.
+        if _token_ok(request.query.get("token"), self.secrets.pagerduty_v2_token):
+            return parse_pagerduty_v2(body, delivery_id)
+        raise Rejected(401, "missing or invalid X-PagerDuty-Signature")
 
     async def _alertmanager_delivery(self, request: web.Request, body: bytes) -> Delivery:
         expected = self.secrets.alertmanager_token
@@ -66,10 +77,10 @@ class WebhookDoors:
                 raise Rejected(401, "missing or invalid bearer token")
         return parse_alertmanager(body)
 
-    async def _door(self, source: str, request: web.Request, parse) -> web.Response:
+    async def _door(self, source: str, request: web.Request, body: bytes,
+                    parse) -> web.Response:
         started = time.perf_counter()
         try:
-            body = await _read_body(request)
             delivery = await parse(request, body)
             response = await self._ingest(delivery)
             result = "ok" if delivery.events else "ignored"
@@ -93,15 +104,6 @@ class WebhookDoors:
         return web.json_response({"status": "accepted", "results": [
             {"event": e.event_id, "incident": e.external_id, "outcome": o}
             for e, o in zip(delivery.events, outcomes)]})
-
-
-async def _read_body(request: web.Request) -> bytes:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise Rejected(413, f"body over {MAX_BODY // 1024} KiB")
-    body = await request.content.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY:
-        raise Rejected(413, f"body over {MAX_BODY // 1024} KiB")
-    return body
 
 
 def _token_ok(offered: str | None, expected: str) -> bool:
