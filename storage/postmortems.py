@@ -76,7 +76,7 @@ async def waive(db, conn: AsyncConnection, incident_id: int, *, by: str, reason:
     waiver = dict(status="waived", waived_at=now, waived_by=by, waiver_reason=reason,
                   updated_at=now)
     stmt = db.insert(pm).values(incident_id=incident_id, timeline=timeline, reminders=0,
-                                created_at=now, **waiver)
+                                created_at=now, link_token=_link_token(), **waiver)
     await conn.execute(stmt.on_conflict_do_update(index_elements=[pm.c.incident_id],
                                                   set_=waiver))
 
