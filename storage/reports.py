@@ -309,17 +309,18 @@ async def _counted(conn: AsyncConnection, q) -> tuple[dict[str | None, int], lis
 
 async def postmortem_completion(conn: AsyncConnection, edges: Sequence[datetime],
                                 levels: Iterable[str]) -> list[dict[str, Any]]:
-    """Per (bucket, team): root incidents that needed a postmortem and are no longer open, and
-    how many of them have a complete one."""
+    """Per (bucket, team): root incidents that needed a postmortem (at a postmortem level now,
+    or ever: the requirement is sticky) and are no longer open, and how many of them have a
+    complete one. A waived postmortem is not needed any more."""
     levels = list(levels)
-    if not levels:
-        return []
     bucket = _bucket(t.c.triggered_at, edges).label("bucket")
+    needed = or_(t.c.level.in_(levels), t.c.postmortem_required) if levels \
+        else t.c.postmortem_required
     q = (select(bucket, t.c.team, func.count().label("needed"),
                 func.sum(case((pm.c.status == "complete", 1), else_=0)).label("done"))
          .select_from(t.outerjoin(pm, pm.c.incident_id == t.c.id))
-         .where(_in_range(t.c.triggered_at, edges), ROOT, t.c.level.in_(levels),
-                t.c.status != "open")
+         .where(_in_range(t.c.triggered_at, edges), ROOT, needed, t.c.status != "open",
+                func.coalesce(pm.c.status, "") != "waived")
          .group_by(bucket, t.c.team))
     return [dict(r) for r in (await conn.execute(q)).mappings()]
 

@@ -182,3 +182,25 @@ async def test_period_keys_round_trip(harness):
     tz = harness.ctx.catalog.timezone
     assert period_by_key("week", "2025-W13", tz).start == at("2025-03-23T23:00")
     assert period_by_key("month", "2025-03", tz).end == at("2025-03-31T22:00")
+
+
+async def test_the_monthly_report_counts_sticky_postmortems_and_leaves_out_waived_ones(harness):
+    """A postmortem stays needed once its incident was at a postmortem level, whatever level it
+    was lowered to; a waived one is not needed any more."""
+    ctx = harness.ctx
+    async with ctx.db.write() as conn:
+        for day in (9, 10):
+            lowered = await add(ctx, conn, service="checkout-api", team="checkout",
+                                level="minor", trig=at(f"2025-03-{day:02}T10:00"),
+                                res=at(f"2025-03-{day:02}T11:00"))
+            await store.update_fields(conn, lowered, {"postmortem_required": True},
+                                      at("2025-03-10T11:00"))
+        waived = await add(ctx, conn, service="checkout-api", team="checkout",
+                           level="service-down", trig=at("2025-03-11T10:00"),
+                           res=at("2025-03-11T11:00"))
+        await pm_store.waive(ctx.db, conn, waived.id, by="sarah.kim@shopfront.example",
+                             reason="false alarm", timeline="", now=at("2025-03-11T12:00"))
+        await add(ctx, conn, service="checkout-api", team="checkout", level="minor",
+                  trig=at("2025-03-12T10:00"), res=at("2025-03-12T11:00"))
+    march = await compile_report(ctx, "monthly", now=at("2025-04-01T07:00"))
+    assert march.teams["checkout"].postmortems_needed == 2   # the lowered ones only
