@@ -167,3 +167,30 @@ async def test_a_sender_that_goes_away_mid_body_leaves_no_trace(harness, caplog)
     assert await harness.incidents() == []
     assert sum("ended early" in r.getMessage() for r in caplog.records) == 8
     _no_traceback(caplog)
+
+
+async def test_a_request_aiohttp_cannot_parse_is_one_log_line_not_a_traceback(database_url,
+                                                                              tmp_path):
+    """Broken chunk framing is refused by aiohttp's parser before any Firebell code runs, and
+    aiohttp logs it as an ERROR with a traceback. Firebell as deployed (`python app.py`, its
+    own logging) turns that into one INFO line: the sender's mistake, not Firebell's."""
+    from tests.processes import FirebellProcess
+
+    app = FirebellProcess(database_url, tmp_path, env={"LOG_LEVEL": "INFO"})
+    app.start()
+    try:
+        await app.wait_ready()
+        reader, writer = await asyncio.open_connection("127.0.0.1", app.port)
+        writer.write(b"POST /webhooks/alertmanager HTTP/1.1\r\nHost: firebell\r\n"
+                     b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"ZZ\r\n{}\r\n0\r\n\r\n")
+        await writer.drain()
+        status_line = await reader.readline()
+        writer.close()
+        assert b" 400 " in status_line
+        await asyncio.sleep(0.3)
+    finally:
+        app.stop()
+    log = app.log_path.read_text()
+    assert "refused a malformed request" in log
+    assert "Traceback" not in log and "ERROR" not in log
