@@ -20,19 +20,18 @@ from bot.adapter import BotSettings, create_adapter
 from bot.identity import Identity
 from bot.routes import messages_route
 from bot.teams_bot import FirebellBot
-from handlers.context import Context, Policy
-from handlers.correlate import prepare as prepare_correlation
-from handlers.dependencies import refresh_graph
-from handlers.ingest import ingest_batch
-from handlers.registry import load_all
-from handlers.webhooks.routes import WebhookDoors, WebhookSecrets
+import handlers.commands  # noqa: F401  (registers every command)
+from handlers.context import Configured, Context, Policy
+from handlers.effects.registry import Clients
+from handlers.incident.correlation import prepare as prepare_correlation
+from handlers.ingest.doors import WebhookDoors, WebhookSecrets
+from handlers.reads.api import ReportEndpoints
+from handlers.reads.bearer import bearer_matches, unauthorized
+from handlers.reads.postmortem_page import postmortem_routes
+from handlers.reports.settings import ReportSettings
+from handlers.sync.dependencies import refresh_graph
 from incidents.catalog import load_catalog
-from handlers.postmortem_page import postmortem_routes
-from handlers.api import ReportEndpoints
-from handlers.bearer import bearer_matches, unauthorized
-from handlers.reports import ReportSettings
 from incidents.periods import MONTH, WEEK, ScheduleError, parse_schedule
-from scheduler.periodic import PeriodicScheduler
 from integrations.graph import GraphClient
 from integrations.jira_tracker import JiraTracker
 from integrations.mailer import Mailer
@@ -42,10 +41,10 @@ from integrations.service_urls import (DEFAULT_SERVICE_URL_HOSTS, ServiceUrlPoli
 from integrations.teams_connector import ConnectorCredentials, TeamsConnector
 from observability.logs import configure_logging
 from observability.metrics import CONTENT_TYPE
+from scheduler.periodic import PeriodicScheduler
 from scheduler.worker import OutboxWorker, RetryPolicy
 from storage import outbox
 from storage.db import Database
-from storage.group_commit import GroupCommitter
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CATALOG = HERE / "config" / "catalog.yaml"
@@ -216,27 +215,24 @@ class Firebell:
         self.settings = settings
         self.db = Database(settings.database_url)
         self.catalog = load_catalog(settings.catalog_path)
-        load_all()
-        self.ctx = Context(db=self.db, catalog=self.catalog, policy=settings.policy)
         service_urls = ServiceUrlPolicy(anonymous=settings.bot.anonymous,
                                         hosts=settings.service_url_hosts)
-        self.ctx.teams = TeamsConnector(_connector_credentials(settings.bot),
-                                        service_urls=service_urls)
-        connect_integrations(self.ctx, settings.integrations)
-        self.committer = GroupCommitter(
-            self.db, lambda conn, deliveries: ingest_batch(self.ctx, conn, deliveries))
-        self.worker = OutboxWorker(self.ctx, retry=settings.retry,
+        self.clients = connect_integrations(settings.integrations)
+        self.clients.teams = TeamsConnector(_connector_credentials(settings.bot),
+                                            service_urls=service_urls)
+        self.ctx = Context(db=self.db, catalog=self.catalog, policy=settings.policy,
+                           configured=configured(settings.integrations))
+        self.webhooks = WebhookDoors(self.ctx, settings.webhooks)
+        self.worker = OutboxWorker(self.ctx, self.clients, retry=settings.retry,
                                    poll_seconds=settings.worker_poll_seconds,
                                    lease=timedelta(seconds=settings.outbox_lease_seconds),
-                                   door_saturated=self.committer.queueing)
+                                   door_saturated=self.webhooks.committer.queueing)
         self.ctx.wake_worker = self.worker.wake
-        self.webhooks = WebhookDoors(self.ctx, self.committer, settings.webhooks,
-                                     self.ctx.metrics)
         self.adapter = create_adapter(settings.bot, service_urls)
         self._anonymous_warning: asyncio.Task | None = None
         self.bot = FirebellBot(self.ctx, Identity(self.ctx), settings.allowed_tenants)
         self.periodic = PeriodicScheduler(
-            self.ctx, settings.reports,
+            self.ctx, self.clients, settings.reports,
             dependency_import_every=timedelta(minutes=settings.dependency_import_minutes))
         self.report_endpoints = ReportEndpoints(self.ctx, settings.api_token)
 
@@ -260,7 +256,7 @@ class Firebell:
         # from walking it again and again (shorter pauses on the webhook path).
         gc.collect()
         gc.freeze()
-        self.committer.start()
+        self.webhooks.committer.start()
         if self.settings.run_worker:
             self.worker.start()
         if self.settings.run_scheduler:
@@ -293,10 +289,8 @@ class Firebell:
             self._anonymous_warning.cancel()
         await self.periodic.stop()
         await self.worker.stop()
-        await self.committer.stop()
-        for client in (self.ctx.teams, self.ctx.graph, self.ctx.pagerduty):
-            if client is not None:
-                await client.close()
+        await self.webhooks.committer.stop()
+        await self.clients.close()
         await self.db.close()
 
     async def healthz(self, _request: web.Request) -> web.Response:
@@ -324,21 +318,28 @@ class Firebell:
                             headers={"Content-Type": CONTENT_TYPE})
 
 
-def connect_integrations(ctx: Context, s: Integrations) -> None:
-    """Build a client for each outside system that is configured; the rest stay None."""
-    if s.graph_client_id and s.graph_client_secret and s.graph_tenant_id:
-        ctx.graph = GraphClient(tenant_id=s.graph_tenant_id, client_id=s.graph_client_id,
-                                client_secret=s.graph_client_secret, base_url=s.graph_base_url,
-                                authority_host=s.azure_authority_host)
-    if s.jira_url and s.jira_email and s.jira_api_token:
-        ctx.jira = JiraTracker(s.jira_url, s.jira_email, s.jira_api_token)
-    if s.smtp_host:
-        ctx.mailer = Mailer(s.smtp_host, s.smtp_port, sender=s.smtp_from,
-                            username=s.smtp_username or None, password=s.smtp_password or None,
-                            starttls=s.smtp_starttls)
-    if s.pagerduty_api_token:
-        ctx.pagerduty = PagerDutyClient(token=s.pagerduty_api_token, api_url=s.pagerduty_api_url,
-                                        from_email=s.pagerduty_from_email)
+def configured(s: Integrations) -> Configured:
+    """Which outside systems are configured (all their settings present)."""
+    return Configured(
+        graph=bool(s.graph_client_id and s.graph_client_secret and s.graph_tenant_id),
+        jira=bool(s.jira_url and s.jira_email and s.jira_api_token),
+        email=bool(s.smtp_host), pagerduty=bool(s.pagerduty_api_token),
+        jira_url=s.jira_url.rstrip("/"))
+
+
+def connect_integrations(s: Integrations) -> Clients:
+    """A client for each outside system that is configured; the rest stay None."""
+    on = configured(s)
+    return Clients(
+        graph=GraphClient(tenant_id=s.graph_tenant_id, client_id=s.graph_client_id,
+                          client_secret=s.graph_client_secret, base_url=s.graph_base_url,
+                          authority_host=s.azure_authority_host) if on.graph else None,
+        jira=JiraTracker(s.jira_url, s.jira_email, s.jira_api_token) if on.jira else None,
+        mailer=Mailer(s.smtp_host, s.smtp_port, sender=s.smtp_from,
+                      username=s.smtp_username or None, password=s.smtp_password or None,
+                      starttls=s.smtp_starttls) if on.email else None,
+        pagerduty=PagerDutyClient(token=s.pagerduty_api_token, api_url=s.pagerduty_api_url,
+                                  from_email=s.pagerduty_from_email) if on.pagerduty else None)
 
 
 def _connector_credentials(bot: BotSettings) -> ConnectorCredentials:

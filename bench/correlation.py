@@ -23,9 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.shop import bench_database, fill_history, load_shop, percentile, run, utcnow  # noqa: E402
 from handlers.context import Context  # noqa: E402
-from handlers.correlate import decide, prepare as prepare_correlation  # noqa: E402
-from handlers.jobs import LOCAL_JOBS  # noqa: E402
-from handlers.registry import load_all  # noqa: E402
+from handlers.effects.registry import run_local  # noqa: E402
+from handlers.incident.correlation import decide, prepare as prepare_correlation  # noqa: E402
 from incidents.fingerprint import title_fingerprint  # noqa: E402
 from storage import incidents as store  # noqa: E402
 from storage.db import Database  # noqa: E402
@@ -45,7 +44,6 @@ async def decisions(args: argparse.Namespace) -> dict:
         await fill_history(db, catalog, args.incidents, now=now)
         fill_s = time.perf_counter() - started
         ctx = Context(db=db, catalog=catalog)
-        load_all()
         await prepare_correlation(ctx)  # as app.py does at start-up
         gc.collect()
         gc.freeze()  # as app.py does after start-up: what is alive now is not garbage
@@ -64,8 +62,7 @@ async def decisions(args: argparse.Namespace) -> dict:
                     linked += link is not None
                     if n % 10 == 0:  # the whole job (decide, link or announce) on a sample
                         t0 = time.perf_counter()
-                        await LOCAL_JOBS["correlate"](ctx, conn, Job(0, "correlate", incident.id,
-                                                                     {}, 1, None))
+                        await run_local(ctx, conn, Job(0, "correlate", incident.id, {}, 1, None))
                         job_ms.append((time.perf_counter() - t0) * 1000)
                     raise _RollBack
             except _RollBack:

@@ -29,7 +29,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.shop import bench_database, drain_outbox, percentile  # noqa: E402
-from handlers.webhooks.signature import sign  # noqa: E402
+from handlers.ingest.signature import sign  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret"

@@ -300,8 +300,8 @@ def percentile_ms(samples: list[float], p: float) -> float:
 
 async def measure(db: Database, catalog: Catalog, queries: int, seed: int) -> dict:
     from handlers.context import Context
-    from handlers.reports import compile_report
-    from handlers.search import search
+    from handlers.reads.search import search
+    from handlers.reports.compile import compile_report
 
     ctx = Context(db=db, catalog=catalog, clock=lambda: NOW)
 

@@ -28,7 +28,7 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from bench.shop import bench_database, drain_outbox, load_shop, percentile, shop_catalog, utcnow
-from handlers.webhooks.signature import sign
+from handlers.ingest.signature import sign
 from storage.db import Database
 from storage.schema import incidents, outbox
 

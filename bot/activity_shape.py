@@ -18,7 +18,7 @@ from botbuilder.schema import Activity
 from msrest.exceptions import DeserializationError
 from msrest.serialization import Deserializer
 
-from handlers.webhooks.delivery import Rejected
+from handlers.ingest.delivery import Rejected
 
 _MODELS = {name: cls for name, cls in vars(schema).items()
            if isinstance(cls, type) and hasattr(cls, "_attribute_map")}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from botbuilder.core import TurnContext
@@ -16,9 +16,15 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 from botbuilder.schema import ActivityTypes
 
 from bot import signing_keys
-from integrations.service_urls import ServiceUrlPolicy
 
 log = logging.getLogger("firebell.bot")
+
+
+class ServiceUrls(Protocol):
+    """Which Bot Connector addresses Firebell may call (integrations/service_urls.py, built in
+    app.py and shared with the outbox's Teams connector)."""
+
+    def refusal(self, url: str | None) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ class FirebellAdapter(CloudAdapter):
     then the serviceUrl, which every reply of the turn and every later card post would go to.
     """
 
-    def __init__(self, authentication, service_urls: ServiceUrlPolicy):
+    def __init__(self, authentication, service_urls: ServiceUrls):
         super().__init__(authentication)
         self.service_urls = service_urls
 
@@ -82,7 +88,7 @@ class FirebellAdapter(CloudAdapter):
         return await super().process_activity(result, activity, logic)
 
 
-def create_adapter(settings: BotSettings, service_urls: ServiceUrlPolicy) -> CloudAdapter:
+def create_adapter(settings: BotSettings, service_urls: ServiceUrls) -> CloudAdapter:
     signing_keys.install()  # before the first request: keys are never fetched on the loop
     adapter = FirebellAdapter(ConfigurationBotFrameworkAuthentication(_Configuration(settings)),
                               service_urls)

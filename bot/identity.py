@@ -1,21 +1,19 @@
-"""Who is talking and where: conversation references, the roster cache, and the Actor of an
-activity. The roster is fetched by an outbox job when the bot is installed or members change,
-never on a request's path; an activity is mapped to a person through that cache, looked up in
-the activity's own tenant (a roster fetched in another tenant says nothing about this one)."""
+"""Who is talking and where, read off an activity: the conversation (the channel itself, not
+the reply thread), its reference for posting later, the tenant, and the person, through the
+roster cache of handlers/commands/conversations.py. Teams-specific reading only; what is stored
+and looked up is the handler's."""
 from __future__ import annotations
 
-import logging
+from dataclasses import replace
 from typing import Any
 
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity
 
+from handlers.commands.conversations import (Seen, is_live_card, remember_conversation,
+                                             roster_changed, who_is)
 from handlers.context import Context
-from handlers.roster import queue_roster_sync
 from incidents.model import Actor
-from storage import conversations, people
-
-log = logging.getLogger("firebell.bot")
 
 
 class Identity:
@@ -33,54 +31,44 @@ class Identity:
             return channel or activity.conversation.id.split(";messageid=")[0], kind
         return activity.conversation.id, kind
 
+    def seen(self, activity: Activity) -> Seen:
+        conversation_id, kind = self.conversation_of(activity)
+        channel_data = _channel_data(activity)
+        team = (channel_data.get("team") or {}).get("id")
+        chat = activity.conversation.id if activity.conversation else None
+        return Seen(conversation_id=conversation_id, kind=kind,
+                    service_url=activity.service_url or "", tenant_id=tenant_of(activity),
+                    roster_id=team or chat, team_id=team,
+                    name=(channel_data.get("channel") or {}).get("name")
+                    or (activity.conversation.name if activity.conversation else None))
+
     async def remember_conversation(self, activity: Activity) -> None:
         if not activity.conversation or not activity.service_url:
             return
-        conversation_id, kind = self.conversation_of(activity)
-        key = (conversation_id, activity.service_url)
+        seen = self.seen(activity)
+        key = (seen.conversation_id, seen.service_url)
         if key in self._known:
             return
         reference = TurnContext.get_conversation_reference(activity).serialize()
-        reference["conversation"] = {**(reference.get("conversation") or {}), "id": conversation_id}
-        channel_data = _channel_data(activity)
-        async with self.ctx.db.write() as conn:
-            await conversations.remember(
-                self.ctx.db, conn, conversation_id=conversation_id, kind=kind,
-                service_url=activity.service_url, tenant_id=tenant_of(activity) or None,
-                team_id=(channel_data.get("team") or {}).get("id"),
-                name=(channel_data.get("channel") or {}).get("name") or activity.conversation.name,
-                reference=reference, now=self.ctx.now())
-            if kind != "channel":
-                # A chat the bot was never "installed" into still has a roster worth knowing.
-                await queue_roster_sync(self.ctx, conn, service_url=activity.service_url,
-                                        roster_id=activity.conversation.id,
-                                        tenant_id=tenant_of(activity))
+        reference["conversation"] = {**(reference.get("conversation") or {}),
+                                     "id": seen.conversation_id}
+        await remember_conversation(self.ctx, replace(seen, reference=reference))
         self._known.add(key)
 
-    async def queue_roster_sync(self, activity: Activity) -> None:
-        team = (_channel_data(activity).get("team") or {}).get("id")
-        roster_id = team or (activity.conversation.id if activity.conversation else None)
-        if not roster_id or not activity.service_url:
-            return
-        async with self.ctx.db.write() as conn:
-            await queue_roster_sync(self.ctx, conn, service_url=activity.service_url,
-                                    roster_id=roster_id, tenant_id=tenant_of(activity))
-        self.ctx.wake_worker()
+    async def roster_changed(self, activity: Activity) -> None:
+        await roster_changed(self.ctx, self.seen(activity))
 
     async def actor(self, activity: Activity) -> Actor:
         user = activity.from_property
-        name = (user.name if user else None) or "someone"
-        aad = user.aad_object_id if user else None
-        async with self.ctx.db.read() as conn:
-            cached = await people.by_aad(conn, tenant_of(activity), aad)
-        if cached is None and aad:
-            # Someone the roster cache has not seen (joined since the last sync): fetch the
-            # roster in the background; this request goes on without their e-mail.
-            await self.queue_roster_sync(activity)
-        email = cached["email"] if cached else None
-        person = self.ctx.catalog.person(email)
-        return Actor(person.name if person else (cached or {}).get("name") or name, "teams",
-                     email=email, aad_object_id=aad)
+        return await who_is(self.ctx, self.seen(activity),
+                            user.aad_object_id if user else None, user.name if user else None)
+
+    async def from_live_card(self, activity: Activity) -> bool:
+        """Was the clicked card a live incident card (the message Firebell keeps updating)?"""
+        if not activity.reply_to_id:
+            return False
+        conversation_id, _ = self.conversation_of(activity)
+        return await is_live_card(self.ctx, conversation_id, activity.reply_to_id)
 
 
 def tenant_of(activity: Activity) -> str:

@@ -1,6 +1,6 @@
 """POST /api/messages: Bot Framework activities in.
 
-The body is read whole (handlers/webhooks/body.py), parsed once, depth-limited, its NUL
+The body is read whole (handlers/ingest/body.py), parsed once, depth-limited, its NUL
 characters replaced, and checked against the shape botbuilder and Firebell rely on
 (bot/activity_shape.py); anything malformed gets a 4xx here. Then the activity goes to the
 adapter as CloudAdapter.process would hand it over (that method would read and deserialise the
@@ -14,8 +14,8 @@ from botbuilder.core import Bot, serializer_helper
 from botbuilder.integration.aiohttp import CloudAdapter
 
 from bot.activity_shape import activity_from
-from handlers.webhooks.body import door, parse_json
-from handlers.webhooks.delivery import Rejected
+from handlers.ingest.body import door, parse_json
+from handlers.ingest.delivery import Rejected
 from storage.db import DatabaseUnavailable
 
 MAX_ACTIVITY = 1024 * 1024

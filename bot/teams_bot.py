@@ -3,31 +3,25 @@ activities; decides nothing about incidents itself."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, AdaptiveCardInvokeResponse
 
-from bot.commands import ParseError, parse_command
 from bot.identity import Identity, tenant_of
-from cards.help import help_card
-from handlers.card_actions import handle_card_action
-from handlers.card_delivery import remember_reply_card
-from handlers.card_queue import queue_reserved_card
-from handlers.commands import Where, run_command
+from handlers.commands import (COMMANDS, ParseError, Reply, Where, handle_card_action,
+                               parse_command, run_command)
+from handlers.commands.look import help_reply
 from handlers.context import Context
-from handlers.replies import Reply
-from storage import conversations
+from handlers.effects.incident_cards import queue_reserved_card, remember_reply_card
 from storage.db import DatabaseUnavailable
 
 log = logging.getLogger("firebell.bot")
 CARD = "application/vnd.microsoft.card.adaptive"
 DB_DOWN = ("Firebell can't reach its database right now, so nothing was changed. "
            "Please try again in a minute.")
-# Typed commands that answer with the incident card as a new message. The others answer with
-# text: the incident's card already lives in the channel and updates in place.
-_CARD_REPLIES = {"declare", "show", "list", "help"}
 
 
 class FirebellBot(TeamsActivityHandler):
@@ -59,20 +53,22 @@ class FirebellBot(TeamsActivityHandler):
             return await self._submitted(turn_context)  # Action.Submit fallback of a card
         text = TurnContext.remove_recipient_mention(activity) or activity.text or ""
         try:
-            cmd = parse_command(text)
+            verb, args = parse_command(text)
         except ParseError as exc:
             return await _send(turn_context, Reply.refuse(str(exc)))
         actor = await self.identity.actor(activity)
         where = self._where(activity, f"activity:{activity.conversation.id}:{activity.id}")
         try:
-            reply = await run_command(self.ctx, actor, cmd.verb, cmd.args, where)
+            reply = await run_command(self.ctx, actor, verb, args, where)
         except DatabaseUnavailable:
             return await _send(turn_context, Reply.refuse(DB_DOWN))
         if reply.repeated:
             return
-        if cmd.verb not in _CARD_REPLIES and reply.text:
+        if not COMMANDS[verb].card_reply and reply.text:
+            # Typed, most commands answer with text: the incident's card already lives in the
+            # channel and updates in place.
             reply = Reply(text=reply.text, ok=reply.ok)
-        await self._reply(turn_context, reply, where, live=cmd.verb == "declare")
+        await self._reply(turn_context, reply, where)
 
     async def _submitted(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -83,7 +79,7 @@ class FirebellBot(TeamsActivityHandler):
         if reply.ok and reply.incident_id and activity.reply_to_id:
             # The card updates in place through the outbox; just confirm.
             return await _send(turn_context, Reply(text=reply.text or "Done."))
-        await self._reply(turn_context, reply, self._where(activity), live=False)
+        await self._reply(turn_context, replace(reply, live=False), self._where(activity))
 
     # -- card actions (Universal Actions) ---------------------------------------------------------
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
@@ -109,14 +105,8 @@ class FirebellBot(TeamsActivityHandler):
         return InvokeResponse(status=200, body=body)
 
     async def _from_live_card(self, activity: Activity) -> bool:
-        """Was the clicked card a live incident card (the message Firebell keeps updating)?"""
-        if not activity.reply_to_id:
-            return False
-        conversation_id, _ = self.identity.conversation_of(activity)
         try:
-            async with self.ctx.db.read() as conn:
-                return await conversations.find_card_by_activity(
-                    conn, conversation_id, activity.reply_to_id) is not None
+            return await self.identity.from_live_card(activity)
         except DatabaseUnavailable:
             return False
 
@@ -131,29 +121,28 @@ class FirebellBot(TeamsActivityHandler):
 
     # -- conversation membership --------------------------------------------------------------------
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
-        await self.identity.queue_roster_sync(turn_context.activity)
+        await self.identity.roster_changed(turn_context.activity)
         await super().on_conversation_update_activity(turn_context)
 
     async def on_installation_update(self, turn_context: TurnContext) -> None:
-        await self.identity.queue_roster_sync(turn_context.activity)
+        await self.identity.roster_changed(turn_context.activity)
 
     async def on_teams_members_added(self, members_added, team_info, turn_context: TurnContext):
         activity = turn_context.activity
         bot_added = any(m.id == activity.recipient.id for m in members_added or [])
         if bot_added and activity.conversation.conversation_type in ("personal", None):
-            await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(
-                help_card(self.ctx.catalog.levels.levels,
-                          note="Hi! I'm Firebell. Here is what I can do."))))
+            welcome = help_reply(self.ctx, note="Hi! I'm Firebell. Here is what I can do.")
+            await turn_context.send_activity(MessageFactory.attachment(
+                CardFactory.adaptive_card(welcome.card)))
 
     # -- helpers ------------------------------------------------------------------------------------------
     def _where(self, activity: Activity, event_key: str | None = None) -> Where:
         conversation_id, kind = self.identity.conversation_of(activity)
         return Where(conversation_id, kind, event_key=event_key)
 
-    async def _reply(self, turn_context: TurnContext, reply: Reply, where: Where, *,
-                     live: bool) -> None:
+    async def _reply(self, turn_context: TurnContext, reply: Reply, where: Where) -> None:
         sent = await _send(turn_context, reply)
-        if not (live and reply.incident_id):
+        if not (reply.live and reply.incident_id):
             return
         activity = turn_context.activity
         if sent:

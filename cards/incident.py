@@ -1,4 +1,4 @@
-"""IncidentCard: the live card of one incident, rendered from stored state only (rule 5)."""
+"""IncidentCard: the live card of one incident, rendered from stored state only."""
 from __future__ import annotations
 
 from dataclasses import dataclass

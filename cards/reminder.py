@@ -1,12 +1,11 @@
-"""Reminder cards and e-mails: an overdue postmortem, overdue action items, an open incident
-nobody has updated for a while. A person is @mentioned in the team channel (most people have no
-1:1 conversation with the bot) and e-mailed."""
+"""Reminder cards: an overdue postmortem, overdue action items, an open incident nobody has
+updated for a while. A person is @mentioned in the team channel (most people have no 1:1
+conversation with the bot); the e-mail twins are in mail/reminders.py."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from html import escape
 from typing import Any, Sequence
 
 from cards.common import block, card, execute, link, mention, plain, when
@@ -48,21 +47,6 @@ def postmortem_reminder_card(incident_id: int, title: str, owner: Who, due_at: d
     return card(body, actions, mentions=[entity] if entity else None)
 
 
-def postmortem_reminder_email(incident_id: int, title: str, owner: Who, due_at: datetime,
-                              missing: Sequence[str], page_url: str | None
-                              ) -> tuple[str, str, str]:
-    subject = f"[Firebell] Postmortem overdue: {ref(incident_id)} {title}"[:250]
-    lines = [f"Hello {owner.name},", "",
-             f"The postmortem of {ref(incident_id)} ({title}) was due "
-             f"{due_at:%Y-%m-%d %H:%M} UTC."]
-    if missing:
-        lines.append("Still needed: " + "; ".join(missing) + ".")
-    lines.append(f"Fill it in with `incident rca {ref(incident_id)}` in Teams"
-                 + (f" or at {page_url}" if page_url else "") + ".")
-    html = "".join(f"<p>{escape(x)}</p>" for x in lines if x)
-    return subject, "\n".join(lines), f'<div style="font-family:Segoe UI,Arial">{html}</div>'
-
-
 @dataclass(frozen=True)
 class DueItem:
     incident_id: int
@@ -90,17 +74,6 @@ def action_reminder_card(owner: Who, items: Sequence[DueItem], today: date) -> d
     for n, a in enumerate(links):
         a["id"] = f"jira-{n}"
     return card(body, links or None, mentions=[entity] if entity else None)
-
-
-def action_reminder_email(owner: Who, items: Sequence[DueItem]) -> tuple[str, str, str]:
-    subject = f"[Firebell] {len(items)} action item(s) overdue"
-    lines = [f"Hello {owner.name},", "", "These postmortem action items are past their due date "
-             "and not done in JIRA:"]
-    lines += [f"- {ref(i.incident_id)} {i.jira_key or ''} due {i.due_date:%Y-%m-%d}: {i.title}"
-              for i in items]
-    html = (f"<p>{escape(lines[0])}</p><p>{escape(lines[2])}</p><ul>"
-            + "".join(f"<li>{escape(x[2:])}</li>" for x in lines[3:]) + "</ul>")
-    return subject, "\n".join(lines), f'<div style="font-family:Segoe UI,Arial">{html}</div>'
 
 
 def stale_nudge_card(incident_id: int, title: str, version: int, silent_seconds: float,

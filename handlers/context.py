@@ -1,9 +1,11 @@
-"""What every handler gets: the database, the catalog, the policy knobs and a clock."""
+"""What every handler gets: the database, the catalog, the policy knobs, which outside systems
+are configured, metrics and a clock. Not the outside systems' clients: only the outbox's
+effects (handlers/effects/) are handed those, so no request path can call out."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Callable
 
 from incidents.catalog import Catalog
 from observability.metrics import Metrics
@@ -29,23 +31,28 @@ class Policy:
     postmortem_due_business_days: int = 5
 
 
+@dataclass(frozen=True)
+class Configured:
+    """Which outside systems Firebell may use. A step whose system is not configured is not
+    queued, and the card or `incident status` says so (never silently skipped)."""
+    graph: bool = False
+    jira: bool = False
+    email: bool = False
+    pagerduty: bool = False
+    jira_url: str = ""           # JIRA's base URL, for links to its tasks
+
+
 @dataclass
 class Context:
     db: Database
     catalog: Catalog
     policy: Policy = field(default_factory=Policy)
+    configured: Configured = field(default_factory=Configured)
     clock: Callable[[], datetime] = utcnow
     metrics: Metrics = field(default_factory=Metrics)
     # Called after a commit that queued outbox work, so the in-process worker starts now
     # instead of at its next poll. Other replicas find the work on their own poll.
     wake_worker: Callable[[], None] = lambda: None
-    # Outside systems, used only by outbox jobs (rule 1: never on a request's path).
-    # None = not configured: the step is skipped and the card says so.
-    teams: Any = None          # integrations.teams_connector.TeamsConnector
-    graph: Any = None          # integrations.graph.GraphClient (war rooms)
-    jira: Any = None           # integrations.jira_tracker.JiraTracker
-    mailer: Any = None         # integrations.mailer.Mailer
-    pagerduty: Any = None      # integrations.pagerduty.PagerDutyClient
 
     def now(self) -> datetime:
         return self.clock()

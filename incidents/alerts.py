@@ -1,6 +1,6 @@
 """AlertEvent: one thing an alerting system told us about one incident, whatever its wire format.
 
-PagerDuty V3, PagerDuty V2 and Alertmanager bodies are parsed into these (handlers/webhooks), so
+PagerDuty V3, PagerDuty V2 and Alertmanager bodies are parsed into these (handlers/ingest), so
 the ingestion use case and everything after it never sees a vendor payload.
 """
 from __future__ import annotations

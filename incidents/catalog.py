@@ -124,9 +124,21 @@ class Catalog:
         p = self.person(email)
         return p.name if p else email
 
-    def teams_of(self, email: str | None) -> list[str]:
-        e = (email or "").lower()
-        return [t.key for t in self.teams.values() if e in (m.lower() for m in t.members)]
+    def find_person(self, who: str | None) -> Person | None:
+        """A person by e-mail or by name, case-insensitive: the one look-up behind every
+        command and form that names someone ("@Priya Raman", "priya.raman@…")."""
+        text = (who or "").strip().lstrip("@").strip()
+        if not text:
+            return None
+        return self.person(text) or next(
+            (p for p in self.people.values() if p.name.lower() == text.lower()), None)
+
+    def names_by_email(self) -> dict[str, str]:
+        return {p.email.lower(): p.name for p in self.people.values()}
+
+    def team_name(self, key: str | None) -> str:
+        team = self.team(key)
+        return team.name if team else (key or "No team")
 
     def incident_commanders(self) -> list[str]:
         return sorted({ic for t in self.teams.values() for ic in t.incident_commanders})

@@ -105,3 +105,17 @@ def timeline_text(entries: Iterable[Mapping[str, Any]]) -> str:
         lines.append(f"{e['at'].strftime('%Y-%m-%d %H:%M')} UTC — {e['text']}{who}")
     text = "\n".join(lines)
     return text if len(text) <= FIELD_LIMIT else text[: FIELD_LIMIT - 1] + "…"
+
+
+def impact_of(catalog: Any, incident: Any, postmortem: Mapping[str, Any] | None,
+              now: datetime) -> float | None:
+    """Business impact in USD of a root incident: its service's revenue per minute times the
+    minutes of customer impact (trigger to resolve, or the RCA's own figure); an open incident
+    counts up to `now`. None where the service has no revenue figure, and for linked children
+    (their impact is their root's)."""
+    service = catalog.service(incident.service)
+    if not service or not service.revenue_per_minute_usd or incident.parent_id is not None:
+        return None
+    minutes = impact_minutes(incident.triggered_at, incident.resolved_at, now,
+                             (postmortem or {}).get("impact_minutes"))
+    return impact_usd(service.revenue_per_minute_usd, minutes)

@@ -19,12 +19,15 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from handlers.context import Context
-from handlers.dependencies import import_from_pagerduty, refresh_graph
-from handlers.jira_tasks import sync_statuses
-from handlers.maintenance import forget_old_events
-from handlers.oncall_sync import sync_from_pagerduty
-from handlers.reminders import send_reminders
-from handlers.reports import MONTHLY, WEEKLY, ReportSettings, deliver_due
+from handlers.effects.registry import Clients
+from handlers.effects.dependency_import import import_from_pagerduty
+from handlers.effects.jira_status import sync_statuses
+from handlers.effects.oncall_sync import sync_from_pagerduty
+from handlers.reports.deliver import deliver_due
+from handlers.reports.reminders import send_reminders
+from handlers.reports.settings import MONTHLY, WEEKLY, ReportSettings
+from handlers.sync.dependencies import refresh_graph
+from handlers.sync.retention import forget_old_events
 from storage import leases
 from storage.db import DatabaseUnavailable
 
@@ -32,12 +35,13 @@ log = logging.getLogger("firebell.periodic")
 
 
 class PeriodicScheduler:
-    def __init__(self, ctx: Context, settings: ReportSettings, *,
+    def __init__(self, ctx: Context, clients: Clients, settings: ReportSettings, *,
                  reminder_every: timedelta = timedelta(minutes=15),
                  lease: timedelta = timedelta(minutes=10),
                  dependency_import_every: timedelta = timedelta(hours=1),
                  jira_sync_every: timedelta = timedelta(minutes=10)):
         self.ctx = ctx
+        self.clients = clients
         self.settings = settings
         self.holder = f"periodic-{uuid.uuid4().hex[:8]}"
         self._reminder_every = reminder_every
@@ -64,14 +68,14 @@ class PeriodicScheduler:
         s.start()
 
     def _housekeeping(self, s: AsyncIOScheduler, now: datetime, common: dict) -> None:
-        if self.ctx.pagerduty is not None:
+        if self.clients.pagerduty is not None:
             s.add_job(self._sync_oncall, IntervalTrigger(minutes=5), id="oncall",
                       next_run_time=now + timedelta(seconds=2), **common)
             s.add_job(self._import_dependencies,
                       IntervalTrigger(seconds=self._dependency_import_every.total_seconds()),
                       id="dependencies", next_run_time=now + timedelta(seconds=5), **common)
         s.add_job(self._refresh_graph, IntervalTrigger(minutes=5), id="graph", **common)
-        if self.ctx.jira is not None:
+        if self.clients.jira is not None:
             s.add_job(self._sync_jira,
                       IntervalTrigger(seconds=self._jira_sync_every.total_seconds()),
                       id="jira_sync", next_run_time=now + timedelta(minutes=1), **common)
@@ -79,11 +83,14 @@ class PeriodicScheduler:
                   next_run_time=now + timedelta(minutes=10), **common)
 
     async def _import_dependencies(self) -> int:
-        return await self._under_lease("dependencies",
-                                       lambda: import_from_pagerduty(self.ctx)) or 0
+        count = await self._under_lease(
+            "dependencies", lambda: import_from_pagerduty(self.ctx, self.clients)) or 0
+        await self._refresh_graph()
+        return count
 
     async def _sync_oncall(self) -> int:
-        return await self._under_lease("oncall", lambda: sync_from_pagerduty(self.ctx)) or 0
+        return await self._under_lease(
+            "oncall", lambda: sync_from_pagerduty(self.ctx, self.clients)) or 0
 
     async def _refresh_graph(self) -> None:
         # Every replica: another one may have imported new edges.
@@ -93,7 +100,8 @@ class PeriodicScheduler:
             log.warning("graph refresh: database unavailable; next tick retries")
 
     async def _sync_jira(self) -> int:
-        return await self._under_lease("jira_sync", lambda: sync_statuses(self.ctx)) or 0
+        return await self._under_lease(
+            "jira_sync", lambda: sync_statuses(self.ctx, self.clients)) or 0
 
     async def _forget_events(self) -> int:
         return await self._under_lease("forget_events",

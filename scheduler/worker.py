@@ -15,23 +15,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable
 
-from handlers import jobs as registry
-from handlers.card_queue import refresh_cards
-from handlers.context import Context
-from integrations.errors import PermanentFailure, TemporaryFailure
-from storage import outbox
 from sqlalchemy.exc import DBAPIError
 
+from handlers.effects import dispatch as effects
+from handlers.context import Context
+from incidents.model import ref
+from storage import outbox
 from storage.db import DatabaseUnavailable
 from storage.outbox import Job
 
 log = logging.getLogger("firebell.outbox")
-
-# Which outside system each job kind talks to, for the call-latency metric.
-SYSTEMS = {"post_card": "teams", "update_card": "teams", "post_message": "teams",
-           "sync_roster": "teams", "war_room": "graph", "war_room_join": "graph",
-           "jira_postmortem": "jira", "jira_action_item": "jira", "incident_email": "smtp",
-           "send_email": "smtp", "pagerduty_status": "pagerduty"}
 
 
 @dataclass(frozen=True)
@@ -53,10 +46,12 @@ class OutboxWorker:
     # decisions see the world as it was when each incident started, so waiting changes none.
     SATURATED_SHARE = 0.1
 
-    def __init__(self, ctx: Context, *, retry: RetryPolicy = RetryPolicy(), concurrency: int = 8,
+    def __init__(self, ctx: Context, clients: effects.Clients, *,
+                 retry: RetryPolicy = RetryPolicy(), concurrency: int = 8,
                  poll_seconds: float = 1.0, lease: timedelta = timedelta(minutes=2),
                  door_saturated: Callable[[], bool] = lambda: False):
         self.ctx = ctx
+        self.clients = clients
         self._door_saturated = door_saturated
         self.retry = retry
         self.id = f"worker-{uuid.uuid4().hex[:8]}"
@@ -127,7 +122,7 @@ class OutboxWorker:
         async with self.ctx.db.write() as conn:
             claimed = await outbox.claim(self.ctx.db, conn, worker=self.id, now=self.ctx.now(),
                                          lease=self._lease, limit=free,
-                                         kinds=list(registry.JOBS))
+                                         kinds=effects.outside_kinds())
         for job in claimed:
             task = asyncio.create_task(self._run(job), name=f"job-{job.id}-{job.kind}")
             self._running.add(task)
@@ -143,7 +138,7 @@ class OutboxWorker:
         of correlation decisions cost a few commits, not three each. Claimed a few at a time,
         and the transaction ends as soon as webhooks wait for the database (or after 50 ms;
         10 ms, then a pause nine times as long, while webhooks wait or the door is saturated)."""
-        if not registry.LOCAL_JOBS:
+        if not effects.local_kinds():
             return 0
         pressed = self._webhooks_pressing()
         if pressed and time.monotonic() < self._local_due:
@@ -155,7 +150,7 @@ class OutboxWorker:
             while len(ran) < limit:
                 jobs = await outbox.claim(self.ctx.db, conn, worker=self.id, now=self.ctx.now(),
                                           lease=self._lease, limit=chunk,
-                                          kinds=list(registry.LOCAL_JOBS))
+                                          kinds=effects.local_kinds())
                 for n, job in enumerate(jobs):
                     if ran and (await self.ctx.db.urgent_waiting()
                                 or time.monotonic() - started > (0.01 if pressed else 0.05)):
@@ -186,7 +181,7 @@ class OutboxWorker:
     async def _run_local(self, conn, job: Job) -> Exception | None:
         try:
             async with conn.begin_nested():  # one failing job rolls back alone
-                result = await registry.LOCAL_JOBS[job.kind](self.ctx, conn, job)
+                result = await effects.run_local(self.ctx, conn, job)
                 await outbox.complete(conn, job, now=self.ctx.now(), result=result)
         except DatabaseUnavailable:
             raise
@@ -202,23 +197,18 @@ class OutboxWorker:
         error = f"{type(exc).__name__}: {exc}"
         if job.attempts >= self.retry.max_attempts:
             await outbox.park(conn, job, error=error, now=self.ctx.now())
-            give_up = registry.LOCAL_GIVE_UP.get(job.kind)
-            if give_up is not None:
-                await give_up(self.ctx, conn, job)
+            await effects.give_up(self.ctx, conn, job)
         else:
             at = self.ctx.now() + timedelta(seconds=self.retry.delay(job.attempts, None))
             await outbox.retry_later(conn, job, error=error, at=at)
 
     async def _run(self, job: Job) -> None:
-        fn = registry.JOBS.get(job.kind)
         started = time.perf_counter()
         try:
-            if fn is None:
-                raise PermanentFailure(f"no handler for job kind {job.kind!r}")
-            result = await fn(self.ctx, job)
-        except TemporaryFailure as exc:
+            result = await effects.run(self.ctx, self.clients, job)
+        except effects.Retry as exc:
             await self._failed(job, str(exc), exc.retry_after, started)
-        except PermanentFailure as exc:
+        except effects.Park as exc:
             await self._park(job, str(exc), started)
         except DatabaseUnavailable as exc:
             await self._failed(job, f"database unavailable: {exc}", None, started)
@@ -261,13 +251,11 @@ class OutboxWorker:
         await self._record(job, "failed", started, write)
 
     async def _show_on_card(self, conn, job: Job) -> None:
-        # A failing follow-up shows on the incident's card; a failing card post cannot.
-        if job.incident_id and job.kind not in ("post_card", "update_card", "correlate"):
-            await refresh_cards(self.ctx, conn, job.incident_id)
+        await effects.show_on_card(self.ctx, conn, job)
 
     async def _record(self, job: Job, outcome: str, started: float, write) -> None:
         self.ctx.metrics.jobs.labels(job.kind, outcome).inc()
-        self.ctx.metrics.calls.labels(SYSTEMS.get(job.kind, job.kind), outcome).observe(
+        self.ctx.metrics.calls.labels(effects.system_of(job.kind), outcome).observe(
             time.perf_counter() - started)
         try:
             # A database away for a moment must not leave the job running until its lease
@@ -281,4 +269,4 @@ class OutboxWorker:
 
 
 def _ref(job: Job) -> str | None:
-    return f"INC-{job.incident_id}" if job.incident_id else None
+    return ref(job.incident_id) if job.incident_id else None

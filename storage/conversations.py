@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import card_messages as cm
@@ -40,6 +40,13 @@ async def subscribe(db, conn: AsyncConnection, *, team: str, conversation_id: st
     stmt = db.insert(s).values(team=team, **values)
     await conn.execute(stmt.on_conflict_do_update(index_elements=[s.c.team], set_=values))
     return before
+
+
+async def unsubscribe(conn: AsyncConnection, *, team: str, conversation_id: str) -> bool:
+    """Unbind `team` from this channel; False if its incidents did not come here."""
+    result = await conn.execute(delete(s).where(s.c.team == team,
+                                                s.c.conversation_id == conversation_id))
+    return result.rowcount == 1
 
 
 async def channel_for(conn: AsyncConnection, team: str | None) -> str | None:

@@ -1,4 +1,4 @@
-"""Inbound idempotency (rule 2): the natural id of every event handled, remembered long enough
+"""Inbound idempotency: the natural id of every event handled, remembered long enough
 that a redelivery or a replay with a new delivery id changes nothing."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The outbox: side effects as rows (rule 3).
+"""The outbox: every side effect is a row before it is a call.
 
 A job is written in the same transaction as the change that implies it. Workers claim due jobs
 (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas never take the same one; SQLite has one

@@ -109,7 +109,8 @@ timeline = Table(
 )
 Index("ix_timeline_incident", timeline.c.incident_id, timeline.c.id)
 
-# Natural ids of inbound events already handled (webhook event ids, activity ids): rule 2.
+# Natural ids of inbound events already handled (webhook event ids, activity ids): every
+# inbound event is idempotent on its natural id (docs/ARCHITECTURE.md).
 inbound_events = Table(
     "inbound_events", metadata,
     Column("key", String(300), primary_key=True),
@@ -156,7 +157,7 @@ card_messages = Table(
     UniqueConstraint("incident_id", "conversation_id"),
 )
 
-# The outbox: every side effect is a row before it is a call (rule 3).
+# The outbox: every side effect is a row before it is a call (docs/ARCHITECTURE.md).
 outbox = Table(
     "outbox", metadata,
     Column("id", Id, primary_key=True, autoincrement=True),

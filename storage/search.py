@@ -6,8 +6,11 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.schema import card_messages as cm
+from storage.schema import conversations as c
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Words that say nothing about which incident is meant.
@@ -140,9 +143,6 @@ async def card_links(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, tup
     """(channel id, message id) of each incident's card in a channel, where it was posted."""
     if not ids:
         return {}
-    from sqlalchemy import select
-    from storage.schema import card_messages as cm
-    from storage.schema import conversations as c
     q = (select(cm.c.incident_id, cm.c.conversation_id, cm.c.activity_id)
          .join(c, c.c.id == cm.c.conversation_id)
          .where(cm.c.incident_id.in_(list(ids)), cm.c.activity_id.is_not(None),

@@ -18,10 +18,11 @@ from sqlalchemy import func, select
 from app import Firebell, Settings
 from bot.adapter import BotSettings
 from handlers.context import Policy
-from handlers.webhooks.routes import WebhookSecrets
+from handlers.ingest.doors import WebhookSecrets
 from incidents.model import Incident
 from scheduler.worker import RetryPolicy
 from storage import incidents as store
+from storage import timeline
 from storage.schema import outbox
 from tests.conftest import CATALOG, FIXTURES, fixture_bytes
 from tests.fakes.bot_connector import FakeBotConnector
@@ -224,7 +225,7 @@ class Harness:
 
     async def timeline(self, incident_id: int) -> list[dict[str, Any]]:
         async with self.ctx.db.read() as conn:
-            return await store.timeline(conn, incident_id)
+            return await timeline.entries(conn, incident_id)
 
     def cards_in(self, channel: str) -> list[dict[str, Any]]:
         """The current Adaptive Card of each message in a channel (after updates)."""

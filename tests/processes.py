@@ -29,7 +29,7 @@ from typing import Any, Iterable, Mapping
 import aiohttp
 from sqlalchemy import func, select
 
-from handlers.webhooks.signature import sign
+from handlers.ingest.signature import sign
 from storage.db import Database
 from storage.schema import outbox
 from tests.conftest import CATALOG, REPO

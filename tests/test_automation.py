@@ -148,7 +148,7 @@ async def test_teams_ack_and_resolve_reach_pagerduty_and_the_echo_changes_nothin
             b'"agent": {"type": "user_reference", "id": "PX", "summary": "Firebell Bot"}, '
             b'"data": {"id": "P8MZ3QK", "type": "incident", "title": "payment-gateway down", '
             b'"status": "acknowledged"}}}')
-    from handlers.webhooks.signature import sign
+    from handlers.ingest.signature import sign
     resp = await h.pagerduty("x", body=body, headers={"X-PagerDuty-Signature": sign(
         "whsec-test-secret", body), "Content-Type": "application/json"})
     assert resp.status == 200

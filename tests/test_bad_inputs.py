@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import func, select
 
-from handlers.webhooks.signature import sign
+from handlers.ingest.signature import sign
 from storage.schema import inbound_events, incidents, outbox, timeline
 from tests.conftest import fixture_bytes
 from tests.harness import SECRET, card_text

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers.webhooks.signature import sign
+from handlers.ingest.signature import sign
 from scheduler.worker import OutboxWorker
 from tests.conftest import fixture_bytes
 from tests.harness import SECRET, card_text
@@ -244,7 +244,7 @@ async def test_correlation_leaves_a_saturated_webhook_door_most_of_the_process(h
     for n in range(1, 21):
         await _send(h, _event(n, "search-service", f"search shard {n} slow", n))
     saturated = True
-    worker = OutboxWorker(h.ctx, door_saturated=lambda: saturated)
+    worker = OutboxWorker(h.ctx, h.firebell.clients, door_saturated=lambda: saturated)
 
     async def decided() -> int:
         return sum(i.correlated for i in await h.incidents())
@@ -260,11 +260,12 @@ async def test_correlation_leaves_a_saturated_webhook_door_most_of_the_process(h
 
 async def test_a_burst_of_deliveries_shows_as_a_queueing_door(harness):
     h = harness
-    assert not h.firebell.committer.queueing(within=60)
+    committer = h.firebell.webhooks.committer
+    assert not committer.queueing(within=60)
     bodies = [_event(n, "search-service", f"search shard {n} slow", n) for n in range(1, 13)]
     await asyncio.gather(*(_send(h, b) for b in bodies))
-    assert h.firebell.committer.queueing(within=60)
-    assert not h.firebell.committer.queueing(within=0)
+    assert committer.queueing(within=60)
+    assert not committer.queueing(within=0)
 
 
 async def test_a_parent_that_loses_a_child_updates_its_card(harness):
@@ -307,9 +308,10 @@ async def test_candidates_cover_every_upstream_service_of_a_wide_graph(harness):
     """More upstream services than one statement takes (SQLite: 500 terms in a compound
     SELECT): the look-up runs in chunks and still finds the first open incident, or the first
     resolved since, on every one of them, and nothing outside the window."""
+    from storage import correlation as queries
     from storage import incidents as store
     h, at = harness, T0 + timedelta(minutes=30)
-    services = [f"wide-{n:03d}" for n in range(store.SERVICES_PER_STATEMENT * 2 + 17)]
+    services = [f"wide-{n:03d}" for n in range(queries.SERVICES_PER_STATEMENT * 2 + 17)]
     expected = {}
     async with h.ctx.db.write() as conn:
         for n, service in enumerate(services):
@@ -327,7 +329,7 @@ async def test_candidates_cover_every_upstream_service_of_a_wide_graph(harness):
             "source": "test", "external_id": "early", "title": "x", "service": services[0],
             "team": None, "level": "minor", "status": "open", "triggered_at": T0,
             "fingerprint": "f"}, T0)
-        _, upstream = await store.correlation_candidates(
+        _, upstream = await queries.correlation_candidates(
             conn, fingerprint="g", services=services, since=T0 + timedelta(minutes=10),
             until=at + timedelta(minutes=5), exclude=0, at=at)
     first: dict[str, int] = {}

@@ -1,7 +1,8 @@
 """PagerDuty's technical service dependencies, imported against a stand-in speaking its REST
 API, merged with the catalog, and used by correlation."""
 from app import Integrations
-from handlers.dependencies import import_from_pagerduty, refresh_graph
+from handlers.effects.dependency_import import import_from_pagerduty
+from handlers.sync.dependencies import refresh_graph
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.harness import Harness, make_settings
 from tests.test_correlation import _event, _send
@@ -19,8 +20,8 @@ async def test_imported_dependencies_drive_cascades(database_url, connector):
     h = await Harness(settings, connector).start()
     try:
         assert not h.ctx.catalog.graph.depends_on("shipping-api", "ledger-db")
-        assert await import_from_pagerduty(h.ctx) == 2
-        graph = h.ctx.catalog.graph
+        assert await import_from_pagerduty(h.ctx, h.firebell.clients) == 2
+        graph = await refresh_graph(h.ctx)  # as the scheduler does after an import
         assert graph.depends_on("shipping-api", "ledger-db")
         assert graph.depends_on("label-printer", "ledger-db")       # transitive, merged
         assert graph.depends_on("shipping-api", "order-db")         # the catalog's edge stays
@@ -34,7 +35,8 @@ async def test_imported_dependencies_drive_cascades(database_url, connector):
         # A dependency removed in PagerDuty disappears here at the next import.
         pd.dependencies[:] = [d for d in pd.dependencies
                               if d.supporting_service_id != ids["ledger-db"]]
-        assert await import_from_pagerduty(h.ctx) == 1
+        assert await import_from_pagerduty(h.ctx, h.firebell.clients) == 1
+        await refresh_graph(h.ctx)
         assert not h.ctx.catalog.graph.depends_on("shipping-api", "ledger-db")
     finally:
         await h.stop()

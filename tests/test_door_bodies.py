@@ -101,7 +101,7 @@ async def test_every_post_route_is_a_door_that_reads_whole_bodies(harness):
     assert {r.resource.canonical for r in posts} == covered
     for route in posts:
         assert getattr(route.handler, "body_limit", None), \
-            f"{route.resource.canonical} does not read its body with handlers.webhooks.body.door"
+            f"{route.resource.canonical} does not read its body with handlers.ingest.body.door"
 
 
 @pytest.mark.parametrize("name", DOOR_NAMES)

@@ -190,8 +190,8 @@ async def _patient(database_url, connector, *, teams_timeout: float = 1.0,
     settings = make_settings(database_url, retry=RetryPolicy(max_attempts=50, base_delay=0.2,
                                                              max_delay=1.0), **changes)
     h = await Harness(settings, connector).start()
-    await h.ctx.teams.close()
-    h.ctx.teams = TeamsConnector(ConnectorCredentials(), timeout=teams_timeout)
+    await h.firebell.clients.teams.close()
+    h.firebell.clients.teams = TeamsConnector(ConnectorCredentials(), timeout=teams_timeout)
     return h
 
 

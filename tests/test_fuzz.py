@@ -7,11 +7,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.commands import ParseError, parse_command
-from handlers.webhooks.alertmanager import parse_alertmanager
-from handlers.webhooks.delivery import Rejected
-from handlers.webhooks.pagerduty import parse_pagerduty
-from handlers.webhooks.signature import sign
+from handlers.commands.parsing import ParseError, parse_command
+from handlers.ingest.alertmanager import parse_alertmanager
+from handlers.ingest.delivery import Rejected
+from handlers.ingest.pagerduty import parse_pagerduty
+from handlers.ingest.signature import sign
 from storage.schema import incidents, inbound_events
 from tests.conftest import fixture_bytes
 from tests.harness import SECRET

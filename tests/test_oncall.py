@@ -3,7 +3,8 @@ synced into the database and used by `incident oncall` and war rooms."""
 import yaml
 
 from app import Integrations
-from handlers.oncall_sync import sync_from_pagerduty, who_is_on_call
+from handlers.effects.oncall_sync import sync_from_pagerduty
+from handlers.reads.oncall import who_is_on_call
 from incidents.catalog import war_room_members
 from tests.conftest import CATALOG
 from tests.fakes.pagerduty import FakePagerDuty
@@ -42,7 +43,7 @@ async def test_oncall_from_pagerduty_overrides_the_catalog(database_url, connect
                                                        pagerduty_from_email="firebell@shopfront.example"))
     h = await Harness(settings, connector).start()
     try:
-        assert await sync_from_pagerduty(h.ctx) >= 3
+        assert await sync_from_pagerduty(h.ctx, h.firebell.clients) >= 3
         async with h.ctx.db.read() as conn:
             now = await who_is_on_call(h.ctx, conn)
         assert now.services["payment-gateway"] == ("sven.lindqvist@shopfront.example",

@@ -162,8 +162,8 @@ async def test_reminders_search_and_close_summaries_carry_the_token_link(reporti
     ids = await story(h.ctx)
     token = await _token(h, ids["A"])
     h.ctx.clock = moving_clock(at("2025-03-31T08:00"))
-    from handlers.reminders import send_reminders
-    from handlers.reports import queue_close_summary
+    from handlers.reports.close_summary import queue_close_summary
+    from handlers.reports.reminders import send_reminders
     from storage import incidents as store
     assert (await send_reminders(h.ctx, h.firebell.settings.reports))["postmortems"] == 1
     await h.settle()

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import event
 
+from storage import correlation as queries
 from storage import incidents as store
 
 AT = datetime(2026, 3, 14, 14, 0, tzinfo=timezone.utc)
@@ -48,10 +49,10 @@ async def test_webhook_and_correlation_lookups_never_scan_incidents(harness):
     async def work(conn):
         await store.by_external_many(conn, [("pagerduty", "P1"), ("pagerduty", "P2"),
                                             ("alertmanager", "A1")], lock=True)
-        await store.correlation_candidates(
+        await queries.correlation_candidates(
             conn, fingerprint="f", services=["payment-gateway", "order-db"],
             since=AT - timedelta(minutes=15), until=AT + timedelta(minutes=5), exclude=1, at=AT)
-        await store.adoptable_downstream(
+        await queries.adoptable_downstream(
             conn, ["checkout-api"], since=AT - timedelta(minutes=5),
             until=AT + timedelta(minutes=15), exclude=1, root=1, at=AT)
         await store.children(conn, 1)

@@ -10,11 +10,14 @@ import pytest
 from sqlalchemy import func, select
 
 from app import Firebell, Integrations
-from handlers.reminders import send_reminders
-from handlers.reports import ReportSettings, deliver, deliver_due, \
-    queue_close_summary
+from handlers.reports.close_summary import queue_close_summary
+from handlers.reports.deliver import deliver, deliver_due
+from handlers.reports.reminders import send_reminders
+from handlers.reports.settings import ReportSettings
+from incidents.model import Actor
 from incidents.periods import period_by_key
 from storage import incidents as store
+from storage import timeline
 from storage import postmortems as pm_store
 from storage.schema import outbox, report_deliveries
 from tests.fakes.smtp import FakeSmtpServer
@@ -163,7 +166,7 @@ async def test_two_schedulers_on_one_database_deliver_each_digest_once(database_
         assert await _count(h, outbox, outbox.c.kind == "post_message") == 6
     finally:
         await other.db.close()
-        await other.ctx.teams.close()
+        await other.clients.close()
         await h.stop()
 
 
@@ -336,8 +339,9 @@ async def test_search_walks_back_through_older_incidents_newest_first(harness):
                 "team": "checkout", "level": "minor", "status": "open",
                 "triggered_at": at("2025-03-24T08:00") + timedelta(minutes=n),
                 "fingerprint": f"zebra-{n}", "correlated": True}, at("2025-03-24T08:00"))
-            await store.add_timeline(conn, incident_id, at=at("2025-03-24T09:00"), kind="note",
-                                     text="rolled back the quagga release", via="teams")
+            await timeline.note(conn, incident_id, at=at("2025-03-24T09:00"), kind="note",
+                                text="rolled back the quagga release",
+                                actor=Actor("Priya Raman", "teams"))
     async with ctx.db.read() as conn:
         assert await index.search(conn, "zebra", limit=10) == sorted(ids, reverse=True)
         assert await index.search(conn, "zebra", limit=2) == [230_000, 95_000]

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from handlers.reports import compile_report
+from handlers.reports.compile import compile_report
 from incidents.periods import period_by_key
 from storage import incidents as store
 from storage import postmortems as pm_store

@@ -164,7 +164,7 @@ async def test_subscribe_rules(harness):
     assert "`nobody` is not a team" in reply["text"]
     status, _ = await h.send(h.personal_message("incident subscribe checkout"))
     await h.connector.wait_for(lambda: h.connector.messages("a:personal-priya"))
-    assert "Subscribe from a team channel" in h.connector.messages("a:personal-priya")[-1]["text"]
+    assert "`incident subscribe` works in a team channel" in h.connector.messages("a:personal-priya")[-1]["text"]
     await h.subscribe("checkout")
     reply = await h.say("incident subscribe Checkout", channel="general")
     assert "moved from another channel" in reply["text"]

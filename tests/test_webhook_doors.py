@@ -5,7 +5,7 @@ import logging
 import pytest
 from sqlalchemy import func, select
 
-from handlers.webhooks.signature import sign
+from handlers.ingest.signature import sign
 from storage.schema import inbound_events, incidents, timeline
 from tests.harness import SECRET, card_text
 from tests.conftest import fixture_bytes
@@ -57,7 +57,7 @@ async def test_v2_with_a_wrong_token_is_401(harness):
 
 async def test_rotation_second_secret_accepted(database_url, connector):
     from tests.harness import Harness, make_settings
-    from handlers.webhooks.routes import WebhookSecrets
+    from handlers.ingest.doors import WebhookSecrets
     h = await Harness(make_settings(database_url, webhooks=WebhookSecrets(
         pagerduty=("new-secret", SECRET))), connector).start()
     try:

@@ -27,6 +27,8 @@ if __package__ in (None, ""):  # run as a script
 
 from cards.declare import declare_form
 from cards.help import help_card
+import handlers.commands  # noqa: F401  (registers every command)
+from handlers.commands.registry import help_sections
 from cards.incident import Delivery, IncidentView, incident_card
 from cards.listing import incident_list_card
 from cards.notice import notice_card
@@ -229,8 +231,9 @@ def everyday_cards() -> dict[str, dict]:
     return {
         "list-25-rows": incident_list_card(rows, heading="All incidents (137)", total=137),
         "list-empty": incident_list_card([], heading="Open incidents for Checkout (0)", total=0),
-        "help": help_card(levels),
-        "help-welcome": help_card(levels, note="Hi! I'm Firebell. Here is what I can do."),
+        "help": help_card(help_sections(), levels),
+        "help-welcome": help_card(help_sections(), levels,
+                                  note="Hi! I'm Firebell. Here is what I can do."),
         "declare-form": declare_form(services, levels),
         "declare-form-error": declare_form(services, levels, title="checkout is down " * 12, error=error),
         "notice-ok": notice_card("✅ INC-7 acknowledged by Priya Raman.", ok=True),

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from handlers.card_actions import _VERBS as CARD_VERBS
+import handlers.commands  # noqa: F401  (registers every command and its card buttons)
+from handlers.commands.registry import CARD_VERBS
 from tests.e2e.firebell_cards import all_cards, missing_builders
 from tests.e2e.harness import render_cards, require_prerequisites
 
@@ -84,7 +85,7 @@ def test_every_firebell_card_renders_cleanly(e2e_artifacts: Path):
             bad.append(f"{entry['size_bytes']} bytes >= 28 KB")
         for action in entry["actions"]:
             if action["type"] == "Action.Execute" and action["verb"] not in CARD_VERBS:
-                bad.append(f"verb {action['verb']!r} ({action['title']}) is not routed by handlers/card_actions.py")
+                bad.append(f"verb {action['verb']!r} ({action['title']}) is not a card verb of any command (handlers/commands/registry.py)")
         bad += _mentions_have_entities(card)
         if bad:
             problems[name] = bad

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.commands import ParseError, parse_command
+from handlers.commands.parsing import ParseError, parse_command
 from incidents import permissions as p
 from incidents import postmortem as pm
 from incidents.catalog import load_catalog
@@ -169,7 +169,7 @@ def test_a_missing_reason_is_a_usage_error(text, says):
 
 
 def test_the_close_email_says_the_postmortem_was_waived():
-    from cards.email import IncidentMail, closed_mail
+    from mail.incident import IncidentMail, closed_mail
     waiver = "waived by Sarah Kim on 2025-03-14 09:00 UTC: a probe"
     mail = IncidentMail(incident=incident(status="closed"), team_name="Checkout",
                         teams_link=None, page_link=None, waiver=waiver)

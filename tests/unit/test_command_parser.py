@@ -1,6 +1,6 @@
 import pytest
 
-from bot.commands import ParseError, clean_text, parse_command
+from handlers.commands.parsing import ParseError, clean_text, parse_command
 
 
 @pytest.mark.parametrize("text", [

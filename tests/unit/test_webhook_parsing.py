@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from handlers.webhooks.alertmanager import parse_alertmanager
-from handlers.webhooks.delivery import Rejected
-from handlers.webhooks.pagerduty import parse_pagerduty
-from handlers.webhooks.signature import sign, signature_matches
+from handlers.ingest.alertmanager import parse_alertmanager
+from handlers.ingest.delivery import Rejected
+from handlers.ingest.pagerduty import parse_pagerduty
+from handlers.ingest.signature import sign, signature_matches
 from incidents import alerts as a
 from tests.conftest import FIXTURES, fixture_bytes
 

@@ -1,0 +1,20 @@
+"""What a command or card action answers: text, a card, or both."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str | None = None
+    card: dict[str, Any] | None = None
+    incident_id: int | None = None   # the card shows this incident: remember where it was posted
+    ok: bool = True
+    card_version: int | None = None  # the incident version the card shows
+    repeated: bool = False           # a redelivered activity: nothing was done again
+    live: bool = False               # the card is the incident's live card here: keep it updated
+
+    @classmethod
+    def refuse(cls, text: str, card: dict[str, Any] | None = None) -> "Reply":
+        return cls(text=text, card=card, ok=False)

@@ -1,0 +1,107 @@
+"""Where a team's incidents go: `incident subscribe <team|default>` routes them to this channel,
+`incident unsubscribe <team|default>` stops that. Routing is for the team's members, incident
+commanders and admins; the default channel (incidents of no team) for incident commanders and
+admins only (incidents/permissions.py)."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from handlers.commands.acting import first_time
+from handlers.commands.parsing import ParseError
+from handlers.commands.registry import Where, command
+from handlers.commands.reply import Reply
+from handlers.context import Context
+from handlers.effects.incident_cards import post_card_to
+from incidents import permissions
+from incidents.model import Actor
+from storage import conversations
+from storage import incidents as store
+
+
+def _parse_team(rest: str, verb: str) -> dict[str, Any]:
+    if not rest:
+        raise ParseError(f"Usage: `incident {verb} <team>` or `incident {verb} default`.")
+    return {"team": rest.strip()[:100]}
+
+
+def _team_key(ctx: Context, word: str) -> str | None:
+    if word.lower() == "default":
+        return "default"
+    found = ctx.catalog.find_team(word)
+    return found.key if found else None
+
+
+def _what(ctx: Context, team: str) -> str:
+    if team == "default":
+        return "incidents with no owning team or channel"
+    return f"{ctx.catalog.teams[team].name} incidents"
+
+
+async def _routing_refusal(ctx: Context, actor: Actor, args: dict[str, Any], where: Where,
+                           verb: str) -> tuple[str | None, Reply | None]:
+    """The team key, or the reply refusing the routing change."""
+    if where.kind != "channel":
+        return None, Reply.refuse(f"`incident {verb}` works in a team channel: the incidents "
+                                  "of a team are posted in its channel.")
+    team = _team_key(ctx, args["team"])
+    if team is None:
+        return None, Reply.refuse(f"`{args['team'][:40]}` is not a team. Teams: "
+                                  + ", ".join(ctx.catalog.teams) + ", or `default`.")
+    refused = permissions.subscribe_refusal(actor, team, ctx.catalog, ctx.policy.admins)
+    return team, Reply.refuse(refused) if refused else None
+
+
+@command("subscribe", usage="incident subscribe ‹team|default›",
+         summary="Send this team's incidents to this channel", section="Set-up",
+         parse=_parse_team)
+async def subscribe(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
+    team, refused = await _routing_refusal(ctx, actor, args, where, "subscribe")
+    if refused:
+        return refused
+    async with ctx.db.write() as conn:
+        if not await first_time(ctx, conn, where):
+            return Reply(repeated=True)
+        before = await conversations.subscribe(ctx.db, conn, team=team,
+                                               conversation_id=where.conversation_id,
+                                               by=actor.label, now=ctx.now())
+        posted = await _post_open_cards(ctx, conn, team, where.conversation_id)
+    ctx.wake_worker()
+    moved = " (moved from another channel)" if before and before != where.conversation_id else ""
+    extra = f" Posting the {posted} open one(s) now." if posted else ""
+    return Reply(text=f"✅ This channel now gets {_what(ctx, team)}{moved}.{extra}")
+
+
+@command("unsubscribe", usage="incident unsubscribe ‹team|default›",
+         summary="Stop sending this team's incidents to this channel", section="Set-up",
+         parse=_parse_team)
+async def unsubscribe(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
+    team, refused = await _routing_refusal(ctx, actor, args, where, "unsubscribe")
+    if refused:
+        return refused
+    async with ctx.db.write() as conn:
+        if not await first_time(ctx, conn, where):
+            return Reply(repeated=True)
+        if not await conversations.unsubscribe(conn, team=team,
+                                               conversation_id=where.conversation_id):
+            return Reply.refuse(f"This channel does not get {_what(ctx, team)}: nothing to "
+                                "stop. `incident subscribe` routes them here.")
+        fallback = "" if team == "default" else await conversations.channel_for(conn, team)
+    where_now = ("they go to the default channel" if fallback else
+                 "they are not posted anywhere until a channel subscribes")
+    return Reply(text=f"✅ This channel no longer gets {_what(ctx, team)}; {where_now}. "
+                      "Cards already posted here stay and keep updating.")
+
+
+async def _post_open_cards(ctx: Context, conn: AsyncConnection, team: str,
+                           conversation_id: str) -> int:
+    """A newly subscribed channel gets the cards of the team's open root incidents."""
+    if team == "default":
+        return 0
+    posted = 0
+    for incident in await store.list_recent(conn, statuses=["open"], team=team, limit=20,
+                                            roots_only=True):
+        if incident.correlated and await post_card_to(ctx, conn, incident, conversation_id):
+            posted += 1
+    return posted

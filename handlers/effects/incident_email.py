@@ -1,0 +1,87 @@
+"""Incident e-mails: on trigger (levels configurable) to the owning team, the on-call and the
+stakeholders; on close, the RCA summary. Rendered at send time from stored state."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from handlers.context import Context
+from handlers.effects.registry import Clients, effect
+from handlers.reads import links
+from incidents import postmortem as pm_rules
+from incidents.model import FIREBELL, Incident
+from integrations.mailer import Email
+from mail.incident import IncidentMail, closed_mail, triggered_mail
+from storage import incidents as store
+from storage import outbox
+from storage import postmortems as pm_store
+from storage import timeline
+from storage.outbox import Job
+
+
+async def queue_triggered(ctx: Context, conn: AsyncConnection, incident: Incident) -> None:
+    if ctx.configured.email and incident.level in ctx.policy.trigger_email_levels:
+        await outbox.enqueue(ctx.db, conn, "incident_email", now=ctx.now(),
+                             incident_id=incident.id, payload={"event": "triggered"},
+                             once_key=f"email:triggered:{incident.id}")
+
+
+async def queue_closed(ctx: Context, conn: AsyncConnection, incident: Incident) -> None:
+    """Once per close: a reopened and closed-again incident gets a new e-mail."""
+    if ctx.configured.email:
+        await outbox.enqueue(ctx.db, conn, "incident_email", now=ctx.now(),
+                             incident_id=incident.id, payload={"event": "closed"},
+                             once_key=f"email:closed:{incident.id}:{incident.version}")
+
+
+@effect("incident_email", system="smtp", shown_as="E-mail")
+async def send_incident_email(ctx: Context, clients: Clients, job: Job) -> dict[str, Any]:
+    event = job.payload["event"]
+    async with ctx.db.read() as conn:
+        incident = await store.get(conn, job.incident_id)
+        if incident is None:
+            return {"skipped": "incident gone"}
+        mail = await _mail(ctx, conn, incident)
+    subject, text, html = (triggered_mail if event == "triggered" else closed_mail)(mail)
+    to, cc = recipients(ctx, incident, event)
+    if not to:
+        return {"skipped": "nobody to write to: the team has no e-mail in the catalog"}
+    message_id = await clients.mailer.send(Email(
+        to=to, cc=cc, subject=subject, text=text, html=html,
+        message_id=f"<firebell.{incident.ref}.{event}.{job.id}@firebell>"))
+    async with ctx.db.write() as conn:
+        await timeline.note(conn, incident.id, kind="email", actor=FIREBELL, at=ctx.now(),
+                            text=f"e-mail sent ({event}) to {', '.join(to + cc)}")
+    return {"message_id": message_id, "to": to, "cc": cc}
+
+
+def recipients(ctx: Context, incident: Incident, event: str) -> tuple[list[str], list[str]]:
+    catalog = ctx.catalog
+    team = catalog.team(incident.team)
+    service = catalog.service(incident.service)
+    to = [team.email] if team and team.email else []
+    cc = []
+    if service:
+        if event == "triggered" and service.primary:
+            to.append(service.primary)
+        cc += list(service.stakeholders)
+    if incident.commander and "@" in incident.commander:
+        cc.append(incident.commander)
+    to = list(dict.fromkeys(to))
+    return to, [c for c in dict.fromkeys(cc) if c not in to]
+
+
+async def _mail(ctx: Context, conn: AsyncConnection, incident: Incident) -> IncidentMail:
+    service = ctx.catalog.service(incident.service)
+    team = ctx.catalog.team(incident.team)
+    postmortem = await pm_store.get(conn, incident.id)
+    return IncidentMail(
+        incident=incident, team_name=team.name if team else None,
+        teams_link=await links.card_in_channel(conn, incident),
+        page_link=links.postmortem_page(ctx, postmortem),
+        runbook=service.runbook if service else None,
+        oncall=ctx.catalog.display_name(service.primary) if service and service.primary else None,
+        impact_usd=pm_rules.impact_of(ctx.catalog, incident, postmortem, ctx.now()),
+        postmortem=postmortem or {}, action_items=await pm_store.action_items(conn, incident.id),
+        waiver=pm_rules.waiver_text(postmortem, ctx.catalog.display_name))

@@ -1,0 +1,98 @@
+"""The postmortem, read-only, from stored state:
+
+- GET /postmortems/<token> (HTML) and /postmortems/<token>.md (Markdown): the link on cards,
+  e-mails and JIRA tasks. The token is the postmortem's own random secret (storage.postmortems);
+  whoever has the link may read it, and nobody can reach it by counting incident ids. An
+  unknown or malformed token is a plain 404.
+- GET /api/incidents/INC-n/postmortem (and .md): the same for tools, with
+  `Authorization: Bearer $FIREBELL_API_TOKEN` (as /api/incidents: 404 while the API is off,
+  401 without the token).
+"""
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from handlers.context import Context
+from handlers.reads import links
+from handlers.reads.bearer import bearer_matches, unauthorized
+from handlers.reads.postmortem import missing_for
+from incidents import postmortem as pm_rules
+from incidents.model import parse_ref
+from pages.postmortem import postmortem_html, postmortem_markdown
+from storage import incidents as store
+from storage import postmortems as pm_store
+from storage import timeline
+from storage.db import DatabaseUnavailable
+
+TOKEN = "{token:[A-Za-z0-9_-]+}"
+TOKEN_LENGTHS = range(22, 65)  # 128 bits and more in base64url; the column holds 64
+# The address is the secret: not sent on as a Referer when a reader follows a link on the page,
+# not kept by caches (a rotated link must stop working), not indexed.
+_PRIVATE = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+            "X-Robots-Tag": "noindex, nofollow"}
+_HTML_HEADERS = {**_PRIVATE,
+                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
+
+Finder = Callable[[AsyncConnection], Awaitable[dict[str, Any] | None]]
+
+
+def postmortem_routes(ctx: Context, api_token: str = "") -> list[web.RouteDef]:
+    async def by_link(request: web.Request, markdown: bool = False) -> web.Response:
+        token = request.match_info["token"]
+        if len(token) not in TOKEN_LENGTHS:
+            raise web.HTTPNotFound()
+        return await _page(ctx, lambda conn: pm_store.by_link_token(conn, token), markdown)
+
+    async def by_api(request: web.Request, markdown: bool = False) -> web.Response:
+        if not api_token:
+            raise web.HTTPNotFound(text="The incident API is off (FIREBELL_API_TOKEN is not set).")
+        if not bearer_matches(request, api_token):
+            raise unauthorized()
+        incident_id = parse_ref(request.match_info["ref"])
+        if incident_id is None:
+            raise web.HTTPNotFound(text="no such incident")
+        return await _page(ctx, lambda conn: pm_store.get(conn, incident_id), markdown,
+                           not_found=f"INC-{incident_id} has no postmortem")
+
+    async def by_link_md(request: web.Request) -> web.Response:
+        return await by_link(request, markdown=True)
+
+    async def by_api_md(request: web.Request) -> web.Response:
+        return await by_api(request, markdown=True)
+
+    return [web.get(f"/postmortems/{TOKEN}", by_link),
+            web.get(f"/postmortems/{TOKEN}.md", by_link_md),
+            web.get("/api/incidents/{ref}/postmortem", by_api),
+            web.get("/api/incidents/{ref}/postmortem.md", by_api_md)]
+
+
+async def _page(ctx: Context, find: Finder, markdown: bool, *,
+                not_found: str | None = None) -> web.Response:
+    try:
+        async with ctx.db.read() as conn:
+            postmortem = await find(conn)
+            incident = await store.get(conn, postmortem["incident_id"]) if postmortem else None
+            if incident is None:
+                raise web.HTTPNotFound(text=not_found) if not_found else web.HTTPNotFound()
+            items = await pm_store.action_items(conn, incident.id)
+            entries = await timeline.entries(conn, incident.id, limit=500)
+            missing = await missing_for(ctx, conn, incident)
+    except DatabaseUnavailable:
+        raise web.HTTPServiceUnavailable(text="database unavailable",
+                                         headers={"Retry-After": "5"}) from None
+    team = ctx.catalog.team(incident.team)
+    impact = pm_rules.impact_of(ctx.catalog, incident, postmortem, ctx.now())
+    common = dict(missing=missing, impact_usd=impact, service_name=incident.service,
+                  team_name=team.name if team else None)
+    if markdown:
+        return web.Response(text=postmortem_markdown(incident, postmortem, items, entries,
+                                                     **common),
+                            content_type="text/markdown", charset="utf-8", headers=_PRIVATE)
+    jira = {i["jira_key"]: links.jira_task(ctx, i["jira_key"]) for i in items
+            if links.jira_task(ctx, i.get("jira_key"))}
+    return web.Response(text=postmortem_html(incident, postmortem, items, entries, jira=jira,
+                                             **common),
+                        content_type="text/html", charset="utf-8", headers=_HTML_HEADERS)

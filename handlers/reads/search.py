@@ -1,0 +1,32 @@
+"""Full-text search over titles, timelines and postmortems, newest first."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cards.search import Found
+from handlers.context import Context
+from handlers.reads import links
+from storage import incidents as store
+from storage import postmortems as pm_store
+from storage import search as index
+
+RESULTS = 10
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    found: list[Found]
+    more: bool
+
+
+async def search(ctx: Context, query: str, *, limit: int = RESULTS) -> SearchResult:
+    async with ctx.db.read() as conn:
+        ids = await index.search(conn, query, limit=limit + 1)
+        shown = ids[:limit]
+        incidents = await store.get_many(conn, shown)
+        cards = await links.cards_in_channels(conn, shown)
+        postmortems = await pm_store.links_of(conn, shown)
+    found = [Found(incidents[i], teams_url=cards.get(i),
+                   postmortem_url=links.postmortem_page(ctx, postmortems.get(i)))
+             for i in shown if i in incidents]
+    return SearchResult(found, more=len(ids) > limit)

@@ -1,0 +1,35 @@
+"""The incident timeline: who did what, when and from where. Every change to an incident
+writes an entry here (docs/ARCHITECTURE.md, "every change is on the timeline")."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from incidents.model import Actor
+from storage.schema import timeline as tl
+
+
+async def note(conn: AsyncConnection, incident_id: int, *, kind: str, text: str, actor: Actor,
+               at: datetime, data: dict[str, Any] | None = None) -> None:
+    """One entry; Firebell's own steps carry no actor name (the `via` says it was Firebell)."""
+    await conn.execute(tl.insert().values(
+        incident_id=incident_id, at=at, kind=kind, text=text, via=actor.via, data=data,
+        actor=None if actor.via == "firebell" else actor.label))
+
+
+async def note_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Entries already shaped as rows (a webhook batch opens many incidents at once)."""
+    if rows:
+        await conn.execute(tl.insert(), rows)
+
+
+async def entries(conn: AsyncConnection, incident_id: int, *, limit: int = 200) -> list[dict]:
+    """The newest `limit` entries, oldest first."""
+    q = (select(tl.c.at, tl.c.kind, tl.c.actor, tl.c.via, tl.c.text, tl.c.data)
+         .where(tl.c.incident_id == incident_id).order_by(tl.c.id.desc()).limit(limit))
+    rows = [dict(r) for r in (await conn.execute(q)).mappings()]
+    rows.reverse()
+    return rows
