@@ -144,7 +144,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         card_update_interval=timedelta(seconds=number("FIREBELL_CARD_UPDATE_SECONDS", 3)),
         public_base_url=public,
         admins=frozenset(x.lower() for x in names("FIREBELL_ADMINS")),
-        bot_app_id=bot.app_id, teams_app_id=get("TEAMS_APP_ID"),
+        teams_app_id=get("TEAMS_APP_ID"),
         trigger_email_levels=frozenset(names("FIREBELL_TRIGGER_EMAIL_LEVELS")
                                        or ("service-down", "high-error-rate")),
         postmortem_due_business_days=int(number("FIREBELL_POSTMORTEM_DUE_BUSINESS_DAYS", 5)))

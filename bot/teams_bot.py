@@ -119,7 +119,7 @@ class FirebellBot(TeamsActivityHandler):
         except DatabaseUnavailable:
             return Reply.refuse(DB_DOWN)
 
-    # -- conversation membership --------------------------------------------------------------------
+    # -- conversation membership ---------------------------------------------------------------
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
         await self.identity.roster_changed(turn_context.activity)
         await super().on_conversation_update_activity(turn_context)
@@ -135,7 +135,7 @@ class FirebellBot(TeamsActivityHandler):
             await turn_context.send_activity(MessageFactory.attachment(
                 CardFactory.adaptive_card(welcome.card)))
 
-    # -- helpers ------------------------------------------------------------------------------------------
+    # -- helpers ---------------------------------------------------------------------------------
     def _where(self, activity: Activity, event_key: str | None = None) -> Where:
         conversation_id, kind = self.identity.conversation_of(activity)
         return Where(conversation_id, kind, event_key=event_key)

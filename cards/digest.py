@@ -39,7 +39,6 @@ class WeeklyDigest:
     recurring: Sequence[Recurring] = ()
     costliest: Sequence[Costly] = ()
     people: Mapping[str, str] = field(default_factory=dict)   # e-mail -> name
-    team_names: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def quiet(self) -> bool:

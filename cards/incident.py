@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Sequence
 
 from cards.common import (LEVEL_ICON, MAX_CARD_BYTES, STATUS_STYLE, TITLE_CHARS, block, card,
@@ -207,12 +206,3 @@ def _level_picker(view: IncidentView, data: dict[str, Any]) -> dict:
             "maxLength": 500}],
         "actions": [execute("Set level", "set_level", data)]}}
 
-
-def short_line(i: Incident) -> str:
-    """One line for lists: "INC-7 · open · service-down · checkout-api · title"."""
-    return f"{i.ref} · {i.status} · {i.level} · {i.service or '—'} · {i.title}"
-
-
-def age(i: Incident, now: datetime) -> str:
-    minutes = int((now - i.triggered_at).total_seconds() // 60)
-    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"

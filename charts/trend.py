@@ -81,11 +81,6 @@ class Canvas:
         self.w, self.h = width, height
         self.px = bytearray(bytes(background) * (width * height))
 
-    def dot(self, x: int, y: int, color) -> None:
-        if 0 <= x < self.w and 0 <= y < self.h:
-            i = (y * self.w + x) * 3
-            self.px[i:i + 3] = bytes(color)
-
     def rect(self, x0: int, y0: int, x1: int, y1: int, color) -> None:
         x0, x1 = max(0, min(x0, x1)), min(self.w, max(x0, x1))
         y0, y1 = max(0, min(y0, y1)), min(self.h, max(y0, y1))

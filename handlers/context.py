@@ -25,7 +25,6 @@ class Policy:
     public_base_url: str = "http://localhost:3978"
     remember_events_for: timedelta = timedelta(days=30)
     admins: frozenset[str] = frozenset()
-    bot_app_id: str = ""
     teams_app_id: str = ""                       # catalog id of the Firebell Teams app
     trigger_email_levels: frozenset[str] = frozenset({"service-down", "high-error-rate"})
     postmortem_due_business_days: int = 5

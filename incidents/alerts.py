@@ -30,7 +30,6 @@ class AlertEvent:
     service: str | None = None       # service name as the sender knows it
     service_ref: str | None = None   # PagerDuty service id
     actor: str | None = None         # who did it (display name); None = automation
-    actor_ref: str | None = None     # PagerDuty user id
     number: int | None = None
     html_url: str | None = None
     incident_key: str | None = None
@@ -48,8 +47,3 @@ class AlertEvent:
     # What the sender said where Firebell stores something else (a number beyond the column,
     # a time outside the accepted range): kept in the incident's details as "original".
     originals: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def carries_incident(self) -> bool:
-        """True when the event describes the incident itself (title, service), not only a ref."""
-        return bool(self.title)

@@ -115,11 +115,6 @@ class Catalog:
     def person(self, email: str | None) -> Person | None:
         return self.people.get(email.lower()) if email else None
 
-    def person_by_pagerduty_id(self, pd_id: str | None) -> Person | None:
-        if not pd_id:
-            return None
-        return next((p for p in self.people.values() if p.pagerduty_user_id == pd_id), None)
-
     def display_name(self, email: str | None) -> str | None:
         p = self.person(email)
         return p.name if p else email

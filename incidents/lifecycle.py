@@ -11,7 +11,6 @@ from dataclasses import dataclass
 OPEN = "open"
 RESOLVED = "resolved"
 CLOSED = "closed"
-STATUSES = (OPEN, RESOLVED, CLOSED)
 
 # (from, action) -> to. Anything not listed is illegal and gets a sentence from _REFUSALS.
 _TRANSITIONS = {
@@ -42,10 +41,6 @@ class Transition:
     before: str
     after: str
     action: str
-
-    @property
-    def changes_status(self) -> bool:
-        return self.before != self.after
 
 
 def transition(ref: str, status: str, action: str) -> Transition:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping
 
 MEDIAN, P90 = 0.5, 0.9
 # Percentiles as fractions, so the SQL can find the two ranks around each one in integers.
@@ -55,11 +55,6 @@ class Percentiles:
     n: int = 0
     median: float | None = None   # seconds
     p90: float | None = None      # seconds
-
-    @classmethod
-    def of(cls, values: Iterable[float]) -> "Percentiles":
-        values = list(values)
-        return cls(len(values), percentile(values, MEDIAN), percentile(values, P90))
 
     @classmethod
     def from_ranks(cls, n: int, at_rank: Mapping[int, float]) -> "Percentiles":
@@ -182,13 +177,6 @@ def money(usd: float | None) -> str:
     if usd >= 1_000_000:
         return f"${usd / 1_000_000:,.1f}M"
     return f"${usd:,.0f}"
-
-
-def merge_counts(rows: Sequence[tuple[str | None, int]]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for key, n in rows:
-        out[key or "—"] = out.get(key or "—", 0) + n
-    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def figures_to_json(f: Figures) -> dict:

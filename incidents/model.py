@@ -69,10 +69,6 @@ class Incident:
     def is_open(self) -> bool:
         return self.status == "open"
 
-    @property
-    def is_child(self) -> bool:
-        return self.parent_id is not None
-
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "Incident":
         return cls(**{name: row[name] for name in _FIELDS if name in row})

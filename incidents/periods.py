@@ -27,9 +27,6 @@ class Period:
     end: datetime      # aware UTC, exclusive
     label: str         # for people: "week 11 (10–16 Mar 2025)", "March 2025", "last 30 days"
 
-    def contains(self, at: datetime) -> bool:
-        return self.start <= at < self.end
-
 
 def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
@@ -73,12 +70,6 @@ def last_complete(kind: str, now: datetime, tz: ZoneInfo) -> Period:
     return shift(current, -1, tz)
 
 
-def spanning(first: Period, last: Period) -> Period:
-    """One range from the start of `first` to the end of `last`."""
-    return Period(RANGE, f"{first.key}..{last.key}", first.start, last.end,
-                  f"{first.label} – {last.label}")
-
-
 def parse_period(word: str | None, now: datetime, tz: ZoneInfo) -> Period | None:
     """A period as people type it: `week` (so far), `last-week`, `month`, `last-month`, `7d`,
     `30d`, `2025-W11`, `2025-03`, `today`. No word: the last 30 days. None if unreadable."""
@@ -112,15 +103,6 @@ def parse_period(word: str | None, now: datetime, tz: ZoneInfo) -> Period | None
     if m and 1 <= int(m.group(2)) <= 12:
         return month_of(date(int(m.group(1)), int(m.group(2)), 1), tz)
     return None
-
-
-def period_by_key(kind: str, key: str, tz: ZoneInfo) -> Period:
-    """The week (`2025-W11`) or month (`2025-03`) with that key."""
-    if kind == WEEK:
-        year, week = key.split("-W")
-        return week_of(date.fromisocalendar(int(year), int(week), 1), tz)
-    year, month = key.split("-")
-    return month_of(date(int(year), int(month), 1), tz)
 
 
 # -- schedules ------------------------------------------------------------------------------------

@@ -97,9 +97,6 @@ class ServiceUrlPolicy:
             return f"serviceUrl {url!r:.100} is not https"
         return None
 
-    def allows(self, url: str | None) -> bool:
-        return self.refusal(url) is None
-
     def _listed(self, host: str) -> bool:
         host = host.lower()
         for entry in self.hosts:

@@ -67,10 +67,6 @@ class TeamsConnector:
                f"/activities/{_seg(activity_id)}")
         await self._call("PUT", url, {**activity, "id": activity_id}, "update message")
 
-    async def create_conversation(self, service_url: str, params: dict[str, Any]) -> dict[str, Any]:
-        return await self._call("POST", f"{_base(service_url)}/v3/conversations", params,
-                                "create conversation")
-
     async def members(self, service_url: str, conversation_id: str) -> list[dict[str, Any]]:
         url = f"{_base(service_url)}/v3/conversations/{_seg(conversation_id)}/members"
         body = await self._call("GET", url, None, "get members")

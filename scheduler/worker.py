@@ -55,7 +55,6 @@ class OutboxWorker:
         self._door_saturated = door_saturated
         self.retry = retry
         self.id = f"worker-{uuid.uuid4().hex[:8]}"
-        self._slots = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
         self._poll = poll_seconds
         self._gather = min(0.05, poll_seconds / 2)
@@ -78,16 +77,6 @@ class OutboxWorker:
             await asyncio.gather(self._task, return_exceptions=True)
         if self._running:
             await asyncio.wait(self._running, timeout=5)
-
-    async def run_until_idle(self, timeout: float = 10.0) -> None:
-        """Tests and benchmarks: run due jobs until none is due (not the background loop)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not await self.run_once():
-                if not self._running:
-                    return
-                await asyncio.wait(self._running, timeout=1)
-        raise TimeoutError("outbox still busy")
 
     async def _loop(self) -> None:
         while True:

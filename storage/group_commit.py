@@ -34,7 +34,6 @@ class GroupCommitter(Generic[T, R]):
         self._queue: list[tuple[T, asyncio.Future]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self.batches = 0
         self.items = 0
         self._queueing_at = float("-inf")  # time.monotonic() of the latest sizeable batch
 
@@ -89,7 +88,6 @@ class GroupCommitter(Generic[T, R]):
             for one in batch:
                 await self._flush([one])
             return
-        self.batches += 1
         self.items += len(batch)
         _settle(batch, results=results)
 

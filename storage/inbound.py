@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import inbound_events as t
@@ -28,10 +28,6 @@ async def claim_many(db, conn: AsyncConnection, keys: list[str], now: datetime) 
     stmt = db.insert(t).on_conflict_do_nothing(index_elements=[t.c.key]).returning(t.c.key)
     rows = await conn.execute(stmt, [{"key": k, "received_at": now} for k in unique])
     return {r[0] for r in rows}
-
-
-async def seen(conn: AsyncConnection, key: str) -> bool:
-    return (await conn.execute(select(t.c.key).where(t.c.key == key))).first() is not None
 
 
 async def forget_older_than(conn: AsyncConnection, now: datetime, keep: timedelta) -> int:

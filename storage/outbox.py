@@ -195,14 +195,6 @@ async def retry_failed(conn: AsyncConnection, incident_id: int, now: datetime) -
     return result.rowcount or 0
 
 
-async def cancel(conn: AsyncConnection, incident_id: int, kinds: Sequence[str]) -> int:
-    result = await conn.execute(update(t).where(t.c.incident_id == incident_id,
-                                                t.c.kind.in_(list(kinds)),
-                                                t.c.status.in_([PENDING, FAILED]))
-                                .values(status=CANCELLED))
-    return result.rowcount or 0
-
-
 async def jobs_of(conn: AsyncConnection, incident_id: int) -> list[dict[str, Any]]:
     q = (select(t.c.id, t.c.kind, t.c.status, t.c.attempts, t.c.run_after, t.c.last_error,
                 t.c.result, t.c.payload, t.c.created_at, t.c.finished_at)
@@ -217,11 +209,6 @@ async def depth(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
     failed = (await conn.execute(select(func.count()).where(t.c.status == FAILED))).scalar_one()
     oldest = (now - pending[1]).total_seconds() if pending[1] and pending[1] < now else 0.0
     return {"pending": pending[0], "oldest_due_seconds": oldest, "failed": failed}
-
-
-async def next_due(conn: AsyncConnection) -> datetime | None:
-    q = select(func.min(t.c.run_after)).where(t.c.status == PENDING)
-    return (await conn.execute(q)).scalar()
 
 
 async def _spend_send_budget(db, conn: AsyncConnection, conversation_id: str, now: datetime,

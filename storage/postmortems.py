@@ -119,13 +119,6 @@ async def open_action_items_with_jira(conn: AsyncConnection, limit: int = 500) -
     return [dict(r) for r in (await conn.execute(q)).mappings()]
 
 
-async def open_postmortem_tasks(conn: AsyncConnection, limit: int = 500) -> list[dict]:
-    q = (select(pm.c.incident_id, pm.c.jira_key).where(pm.c.jira_key.is_not(None),
-                                                       pm.c.status != "complete")
-         .order_by(pm.c.incident_id).limit(limit))
-    return [dict(r) for r in (await conn.execute(q)).mappings()]
-
-
 async def war_room(conn: AsyncConnection, incident_id: int) -> dict[str, Any] | None:
     row = (await conn.execute(select(wr).where(wr.c.incident_id == incident_id))).mappings().first()
     return dict(row) if row else None

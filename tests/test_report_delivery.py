@@ -15,7 +15,7 @@ from handlers.reports.deliver import deliver, deliver_due
 from handlers.reports.reminders import send_reminders
 from handlers.reports.settings import ReportSettings
 from incidents.model import Actor
-from incidents.periods import period_by_key
+from incidents.periods import parse_period
 from storage import incidents as store
 from storage import timeline
 from storage import postmortems as pm_store
@@ -153,7 +153,7 @@ async def test_two_schedulers_on_one_database_deliver_each_digest_once(database_
                                        other.periodic.deliver("weekly"))
         assert sorted(results) == [0, 3]
         # A lease that lapsed mid-run: both get through and compute, still one each.
-        march = period_by_key("month", "2025-03", h.ctx.catalog.timezone)
+        march = parse_period("2025-03", h.ctx.now(), h.ctx.catalog.timezone)
         settings = h.firebell.settings.reports
         results = await asyncio.gather(
             deliver(h.ctx, "monthly", march, settings, now=h.ctx.now()),

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from handlers.reports.compile import compile_report
-from incidents.periods import period_by_key
+from incidents.periods import parse_period
 from storage import incidents as store
 from storage import postmortems as pm_store
 from storage.schema import report_rollups
@@ -180,8 +180,8 @@ async def test_monthly_trend_is_cached_per_month_and_recomputed_when_it_changes(
 
 async def test_period_keys_round_trip(harness):
     tz = harness.ctx.catalog.timezone
-    assert period_by_key("week", "2025-W13", tz).start == at("2025-03-23T23:00")
-    assert period_by_key("month", "2025-03", tz).end == at("2025-03-31T22:00")
+    assert parse_period("2025-W13", REPORT_TIME, tz).start == at("2025-03-23T23:00")
+    assert parse_period("2025-03", REPORT_TIME, tz).end == at("2025-03-31T22:00")
 
 
 async def test_the_monthly_report_counts_sticky_postmortems_and_leaves_out_waived_ones(harness):

@@ -48,7 +48,7 @@ async def act_on_incident(ctx: Context, incident_id: int, where: Where, act: Act
                 return Reply.refuse(permissions.refusal(action, actor, incident, ctx.catalog))
             if not await first_time(ctx, conn, where):
                 return Reply(repeated=True, card=await render_card(ctx, conn, incident),
-                             incident_id=incident.id, card_version=incident.version)
+                             incident_id=incident.id)
             try:
                 reply = await act(conn, incident)
             except IllegalTransition as exc:
@@ -64,5 +64,4 @@ async def act_on_incident(ctx: Context, incident_id: int, where: Where, act: Act
 async def with_card(ctx: Context, conn: AsyncConnection, incident: Incident, text: str) -> Reply:
     """Done: `text`, and the incident's card as it is now."""
     current = await store.get(conn, incident.id)
-    return Reply(text=text, card=await render_card(ctx, conn, current), incident_id=incident.id,
-                 card_version=current.version)
+    return Reply(text=text, card=await render_card(ctx, conn, current), incident_id=incident.id)

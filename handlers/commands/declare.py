@@ -79,7 +79,7 @@ async def declare(ctx: Context, actor: Actor, args: dict[str, Any], where: Where
         card = await render_card(ctx, conn, incident)
     ctx.wake_worker()
     return Reply(text=f"🔥 {incident.ref} declared: {title}", card=card, incident_id=incident.id,
-                 card_version=incident.version, live=True)
+                 live=True)
 
 
 def _service_for(ctx: Context, asked: str | None, title: str) -> tuple[str | None, str | None]:

@@ -11,7 +11,6 @@ class Reply:
     card: dict[str, Any] | None = None
     incident_id: int | None = None   # the card shows this incident: remember where it was posted
     ok: bool = True
-    card_version: int | None = None  # the incident version the card shows
     repeated: bool = False           # a redelivered activity: nothing was done again
     live: bool = False               # the card is the incident's live card here: keep it updated
 

@@ -81,7 +81,8 @@ async def file_action_item_task(ctx: Context, clients: Clients, job: Job) -> dic
         raise TemporaryFailure("waiting for the postmortem's JIRA task to link to")
     task = await clients.jira.ensure_task(
         _project(ctx, incident), item["title"][:250],
-        f"Action item from the postmortem of {incident.ref}.\nRCA: {links.postmortem_page(ctx, postmortem)}",
+        f"Action item from the postmortem of {incident.ref}.\n"
+        f"RCA: {links.postmortem_page(ctx, postmortem)}",
         [f"firebell-{incident.ref}-action-{item['id']}", f"firebell-{incident.ref}", "firebell"],
         assignee_email=item.get("owner"), due_date=item.get("due_date"),
         link_to=(postmortem or {}).get("jira_key"))

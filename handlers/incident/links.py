@@ -37,7 +37,8 @@ async def link(ctx: Context, conn: AsyncConnection, child: Incident, proposal: L
     updated = await change(ctx, conn, child, {
         "parent_id": parent.id, "link_kind": proposal.kind, "link_reason": proposal.reason,
         "link_by": "human" if human else "auto", "no_auto_link": False, "correlated": True,
-    }, kind="linked", actor=by, text=f"linked to {parent.ref} as {proposal.kind}: {proposal.reason}")
+    }, kind="linked", actor=by,
+        text=f"linked to {parent.ref} as {proposal.kind}: {proposal.reason}")
     if proposal.kind == rules.DUPLICATE:
         # Each new duplicate keeps the duplicate window open a while longer.
         await queries.extend_duplicate_window(conn, parent.id,

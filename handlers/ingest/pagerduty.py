@@ -97,7 +97,7 @@ def _v3(event: dict[str, Any], delivery_id: str | None) -> Delivery:
     data = mapping(event.get("data"))
     agent = mapping(event.get("agent"))
     common = dict(source="pagerduty", event_id=f"pd3:{event_id}", kind=kind,
-                  occurred_at=occurred_at, actor=_person(agent), actor_ref=_user_id(agent),
+                  occurred_at=occurred_at, actor=_person(agent),
                   detail=_DETAILS.get(event_type))
     if kind == a.ANNOTATED:
         return Delivery("pagerduty", delivery_id, (_v3_note(data, common),))
@@ -172,7 +172,7 @@ def _v2_event(message: dict[str, Any], kind: str, event_name: str, i: int) -> Al
         title=text(incident.get("title") or incident.get("summary"), TITLE_LIMIT),
         service=text(service.get("name") or service.get("summary"), 200),
         service_ref=text(service.get("id"), 100),
-        actor=_person(mapping(entry.get("agent"))), actor_ref=_user_id(mapping(entry.get("agent"))),
+        actor=_person(mapping(entry.get("agent"))),
         number=_number(incident.get("incident_number"), originals),
         html_url=text(incident.get("html_url"), 500),
         incident_key=text(incident.get("incident_key"), 255),
@@ -203,10 +203,6 @@ def _person(agent: dict[str, Any]) -> str | None:
     if agent.get("type") not in ("user_reference", "user"):
         return None
     return text(agent.get("summary") or agent.get("name"), 200)
-
-
-def _user_id(agent: dict[str, Any]) -> str | None:
-    return text(agent.get("id"), 100) if agent.get("type") in ("user_reference", "user") else None
 
 
 def _names(refs: Any) -> tuple[str, ...]:

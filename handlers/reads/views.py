@@ -35,7 +35,8 @@ async def load_view(ctx: Context, conn: AsyncConnection, incident: Incident, *,
     postmortem = await pm_store.get(conn, incident.id)
     return IncidentView(
         incident=incident, levels=catalog.levels.levels,
-        team_name=team.name if team else incident.team, runbook=service.runbook if service else None,
+        team_name=team.name if team else incident.team,
+        runbook=service.runbook if service else None,
         oncall=oncall, parent=parent, children=children,
         impacted_services=_impacted(children),
         deliveries=_deliveries(jobs, incident),

@@ -18,8 +18,8 @@ from storage import reports as store
 
 async def queue_close_summary(ctx: Context, conn: AsyncConnection, incident: Incident) -> None:
     """When an incident closes, its RCA summary lands as a card in the team's channel (the RCA
-    e-mail is sent by handlers/effects/incident_email.py). Once per close: a reopened and closed-again
-    incident gets a new summary."""
+    e-mail is sent by handlers/effects/incident_email.py). Once per close: a reopened and
+    closed-again incident gets a new summary."""
     channel = await conversations.channel_for(conn, incident.team)
     if channel is None or incident.parent_id is not None:
         return
@@ -38,10 +38,12 @@ async def _close_summary(ctx: Context, conn: AsyncConnection,
                          incident: Incident) -> CloseSummary:
     postmortem = await pm_store.get(conn, incident.id)
     return CloseSummary(
-        incident=incident, team_name=ctx.catalog.team_name(incident.team) if incident.team else None,
+        incident=incident,
+        team_name=ctx.catalog.team_name(incident.team) if incident.team else None,
         postmortem=postmortem or {}, action_items=await pm_store.action_items(conn, incident.id),
         impact_usd=pm_rules.impact_of(ctx.catalog, incident, postmortem, ctx.now()),
-        linked=len(await incidents_store.children(conn, incident.id)), people=ctx.catalog.names_by_email(),
+        linked=len(await incidents_store.children(conn, incident.id)),
+        people=ctx.catalog.names_by_email(),
         page_url=links.postmortem_page(ctx, postmortem),
         teams_url=await links.card_in_channel(conn, incident),
         waiver=pm_rules.waiver_text(postmortem, ctx.catalog.display_name))

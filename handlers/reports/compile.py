@@ -170,7 +170,8 @@ async def _monthly(ctx: Context, period: Period, now: datetime) -> Compiled:
                                            figures.get(last, {}).get(k, Figures()), d, n))
             rows.sort(key=lambda r: (-r.figures.new, r.name))
         name = "All teams" if key is None else ctx.catalog.team_name(key)
-        return MonthlyReport(scope=scope, name=name, period=period, figures=figures.get(last, {}).get(fig_key, Figures()),
+        return MonthlyReport(scope=scope, name=name, period=period,
+                             figures=figures.get(last, {}).get(fig_key, Figures()),
                              trend=trend(fig_key), postmortems_done=done,
                              postmortems_needed=needed, teams=rows, people=people)
 

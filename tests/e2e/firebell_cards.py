@@ -280,7 +280,7 @@ def digest_cards() -> dict[str, dict]:
         overdue_actions_total=23,
         recurring=[Recurring(f"fp{k}", 5 - k, LONG_TITLE, "checkout-api", "checkout", 40 + k) for k in range(5)],
         costliest=[Costly(50 + k, LONG_TITLE, "payment-gateway", "payments", 95.0 - k, 237_500.0) for k in range(3)],
-        people=people, team_names={k: t.name for k, t in catalog.teams.items()})
+        people=people)
     quiet = WeeklyDigest(scope="checkout", name="Checkout", period=period, figures=_figures(0), before=_figures(0))
     return {"digest-weekly-company": weekly_digest_card(full), "digest-weekly-team": weekly_digest_card(
         replace(full, scope="checkout", name="Checkout", teams=())), "digest-weekly-quiet": weekly_digest_card(quiet)}

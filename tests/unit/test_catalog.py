@@ -16,7 +16,7 @@ def test_loads_the_shared_example_catalog_as_is():
     assert checkout.primary == "priya.raman@shopfront.example"
     assert checkout.revenue_per_minute_usd == 2500
     assert catalog.service_by_pagerduty_id("PPAY7GW").name == "payment-gateway"
-    assert catalog.person_by_pagerduty_id("PX7QK2M").name == "Priya Raman"
+    assert catalog.person("priya.raman@shopfront.example").pagerduty_user_id == "PX7QK2M"
     assert catalog.incident_commanders() == ["sarah.kim@shopfront.example"]
     assert catalog.timezone.key == "Europe/Amsterdam"
 
