@@ -29,12 +29,13 @@ class ServiceUrls(Protocol):
 
 @dataclass(frozen=True)
 class BotSettings:
+    """The bot's app registration (MicrosoftAppId and friends); no app id = anonymous."""
+    # Bot Framework auth endpoints; overridable so tests can stand in for Microsoft's.
+    endpoints: dict[str, Any] = field(default_factory=dict)
     app_id: str = ""
     app_password: str = ""
     app_type: str = "MultiTenant"
     tenant_id: str = ""
-    # Bot Framework auth endpoints; overridable so tests can stand in for Microsoft's.
-    endpoints: dict[str, Any] = field(default_factory=dict)
 
     @property
     def anonymous(self) -> bool:

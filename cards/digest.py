@@ -142,23 +142,22 @@ def weekly_digest_card(d: WeeklyDigest) -> dict[str, Any]:
 
 
 def recurring_section(items: Sequence[Recurring]) -> list[dict]:
-    if not items:
-        return []
-    out = [block("**Recurring**", spacing="Medium")]
-    for r in items[:5]:
-        out.append(plain(f"{r.count}× {r.title} ({r.service or 'unknown service'}, latest "
-                         f"{ref(r.latest_id)})", limit=200))
-    return out
+    return _section("Recurring", [
+        f"{r.count}× {r.title} ({r.service or 'unknown service'}, latest {ref(r.latest_id)})"
+        for r in items[:5]])
 
 
 def costliest_section(items: Sequence[Costly]) -> list[dict]:
-    if not items:
+    return _section("Costliest", [
+        f"{ref(c.incident_id)} · {c.service or '—'} · {duration(c.minutes * 60)} · "
+        f"≈ {money(c.usd)} — {c.title}" for c in items[:3]])
+
+
+def _section(title: str, lines: Sequence[str]) -> list[dict]:
+    """A titled list of one-line facts; nothing at all when there is nothing to list."""
+    if not lines:
         return []
-    out = [block("**Costliest**", spacing="Medium")]
-    for c in items[:3]:
-        out.append(plain(f"{ref(c.incident_id)} · {c.service or '—'} · {duration(c.minutes * 60)}"
-                         f" · ≈ {money(c.usd)} — {c.title}", limit=200))
-    return out
+    return [block(f"**{title}**", spacing="Medium"), *(plain(x, limit=200) for x in lines)]
 
 
 def overdue_sections(d: Any) -> list[dict]:

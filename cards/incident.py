@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 from cards.common import (LEVEL_ICON, MAX_CARD_BYTES, STATUS_STYLE, TITLE_CHARS, block, card,
                           execute, facts, labelled, link, mention, plain, size, when)
-from incidents.model import Incident
+from incidents.model import Incident, ref
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def _relations(view: IncidentView) -> list[dict]:
     if view.impacted_services:
         out.append(labelled("Impacted downstream", ", ".join(view.impacted_services[:15])))
     if i.recurrence_of:
-        out.append(block(f"↩️ Recurrence of **INC-{i.recurrence_of}**", isSubtle=True))
+        out.append(block(f"↩️ Recurrence of **{ref(i.recurrence_of)}**", isSubtle=True))
     return out
 
 

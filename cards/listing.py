@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from cards.common import LEVEL_ICON, block, card, plain, when
-from incidents.model import Incident
+from incidents.model import Incident, ref
 
 MAX_ROWS = 25
 
@@ -16,7 +16,7 @@ def incident_list_card(incidents: Sequence[Incident], *, heading: str, total: in
     for i in incidents[:MAX_ROWS]:
         body.append({"type": "Container", "separator": True, "items": [
             block(f"{LEVEL_ICON.get(i.level, '⚪')} **{i.ref}** · {i.status} · {i.level} · "
-                  f"{when(i.triggered_at)}" + (f" · linked to INC-{i.parent_id}"
+                  f"{when(i.triggered_at)}" + (f" · linked to {ref(i.parent_id)}"
                                                if i.parent_id else "")),
             plain(f"{i.service or 'unknown service'} — {i.title}", limit=160),
         ]})

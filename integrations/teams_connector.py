@@ -54,13 +54,6 @@ class TeamsConnector:
         body = await self._call("POST", url, activity, "post message")
         return str(body.get("id") or "")
 
-    async def reply(self, service_url: str, conversation_id: str, reply_to: str,
-                    activity: dict[str, Any]) -> str:
-        url = (f"{_base(service_url)}/v3/conversations/{_seg(conversation_id)}"
-               f"/activities/{_seg(reply_to)}")
-        body = await self._call("POST", url, activity, "reply")
-        return str(body.get("id") or "")
-
     async def update(self, service_url: str, conversation_id: str, activity_id: str,
                      activity: dict[str, Any]) -> None:
         url = (f"{_base(service_url)}/v3/conversations/{_seg(conversation_id)}"

@@ -34,20 +34,18 @@ from storage.db import DatabaseUnavailable
 log = logging.getLogger("firebell.periodic")
 
 
+# How often the periodic work runs, and how long one replica's turn at a piece of it lasts.
+REMINDERS_EVERY = timedelta(minutes=15)
+JIRA_SYNC_EVERY = timedelta(minutes=10)
+LEASE = timedelta(minutes=10)
+
+
 class PeriodicScheduler:
     def __init__(self, ctx: Context, clients: Clients, settings: ReportSettings, *,
-                 reminder_every: timedelta = timedelta(minutes=15),
-                 lease: timedelta = timedelta(minutes=10),
-                 dependency_import_every: timedelta = timedelta(hours=1),
-                 jira_sync_every: timedelta = timedelta(minutes=10)):
-        self.ctx = ctx
-        self.clients = clients
-        self.settings = settings
+                 dependency_import_every: timedelta = timedelta(hours=1)):
+        self.ctx, self.clients, self.settings = ctx, clients, settings
+        self.dependency_import_every = dependency_import_every
         self.holder = f"periodic-{uuid.uuid4().hex[:8]}"
-        self._reminder_every = reminder_every
-        self._lease = lease
-        self._dependency_import_every = dependency_import_every
-        self._jira_sync_every = jira_sync_every
         self._scheduler: AsyncIOScheduler | None = None
 
     def start(self) -> None:
@@ -62,7 +60,7 @@ class PeriodicScheduler:
         now = datetime.now(timezone.utc)  # APScheduler runs on the wall clock
         s.add_job(self.catch_up, IntervalTrigger(hours=1), id="catch_up", next_run_time=now,
                   **common)
-        s.add_job(self.remind, IntervalTrigger(seconds=self._reminder_every.total_seconds()),
+        s.add_job(self.remind, IntervalTrigger(seconds=REMINDERS_EVERY.total_seconds()),
                   id="reminders", next_run_time=now + timedelta(seconds=30), **common)
         self._housekeeping(s, now, common)
         s.start()
@@ -72,12 +70,12 @@ class PeriodicScheduler:
             s.add_job(self._sync_oncall, IntervalTrigger(minutes=5), id="oncall",
                       next_run_time=now + timedelta(seconds=2), **common)
             s.add_job(self._import_dependencies,
-                      IntervalTrigger(seconds=self._dependency_import_every.total_seconds()),
+                      IntervalTrigger(seconds=self.dependency_import_every.total_seconds()),
                       id="dependencies", next_run_time=now + timedelta(seconds=5), **common)
         s.add_job(self._refresh_graph, IntervalTrigger(minutes=5), id="graph", **common)
         if self.clients.jira is not None:
             s.add_job(self._sync_jira,
-                      IntervalTrigger(seconds=self._jira_sync_every.total_seconds()),
+                      IntervalTrigger(seconds=JIRA_SYNC_EVERY.total_seconds()),
                       id="jira_sync", next_run_time=now + timedelta(minutes=1), **common)
         s.add_job(self._forget_events, IntervalTrigger(hours=24), id="forget_events",
                   next_run_time=now + timedelta(minutes=10), **common)
@@ -127,7 +125,7 @@ class PeriodicScheduler:
         try:
             async with ctx.db.write() as conn:
                 if not await leases.acquire(ctx.db, conn, name, self.holder, now=ctx.now(),
-                                            ttl=self._lease):
+                                            ttl=LEASE):
                     log.debug("%s: another replica holds the lease", name)
                     return None
             try:

@@ -4,7 +4,7 @@ commanders and admins; the default channel (incidents of no team) for incident c
 admins only (incidents/permissions.py)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -39,7 +39,7 @@ def _what(ctx: Context, team: str) -> str:
     return f"{ctx.catalog.teams[team].name} incidents"
 
 
-async def _routing_refusal(ctx: Context, actor: Actor, args: dict[str, Any], where: Where,
+def _routing_refusal(ctx: Context, actor: Actor, args: dict[str, Any], where: Where,
                            verb: str) -> tuple[str | None, Reply | None]:
     """The team key, or the reply refusing the routing change."""
     if where.kind != "channel":
@@ -57,41 +57,47 @@ async def _routing_refusal(ctx: Context, actor: Actor, args: dict[str, Any], whe
          summary="Send this team's incidents to this channel", section="Set-up",
          parse=_parse_team)
 async def subscribe(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
-    team, refused = await _routing_refusal(ctx, actor, args, where, "subscribe")
-    if refused:
-        return refused
-    async with ctx.db.write() as conn:
-        if not await first_time(ctx, conn, where):
-            return Reply(repeated=True)
+    async def route(conn: AsyncConnection, team: str) -> Reply:
         before = await conversations.subscribe(ctx.db, conn, team=team,
                                                conversation_id=where.conversation_id,
                                                by=actor.label, now=ctx.now())
         posted = await _post_open_cards(ctx, conn, team, where.conversation_id)
-    ctx.wake_worker()
-    moved = " (moved from another channel)" if before and before != where.conversation_id else ""
-    extra = f" Posting the {posted} open one(s) now." if posted else ""
-    return Reply(text=f"✅ This channel now gets {_what(ctx, team)}{moved}.{extra}")
+        moved = " (moved from another channel)" if before and before != where.conversation_id \
+            else ""
+        extra = f" Posting the {posted} open one(s) now." if posted else ""
+        return Reply(text=f"✅ This channel now gets {_what(ctx, team)}{moved}.{extra}")
+    return await _change_routing(ctx, actor, args, where, "subscribe", route)
 
 
 @command("unsubscribe", usage="incident unsubscribe ‹team|default›",
          summary="Stop sending this team's incidents to this channel", section="Set-up",
          parse=_parse_team)
 async def unsubscribe(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
-    team, refused = await _routing_refusal(ctx, actor, args, where, "unsubscribe")
-    if refused:
-        return refused
-    async with ctx.db.write() as conn:
-        if not await first_time(ctx, conn, where):
-            return Reply(repeated=True)
+    async def unroute(conn: AsyncConnection, team: str) -> Reply:
         if not await conversations.unsubscribe(conn, team=team,
                                                conversation_id=where.conversation_id):
             return Reply.refuse(f"This channel does not get {_what(ctx, team)}: nothing to "
                                 "stop. `incident subscribe` routes them here.")
         fallback = "" if team == "default" else await conversations.channel_for(conn, team)
-    where_now = ("they go to the default channel" if fallback else
-                 "they are not posted anywhere until a channel subscribes")
-    return Reply(text=f"✅ This channel no longer gets {_what(ctx, team)}; {where_now}. "
-                      "Cards already posted here stay and keep updating.")
+        where_now = ("they go to the default channel" if fallback else
+                     "they are not posted anywhere until a channel subscribes")
+        return Reply(text=f"✅ This channel no longer gets {_what(ctx, team)}; {where_now}. "
+                          "Cards already posted here stay and keep updating.")
+    return await _change_routing(ctx, actor, args, where, "unsubscribe", unroute)
+
+
+async def _change_routing(ctx: Context, actor: Actor, args: dict[str, Any], where: Where,
+                          verb: str,
+                          change: Callable[[AsyncConnection, str], Awaitable[Reply]]) -> Reply:
+    team, refused = _routing_refusal(ctx, actor, args, where, verb)
+    if refused:
+        return refused
+    async with ctx.db.write() as conn:
+        if not await first_time(ctx, conn, where):
+            return Reply(repeated=True)
+        reply = await change(conn, team)
+    ctx.wake_worker()
+    return reply
 
 
 async def _post_open_cards(ctx: Context, conn: AsyncConnection, team: str,

@@ -14,7 +14,7 @@ from handlers.incident.change import queue_correlation
 from handlers.incident.links import LinkRefused, link, root_of
 from incidents import correlation as rules
 from incidents.correlation import Link
-from incidents.model import FIREBELL, Incident
+from incidents.model import FIREBELL, Incident, ref
 from storage import correlation as queries
 from storage import incidents as store
 from storage.outbox import Job
@@ -106,7 +106,7 @@ async def _apply(ctx: Context, conn: AsyncConnection, incident: Incident,
             "correlated": True, "recurrence_of": incident.recurrence_of or found}, ctx.now())
         if found:
             await note(conn, incident.id, kind="recurrence", actor=FIREBELL, at=ctx.now(),
-                       text=f"recurrence of INC-{found} (same fingerprint, resolved before)")
+                       text=f"recurrence of {ref(found)} (same fingerprint, resolved before)")
         await announce(ctx, conn, incident)
         return "root"
     return "unchanged"

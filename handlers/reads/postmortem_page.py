@@ -20,7 +20,7 @@ from handlers.reads import links
 from handlers.reads.bearer import bearer_matches, unauthorized
 from handlers.reads.postmortem import missing_for
 from incidents import postmortem as pm_rules
-from incidents.model import parse_ref
+from incidents.model import parse_ref, ref
 from pages.postmortem import postmortem_html, postmortem_markdown
 from storage import incidents as store
 from storage import postmortems as pm_store
@@ -55,7 +55,7 @@ def postmortem_routes(ctx: Context, api_token: str = "") -> list[web.RouteDef]:
         if incident_id is None:
             raise web.HTTPNotFound(text="no such incident")
         return await _page(ctx, lambda conn: pm_store.get(conn, incident_id), markdown,
-                           not_found=f"INC-{incident_id} has no postmortem")
+                           not_found=f"{ref(incident_id)} has no postmortem")
 
     async def by_link_md(request: web.Request) -> web.Response:
         return await by_link(request, markdown=True)
