@@ -77,7 +77,7 @@ def _first_per_service(count: int):
     svc1, ...) that started in [since, until] and is open at `at`: one index seek per service
     and half (open now: the partial index; resolved since `at`: the service/resolved_at index),
     never a scan. In an alert storm the upstream services hold thousands of open symptoms, and
-    ranking them all (a window function) on every decision made correlation quadratic. The
+    ranking them all (a window function) on every decision would make correlation quadratic. The
     cascade rule needs no more than this: the most upstream service wins, and within a
     service the earliest incident."""
     upstream = union_all(*(select(bindparam(f"svc{i}", type_=t.c.service.type).label("service"))

@@ -182,7 +182,7 @@ def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:
         if writer:
             # The writer touches the newest pages of each index (16 MiB page cache, not
             # SQLite's 2 MB); a bigger cache would only hold the whole file in this process's
-            # memory as it grows (a 30 s burst at 1,000/s filled 64 MiB).
+            # memory as it grows during a burst.
             cur.execute("PRAGMA cache_size=-16384")
         else:
             # Reports read a year of incidents (hundreds of MB): 64 MiB of page cache per

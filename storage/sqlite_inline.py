@@ -3,8 +3,8 @@
 aiosqlite runs every call in a thread of its own, and SQLAlchemy's adapter makes three or four
 such calls per statement (cursor, execute, fetch, close). Each is a hand-off to that thread and a
 wake-up of the event loop, and behind every wake-up wait the other ready tasks: with hundreds of
-webhook requests a second, a group-commit batch of five statements took about 12 ms of wall
-time for 2 ms of SQLite work, and the door can go no faster than its batches.
+webhook requests a second, a group-commit batch would spend most of its wall time waiting for
+hand-offs rather than in SQLite, and the door can go no faster than its batches.
 
 The writer's statements are short by design (one transaction at a time, webhooks first, jobs in
 slices of 10-50 ms), so running them in place costs the loop less than handing them over. Long

@@ -1,5 +1,6 @@
 """Commands and card clicks through POST /api/messages, with the fake Bot Connector recording
 what Firebell sends back."""
+from storage import conversations
 from tests.harness import CHANNELS, card_text
 
 CARD = "application/vnd.microsoft.card.adaptive"
@@ -164,10 +165,30 @@ async def test_subscribe_rules(harness):
     assert "`nobody` is not a team" in reply["text"]
     status, _ = await h.send(h.personal_message("incident subscribe checkout"))
     await h.connector.wait_for(lambda: h.connector.messages("a:personal-priya"))
-    assert "`incident subscribe` works in a team channel" in h.connector.messages("a:personal-priya")[-1]["text"]
+    assert "`incident subscribe` works in a team channel" in \
+        h.connector.messages("a:personal-priya")[-1]["text"]
     await h.subscribe("checkout")
     reply = await h.say("incident subscribe Checkout", channel="general")
     assert "moved from another channel" in reply["text"]
+
+
+async def test_unsubscribe_stops_routing_to_this_channel_only(harness):
+    """`incident unsubscribe <team>` takes the team's incidents out of this channel (they go
+    to the default channel, if there is one); refused for someone who may not route them, and
+    a no-op said as such where the team was not routed."""
+    h = harness
+    await h.subscribe("checkout")
+    await h.subscribe("default", channel="general")
+    refused = await h.say("incident unsubscribe checkout", who="guest")
+    assert "only members of Checkout" in refused["text"]
+    reply = await h.say("incident unsubscribe checkout", who="priya")
+    assert reply["text"].startswith("✅ This channel no longer gets Checkout incidents; they go "
+                                    "to the default channel.")
+    again = await h.say("incident unsubscribe checkout")
+    assert "does not get Checkout incidents: nothing to stop" in again["text"]
+    async with h.ctx.db.read() as conn:
+        assert await conversations.channel_for(conn, "checkout") == CHANNELS["general"]
+        assert await conversations.subscriptions_of(conn, CHANNELS["general"]) == ["default"]
 
 
 async def test_redelivered_activity_runs_once(harness):
