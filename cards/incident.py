@@ -177,6 +177,8 @@ def _timeline(view: IncidentView) -> list[dict]:
 
 
 def _actions(view: IncidentView) -> list[dict]:
+    """The acts people reach for first, then "More" for the rest: Teams shows at most six
+    actions on a card."""
     i = view.incident
     data = {"incident": i.ref, "version": i.version}
     actions: list[dict] = []
@@ -192,7 +194,19 @@ def _actions(view: IncidentView) -> list[dict]:
         actions.append(execute("RCA", "rca", data))
     if i.parent_id is not None:
         actions.append(execute("Not related", "unlink", data, style="destructive"))
-    return actions[:6]
+    more = _more(view, data)
+    return actions[:5] + [more] if more else actions[:6]
+
+
+def _more(view: IncidentView, data: dict[str, Any]) -> dict | None:
+    """Less frequent acts, behind one button. Each capability adds its own here."""
+    actions = []
+    if any(d.problem for d in view.deliveries):
+        actions.append(execute("Retry failed follow-ups", "retry", data))
+    if not actions:
+        return None
+    return {"type": "Action.ShowCard", "title": "More", "card": {
+        "type": "AdaptiveCard", "body": [], "actions": actions}}
 
 
 def _level_picker(view: IncidentView, data: dict[str, Any]) -> dict:

@@ -115,6 +115,18 @@ def waive_refusal(actor: Actor, incident: Incident, catalog: Catalog,
             "it is their call, not the team's.")
 
 
+def status_refusal(actor: Actor, catalog: Catalog, admins: Iterable[str]) -> str:
+    what = "see Firebell's status"
+    if not actor.email:
+        return _unknown(actor, what)
+    if not set(admins) and not catalog.incident_commanders():
+        return (f"Nobody may {what} yet: no incident commander or admin is configured. "
+                f"To allow it, {CONFIGURE_COMMANDERS}.")
+    return (f"Sorry {actor.label}, only {_commanders(catalog)} and admins may {what}: it "
+            "names settings and shows every team's failed follow-ups. `incident show INC-n` "
+            "shows one incident's.")
+
+
 def _commanders(catalog: Catalog) -> str:
     names = [catalog.display_name(e) or e for e in catalog.incident_commanders()]
     if not names:

@@ -202,6 +202,14 @@ async def jobs_of(conn: AsyncConnection, incident_id: int) -> list[dict[str, Any
     return [dict(r) for r in (await conn.execute(q)).mappings()]
 
 
+async def parked(conn: AsyncConnection, limit: int = 5) -> list[dict[str, Any]]:
+    """The most recently parked jobs (failed for good until `incident retry`), newest first."""
+    q = (select(t.c.id, t.c.kind, t.c.incident_id, t.c.last_error, t.c.finished_at)
+         .where(t.c.status == FAILED).order_by(t.c.finished_at.desc(), t.c.id.desc())
+         .limit(limit))
+    return [dict(r) for r in (await conn.execute(q)).mappings()]
+
+
 async def depth(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
     """Outbox gauges for /metrics: pending count and oldest due age, failed count."""
     pending = (await conn.execute(select(func.count(), func.min(t.c.run_after))

@@ -48,7 +48,7 @@ async def list_incidents(ctx: Context, actor: Actor, args: dict[str, Any], where
 
 
 @command("show", usage="incident show ‹INC-n›", summary="One incident with its timeline",
-         section="Look", parse=ref_only, aliases=("status",), card_reply=True)
+         section="Look", parse=ref_only, card_reply=True)
 async def show(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
     async with ctx.db.read() as conn:
         incident = await store.get(conn, args["incident"])

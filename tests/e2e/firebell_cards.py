@@ -243,7 +243,26 @@ def everyday_cards() -> dict[str, dict]:
         "oncall-all": oncall_card("On call now", oncall_rows, standby, "the catalog's on-call and weekly standby "
                                                                       "rotations"),
         "oncall-team": oncall_card("On call now for Checkout", oncall_rows[1:2], standby, "the catalog"),
+        **status_cards(),
     }
+
+
+def status_cards() -> dict[str, dict]:
+    from cards.status import StatusRow, StatusSection, status_card
+
+    systems = StatusSection("Outside systems", [
+        StatusRow("Microsoft Graph", "configured (war rooms)"),
+        StatusRow("JIRA", "not configured, so no postmortem and action-item tasks: set JIRA_URL, "
+                          "JIRA_EMAIL, JIRA_API_TOKEN")])
+    parked = StatusSection("Parked follow-ups", [
+        StatusRow(f"jira_action_item · INC-{n}", "JIRA create issue: HTTP 400 " + "x" * 300, problem=True)
+        for n in range(5)])
+    healthy = StatusSection("Parked follow-ups", [], note="Nothing parked: every follow-up went out.")
+    digests = StatusSection("Digests", [StatusRow("Last weekly", "2025-W11 to channel:checkout, "
+                                                                  "2025-03-17 08:00 UTC"),
+                                        StatusRow("Last monthly", "none yet")])
+    return {"status-problems": status_card([systems, parked, digests]),
+            "status-healthy": status_card([systems, healthy, digests])}
 
 
 # -- builders added by other parts of Firebell: included when they exist ----------------------------------------
