@@ -26,6 +26,7 @@ credentials come from the factory handed to `ConfigurationBotFrameworkAuthentica
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import math
 import threading
@@ -42,9 +43,15 @@ log = logging.getLogger("firebell.bot")
 
 FETCH_TIMEOUT = (3.05, 10.0)    # requests, for each of MSAL's calls: connect, then each read
 REFRESH_BEFORE = 600.0          # refresh once less than this is left of the token's life
-USE_MARGIN = 30.0               # a token this close to expiry is not sent: it may lapse in transit
+USE_MARGIN = 30.0               # not sent this close to expiry (it may lapse in transit), or
+                                # a quarter of its life before, if that is shorter
 READY_WAIT = 3.0                # how long after a fetch began replies still wait for it
 BACKOFF_FIRST, BACKOFF_MAX = 10.0, 120.0
+
+
+# True while start() asks botbuilder for the replies' credentials, on a loop of its own that
+# ends at once: that loop must not become the one that keeps the token fresh.
+_STARTING = contextvars.ContextVar("firebell_bot_token_starting", default=False)
 
 
 class NoAppToken(PermissionError):
@@ -63,7 +70,7 @@ class AppToken:
         self._fetch, self.what, self._clock = fetch, what, clock
         self._lock = threading.Lock()
         self._token: str | None = None
-        self._expires_at = -math.inf
+        self._use_until = -math.inf             # a little before it expires
         self._refresh_at = -math.inf            # due at once: there is no token yet
         self._not_before = -math.inf            # backoff after a failed fetch
         self._failures = 0
@@ -115,7 +122,7 @@ class AppToken:
         return True
 
     def _usable(self) -> bool:
-        return self._token is not None and self._clock() < self._expires_at - USE_MARGIN
+        return self._token is not None and self._clock() < self._use_until
 
     def _fetch_and_keep(self) -> None:
         """In the fetching thread."""
@@ -126,9 +133,12 @@ class AppToken:
             self._failed(exc)
         else:
             with self._lock:
-                self._token, self._expires_at = token, began + lifetime
-                # Half its life for a token shorter-lived than REFRESH_BEFORE: never a storm.
-                self._refresh_at = began + max(lifetime - REFRESH_BEFORE, lifetime / 2)
+                self._token = token
+                self._use_until = began + lifetime - min(USE_MARGIN, lifetime / 4)
+                # A short-lived token is refreshed at half its life, and never more often than
+                # every BACKOFF_FIRST: an odd `expires_in` must not become a storm of fetches.
+                self._refresh_at = began + max(lifetime - REFRESH_BEFORE, lifetime / 2,
+                                               BACKOFF_FIRST)
                 self._failures, self._not_before = 0, -math.inf
         finally:
             with self._lock:
@@ -154,6 +164,8 @@ class AppToken:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # start-up, before aiohttp runs its loop: the first turn adopts
+            return
+        if _STARTING.get():
             return
         if loop is not self._loop:
             self._loop = loop
@@ -252,6 +264,7 @@ def _start_fetching(authentication, app_id: str) -> None:
         await authentication.create_connector_factory(claims).create(
             "https://smba.trafficmanager.net/teams/")  # no call is made: any URL does
 
+    _STARTING.set(True)  # this thread's context; asyncio.run's task copies it
     try:
         asyncio.run(reply_credentials())
     except Exception as exc:  # then the first reply starts it

@@ -116,3 +116,20 @@ async def test_a_token_about_to_expire_is_not_sent(login):
     clock.now += 2
     with pytest.raises(NoAppToken):
         creds.get_access_token()
+
+
+async def test_a_quiet_bot_refreshes_its_token_on_time_by_itself(login):
+    """No reply asks for a token all night: the loop that served the last turn refreshes it on
+    time anyway. (A token living 20 s is due at half its life, and no sooner than BACKOFF_FIRST
+    after the last fetch: about 10 s here.)"""
+    login.tokens.lifetime = 20
+    creds = await credentials(login, factory(login))
+    await creds.ready()
+    first = creds.get_access_token()
+    await login.wait_for(lambda: fetched(login) == 2 and login.requests_of("token")[-1].status,
+                         timeout=BACKOFF_FIRST + 5)
+    deadline = time.monotonic() + 5
+    while creds.get_access_token() == first:
+        assert time.monotonic() < deadline, "the refreshed token never came into use"
+        await asyncio.sleep(0.01)
+    assert fetched(login) == 2
