@@ -12,12 +12,17 @@ from typing import Any, Protocol
 
 from aiohttp import web
 from botbuilder.core import TurnContext
-from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.integration.aiohttp import (CloudAdapter, ConfigurationBotFrameworkAuthentication,
+                                            ConfigurationServiceClientCredentialFactory)
 from botbuilder.schema import ActivityTypes
 
 from bot import signing_keys
+from bot.app_token import AppTokenCredentials, AppTokens, NoAppToken
 
 log = logging.getLogger("firebell.bot")
+
+# Activities CloudAdapter.send_activities keeps to itself (no call to the Bot Connector).
+_NOT_SENT = (ActivityTypes.invoke_response, "delay")
 
 
 class ServiceUrls(Protocol):
@@ -66,6 +71,10 @@ class FirebellAdapter(CloudAdapter):
 
     Authentication comes first (an unauthenticated request stays a 401 whatever it names);
     then the serviceUrl, which every reply of the turn and every later card post would go to.
+
+    A reply finding no token for the bot yet (just after start-up, or once one ran out) waits
+    briefly for the one being fetched, on the loop (bot/app_token.py). An invoke's answer goes
+    back in the HTTP response and needs no token: it never waits.
     """
 
     def __init__(self, authentication, service_urls: ServiceUrls):
@@ -88,13 +97,41 @@ class FirebellAdapter(CloudAdapter):
                 {"error": f"Firebell does not answer this activity: {refused}"}))
         return await super().process_activity(result, activity, logic)
 
+    async def send_activities(self, context: TurnContext, activities):
+        if any(a.type not in _NOT_SENT for a in activities):
+            await self._token_ready(context)
+        return await super().send_activities(context, activities)
+
+    async def update_activity(self, context: TurnContext, activity):
+        await self._token_ready(context)
+        return await super().update_activity(context, activity)
+
+    async def delete_activity(self, context: TurnContext, reference):
+        await self._token_ready(context)
+        return await super().delete_activity(context, reference)
+
+    async def _token_ready(self, context: TurnContext) -> None:
+        client = context.turn_state.get(self.BOT_CONNECTOR_CLIENT_KEY)
+        credentials = getattr(getattr(client, "config", None), "credentials", None)
+        if isinstance(credentials, AppTokenCredentials):
+            await credentials.ready()
+
 
 def create_adapter(settings: BotSettings, service_urls: ServiceUrls) -> CloudAdapter:
     signing_keys.install()  # before the first request: keys are never fetched on the loop
-    adapter = FirebellAdapter(ConfigurationBotFrameworkAuthentication(_Configuration(settings)),
-                              service_urls)
+    configuration = _Configuration(settings)
+    # The replies' token is never fetched on the loop either, and is fetched from now on.
+    tokens = AppTokens(ConfigurationServiceClientCredentialFactory(configuration))
+    authentication = ConfigurationBotFrameworkAuthentication(configuration,
+                                                             credentials_factory=tokens)
+    if not settings.anonymous:
+        tokens.start(authentication, settings.app_id)
+    adapter = FirebellAdapter(authentication, service_urls)
 
     async def on_error(turn_context: TurnContext, error: Exception) -> None:
+        if isinstance(error, NoAppToken):  # the login endpoint's trouble, logged where it is
+            log.warning("a reply was not sent: %s", error)
+            return  # an apology would need the same token
         log.exception("unhandled error in a bot turn", exc_info=error)
         if turn_context.activity.type == ActivityTypes.message:
             try:

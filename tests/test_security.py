@@ -11,6 +11,7 @@ import requests
 from sqlalchemy import select, update
 
 from bot.adapter import BotSettings
+from bot.app_token import READY_WAIT
 from bot.signing_keys import KEY_WAIT
 from storage import people
 from storage.schema import conversations, outbox
@@ -27,13 +28,25 @@ ENDPOINT_KEYS = ("TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL", "TO_BOT_FROM_CHANNEL
                  "VALIDATE_AUTHORITY")
 
 
+# How the Bot Framework login endpoint behaves from Firebell's start on: an indirect parameter
+# of `secured`. MSAL asks the login endpoint for its discovery document before each token, and
+# only the bot's replies go through MSAL (Firebell's outbox posts to the token URL directly), so
+# a fault on that document reaches the replies' token alone, from the first fetch on.
+LOGIN_ENDPOINT = {
+    "slow": lambda connector: connector.hang_next(100, seconds=8.0, kind="oidc_discovery_adfs"),
+    "down": lambda connector: connector.fail_next(100, status=503, kind="oidc_discovery_adfs"),
+}
+
+
 @pytest.fixture
-async def secured(database_url, monkeypatch):
+async def secured(database_url, monkeypatch, request):
     connector = FakeBotConnector(tls=True, require_auth=True, app_id=APP_ID)
     identity = FakeBotFrameworkIdentity(app_id=APP_ID)
     await connector.start()
     await identity.start()
     connector.set_roster(TEAM, roster())
+    if getattr(request, "param", None):
+        LOGIN_ENDPOINT[request.param](connector)
     # botbuilder's replies (requests) and Firebell's outbox (httpx) must trust the test CA.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", connector.ca_pem_path)
     monkeypatch.setenv("SSL_CERT_FILE", connector.ca_pem_path)
@@ -283,6 +296,85 @@ async def test_a_failed_key_fetch_is_not_retried_on_every_request(secured):
     h.identity.clear_faults()
     assert len(h.identity.requests_of("openid_metadata")) == fetches + 1  # then it backs off
     assert not h.connector.requests_of("reply")
+
+
+def mid_fetch(h) -> list:
+    """The bot's token fetches (MSAL's first request of each) the login endpoint has not
+    answered yet."""
+    return [r for r in h.connector.requests_of("oidc_discovery_adfs") if r.status is None]
+
+
+@pytest.mark.parametrize("secured", ["slow"], indirect=True)
+async def test_a_slow_login_endpoint_holds_up_only_the_reply_that_needs_a_token(secured):
+    """No token for the bot's replies yet, and the login endpoint takes 8 s to answer: while a
+    turn waits to reply, /healthz and a signed PagerDuty webhook still answer at once (probed
+    from threads, as above). The turn gives up on its reply after a bounded wait; once the slow
+    answer is in, replies go out with that token, and nothing fetched another."""
+    h = secured
+
+    def fetch_in_flight() -> None:
+        deadline = time.monotonic() + 5
+        while not mid_fetch(h):
+            assert time.monotonic() < deadline, "no token fetch is under way"
+            time.sleep(0.005)
+
+    def timed(call) -> tuple[int, float]:
+        fetch_in_flight()
+        started = time.monotonic()
+        status = call().status_code
+        return status, time.monotonic() - started
+
+    name = "01-payment-gateway-triggered.json"
+    webhook = lambda: requests.post(f"{h.url}/webhooks/pagerduty", data=fixture_bytes(name),
+                                    headers=HEADERS[name], timeout=30)
+    started = time.monotonic()
+    waiting = asyncio.create_task(h.send(h.channel_message("incident list")))
+    health, delivery = await asyncio.gather(
+        asyncio.to_thread(timed, lambda: requests.get(f"{h.url}/healthz", timeout=30)),
+        asyncio.to_thread(timed, webhook))
+    status, _ = await waiting
+    waited = time.monotonic() - started
+    assert health[0] == 200 and health[1] < 0.1, health
+    assert delivery[0] == 200 and delivery[1] < 0.1, delivery
+    assert status in (200, 201)  # the turn ran; its reply alone could not go out
+    assert waited < READY_WAIT + 1.5  # gave up after the bounded wait, not after the fetch
+    assert not h.connector.requests_of("reply")
+
+    h.connector.clear_faults()
+    await h.connector.wait_for(lambda: not mid_fetch(h), timeout=15)  # the slow answer
+    await h.say("incident list")  # a reply is posted, signed with the token that came in
+    assert len(h.connector.requests_of("oidc_discovery_adfs")) == 1
+
+
+async def test_replies_reuse_the_bots_token(secured):
+    """One token for many replies (botbuilder fetched one per turn): the next fetch is due only
+    close to its expiry (tests/test_app_token.py turns that clock)."""
+    h = secured
+    await h.subscribe("checkout")
+    await h.settle()
+    tokens = len(h.connector.requests_of("token"))
+    for text in ("incident declare checkout is down", "incident list", "incident show 1",
+                 "incident ack 1", "incident list"):
+        await h.say(text)
+    await h.settle()
+    assert len(h.connector.requests_of("reply")) >= 5
+    assert len(h.connector.requests_of("token")) == tokens
+    assert len(h.connector.requests_of("oidc_discovery_adfs")) == 1  # the fetch at start-up
+
+
+@pytest.mark.parametrize("secured", ["down"], indirect=True)
+async def test_a_failed_token_fetch_is_retried_with_back_off_not_on_every_reply(secured,
+                                                                                caplog):
+    h = secured
+    for _ in range(4):
+        started = time.monotonic()
+        status, _ = await h.send(h.channel_message("incident list"))
+        assert status in (200, 201)
+        assert time.monotonic() - started < 1.0  # nothing to wait for: fails fast
+    assert len(h.connector.requests_of("oidc_discovery_adfs")) == 1  # at start; then backs off
+    assert not h.connector.requests_of("reply")
+    at_start = "\n".join(r.getMessage() for r in caplog.get_records("setup"))
+    assert "503" in at_start and "next try in 10 s" in at_start
 
 
 async def test_a_roster_speaks_for_its_own_tenant_only(harness):

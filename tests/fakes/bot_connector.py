@@ -41,7 +41,8 @@ Pointing botbuilder's outgoing calls at this fake
   ``TO_CHANNEL_FROM_BOT_LOGIN_URL = https://127.0.0.1:<port>/adfs``; set
   ``REQUESTS_CA_BUNDLE`` to ``connector.ca_pem_path`` (``requests``, used by
   both MSAL and msrest, reads it on every call, so ``monkeypatch.setenv`` works
-  in-process).
+  in-process).  (Firebell fetches that token off the loop, MSAL in a thread:
+  ``bot/app_token.py``; a slow or failing token endpoint: ``hang_next``/``fail_next``.)
 """
 
 from __future__ import annotations
