@@ -37,7 +37,7 @@ import trustme
 from aiohttp import web
 
 from tests.fakes.aad_token import AadTokenIssuer
-from tests.fakes.http_stand_in import RECORD, HttpStandIn, Refused
+from tests.fakes.http_stand_in import RECORD, HttpStandIn, Refused, error_code
 
 GRAPH = "https://graph.microsoft.com"
 MEMBER_TYPE = "#microsoft.graph.aadUserConversationMember"
@@ -45,8 +45,8 @@ MAX_TOP = 50
 _LITERAL = r"'(?P<value>(?:[^']|'')*)'"
 _TOPIC_FILTER = re.compile(rf"^topic eq {_LITERAL}$")
 _APP_FILTER = re.compile(rf"^teamsApp/id eq {_LITERAL}$")
-_USER_BIND = re.compile(rf"^{GRAPH}/v1\.0/users\('(?P<user>[^']+)'\)$")
-_APP_BIND = re.compile(rf"^{GRAPH}/v1\.0/appCatalogs/teamsApps/(?P<app>[^/]+)$")
+_USER_BIND = re.compile(rf"^{re.escape(GRAPH)}/v1\.0/users\({_LITERAL}\)$")
+_APP_BIND = re.compile(rf"^{re.escape(GRAPH)}/v1\.0/appCatalogs/teamsApps/(?P<app>[^/]+)$")
 
 
 def _bad(message: str) -> Refused:
@@ -155,7 +155,7 @@ class FakeGraph(HttpStandIn):
         return None if reason is None else graph_error(401, "InvalidAuthenticationToken", reason)
 
     def _error_body(self, status: int, message: str) -> dict:
-        return _error_json(super()._error_body(status, message)["error"]["code"], message)
+        return _error_json(error_code(status), message)
 
     def _list_user_chats(self, request: web.Request) -> web.Response:
         query = _query(request, {"$filter", "$top", "$skiptoken"})
@@ -242,9 +242,10 @@ class FakeGraph(HttpStandIn):
             raise _bad(f"Invalid value for user@odata.bind: {bind!r}")
         if raw.get("roles") not in (["owner"], ["guest"]):
             raise _bad("Each member must have the role 'owner' or 'guest'.")
-        user = self.find_user(match["user"])
+        reference = match["value"].replace("''", "'")
+        user = self.find_user(reference)
         if user is None:
-            raise _refused(404, "NotFound", f"User '{match['user']}' was not found.")
+            raise _refused(404, "NotFound", f"User '{reference}' was not found.")
         return user, raw["roles"]
 
     def _member_view(self, chat_id: str, user: dict, roles: list[str]) -> dict:

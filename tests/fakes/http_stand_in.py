@@ -34,6 +34,7 @@ Faults, each for the next ``n`` requests of the given ``kind`` (a name or severa
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 import os
 import ssl
@@ -125,9 +126,8 @@ class HttpStandIn:
         return None
 
     def _error_body(self, status: int, message: str) -> Any:
-        """An error as the service words it (the Bot Connector's and Graph's shape here)."""
-        code = {429: "TooManyRequests", 503: "ServiceUnavailable"}.get(status, "InternalServerError")
-        return {"error": {"code": code, "message": message}}
+        """An error as the service words it (the Bot Connector's shape here)."""
+        return {"error": {"code": error_code(status), "message": message}}
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -201,7 +201,7 @@ class HttpStandIn:
                 connection.transport.abort()
 
     def _with_lock(self, handler: Callable) -> Callable:
-        if asyncio.iscoroutinefunction(handler):
+        if inspect.iscoroutinefunction(handler):
             return handler
 
         async def locked(request: web.Request) -> web.StreamResponse:
@@ -349,6 +349,11 @@ class HttpStandIn:
         with self._lock:
             self.requests.append(record)
         return record
+
+
+def error_code(status: int) -> str:
+    """The error code Microsoft's APIs (the Bot Connector, Graph) give an injected status."""
+    return {429: "TooManyRequests", 503: "ServiceUnavailable"}.get(status, "InternalServerError")
 
 
 async def _handle(handler: Callable, request: web.Request) -> web.StreamResponse:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 from urllib.parse import quote
 
-import httpx
 import pytest
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
@@ -36,12 +35,6 @@ def conv_url(base: str, conversation_id: str, suffix: str = "") -> str:
 async def connector():
     async with FakeBotConnector() as fake:
         yield fake
-
-
-@pytest.fixture
-async def http():
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
 
 
 async def test_post_reply_update_in_a_channel_thread(connector, http):

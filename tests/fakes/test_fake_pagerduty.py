@@ -16,8 +16,8 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0)
 @pytest.fixture
 async def pd():
     async with FakePagerDuty() as fake:
-        fake.ana = fake.add_user("Ana Lopez", "ana@example.com")
-        fake.bo = fake.add_user("Bo Berg", "bo@example.com")
+        fake.ana, fake.bo = (fake.add_user(name, f"{name.split()[0].lower()}@example.com")
+                             for name in ("Ana Lopez", "Bo Berg"))
         fake.policy = fake.add_escalation_policy("Ops")
         fake.schedule = fake.add_schedule("Ops primary")
         fake.add_oncall(fake.ana, fake.policy, 1, fake.schedule, NOW - timedelta(hours=2),

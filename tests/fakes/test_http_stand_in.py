@@ -37,12 +37,6 @@ async def fake():
         yield stand_in
 
 
-@pytest.fixture
-async def http():
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
-
-
 async def test_requests_are_recorded_and_an_unserved_call_is_a_loud_404(fake, http):
     await http.post(f"{fake.base_url}/counters/a%3Bb", params=[("x", "1"), ("x", "2")],
                     json={"by": 2}, headers={"X-Probe": "yes"})
