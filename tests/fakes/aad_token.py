@@ -2,8 +2,8 @@
 bearer token: the Bot Connector (botbuilder's MSAL and Firebell's TeamsConnector) and Graph.
 
 Routes (``tenant`` is one path segment; restricted to ``tenant`` and ``adfs`` when given):
-  POST {base}/{tenant}/oauth2/v2.0/token           form: grant_type=client_credentials,
-                                                   client_id, client_secret, scope=<resource>/.default
+  POST {base}/{tenant}/oauth2/v2.0/token           form: grant_type=client_credentials, client_id,
+                                                   client_secret, scope=<resource>/.default
   GET  {base}/{tenant}/.well-known/openid-configuration   what MSAL reads first, for an ADFS
                                                    authority (https://127.0.0.1:<port>/adfs)
 Errors have AAD's shape: {"error", "error_description", "error_codes", ...}.

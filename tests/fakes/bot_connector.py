@@ -91,7 +91,7 @@ class FakeBotConnector(HttpStandIn):
         """botbuilder settings that authenticate its outgoing calls against this stand-in
         (needs tls=True and REQUESTS_CA_BUNDLE; see the module docstring)."""
         if not self.tls:
-            raise RuntimeError("MSAL only accepts https authorities: use FakeBotConnector(tls=True)")
+            raise RuntimeError("MSAL accepts https authorities only: FakeBotConnector(tls=True)")
         return {"APP_ID": self.app_id, "APP_PASSWORD": self.app_password,
                 "TO_CHANNEL_FROM_BOT_LOGIN_URL": f"{self.base_url}/adfs",
                 "TO_CHANNEL_FROM_BOT_OAUTH_SCOPE": self.oauth_scope, **overrides}
@@ -137,11 +137,13 @@ class FakeBotConnector(HttpStandIn):
 
     def _reply(self, request: web.Request) -> web.Response:
         body = request[RECORD].body
-        reply = dict(body, replyToId=request.match_info["activityId"]) if _is_activity(body) else body
-        return self._store_new(request, reply)
+        if _is_activity(body):
+            body = dict(body, replyToId=request.match_info["activityId"])
+        return self._store_new(request, body)
 
     def _update(self, request: web.Request) -> web.Response:
-        conversation_id, activity_id = (request.match_info[k] for k in ("conversationId", "activityId"))
+        conversation_id = request.match_info["conversationId"]
+        activity_id = request.match_info["activityId"]
         activity = request[RECORD].body
         refused = self._throttled(request, conversation_id) or _bad_activity(activity)
         if refused:

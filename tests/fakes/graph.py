@@ -278,7 +278,8 @@ class FakeGraph(HttpStandIn):
         if start + top < len(items):
             query = {k: v for k, v in request.query.items() if k != "$skiptoken"}
             query["$skiptoken"] = str(start + top)
-            page["@odata.nextLink"] = f"{self.base_url}{request.path}?{urlencode(query, quote_via=quote)}"
+            next_query = urlencode(query, quote_via=quote)
+            page["@odata.nextLink"] = f"{self.base_url}{request.path}?{next_query}"
         return page
 
 

@@ -149,7 +149,8 @@ class FakeJira(HttpStandIn):
         expected = base64.b64encode(f"{self.email}:{self.api_token}".encode()).decode()
         if request.headers.get("Authorization") == f"Basic {expected}":
             return None
-        return web.Response(status=401, text="Client must be authenticated to access this resource.",
+        return web.Response(status=401,
+                            text="Client must be authenticated to access this resource.",
                             headers={"X-Seraph-LoginReason": "AUTHENTICATED_FAILED"})
 
     def _error_body(self, status: int, message: str) -> dict:
@@ -242,7 +243,8 @@ class FakeJira(HttpStandIn):
             raise _refused("One of the query parameters 'query', 'accountId' or 'property' "
                            "is required.")
         found = [u for u in self.users.values() if u.active and _user_matches(u, wanted)]
-        return web.json_response([self._user_json(u) for u in found[:int(query.get("maxResults", 50))]])
+        found = found[:int(query.get("maxResults", 50))]
+        return web.json_response([self._user_json(u) for u in found])
 
     def _link_types(self, request: web.Request) -> web.Response:
         return web.json_response({"issueLinkTypes": [
@@ -255,7 +257,8 @@ class FakeJira(HttpStandIn):
         if type_name not in LINK_TYPES:
             return web.json_response(self._error_body(
                 404, f"No issue link type with name '{type_name}' found."), status=404)
-        inward, outward = ((body.get(side) or {}).get("key") for side in ("inwardIssue", "outwardIssue"))
+        inward, outward = ((body.get(side) or {}).get("key")
+                           for side in ("inwardIssue", "outwardIssue"))
         if inward not in self.issues or outward not in self.issues:
             return web.json_response(self._error_body(404, "Issue Does Not Exist"), status=404)
         link = JiraLink(type_name, inward, outward)

@@ -222,8 +222,8 @@ class FakePagerDuty(HttpStandIn):
 
     def _requester(self, email: str | None) -> str:
         if email is None:
-            raise _bad("Invalid Input Provided", 2001, "You must specify a user's email address "
-                                                       "in the \"From\" header to perform this action")
+            raise _bad("Invalid Input Provided", 2001, "You must specify a user's email address in "
+                                                       "the \"From\" header to perform this action")
         user = next((u for u in self.users.values() if u.email.lower() == email.lower()), None)
         if user is None:
             raise _bad("Requester User Not Found", 1008)
@@ -239,7 +239,8 @@ class FakePagerDuty(HttpStandIn):
         try:
             limit, offset = min(int(query.get("limit", 25)), MAX_LIMIT), int(query.get("offset", 0))
         except ValueError:
-            raise _bad("Invalid Input Provided", 2001, "limit and offset must be integers") from None
+            raise _bad("Invalid Input Provided", 2001,
+                       "limit and offset must be integers") from None
         return web.json_response({key: items[offset:offset + limit], "limit": limit,
                                   "offset": offset, "more": offset + limit < len(items),
                                   "total": None})
@@ -261,8 +262,9 @@ class FakePagerDuty(HttpStandIn):
             user_json |= {"type": "user", "name": user.name, "email": user.email}
         schedule = (self._ref("schedule", oncall.schedule_id, self.schedules[oncall.schedule_id])
                     if oncall.schedule_id else None)
-        return {"escalation_policy": self._ref("escalation_policy", oncall.escalation_policy_id,
-                                               self.escalation_policies[oncall.escalation_policy_id]),
+        policy_id = oncall.escalation_policy_id
+        return {"escalation_policy": self._ref("escalation_policy", policy_id,
+                                               self.escalation_policies[policy_id]),
                 "escalation_level": oncall.escalation_level, "schedule": schedule,
                 "user": user_json, "start": _iso(oncall.start), "end": _iso(oncall.end)}
 
@@ -302,11 +304,14 @@ def _now() -> datetime:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _error_body(message: str, code: int, *errors: str) -> dict[str, Any]:
-    return {"error": {"message": message, "code": code, **({"errors": list(errors)} if errors else {})}}
+    details = {"errors": list(errors)} if errors else {}
+    return {"error": {"message": message, "code": code, **details}}
 
 
 def _error(status: int, message: str, code: int, *errors: str) -> web.Response:

@@ -38,14 +38,14 @@ async def connector():
 
 
 async def test_post_reply_update_in_a_channel_thread(connector, http):
-    posted = await http.post(conv_url(connector.base_url, THREAD, "/activities"), json=message("SEV1"))
+    base = connector.base_url
+    posted = await http.post(conv_url(base, THREAD, "/activities"), json=message("SEV1"))
     root = posted.json()["id"]
     assert root.isdigit() and len(root) == 13  # a millisecond timestamp, like Teams'
-    replied = await http.post(conv_url(connector.base_url, THREAD, f"/activities/{root}"),
-                              json=message("ack"))
+    replied = await http.post(conv_url(base, THREAD, f"/activities/{root}"), json=message("ack"))
     assert int(replied.json()["id"]) > int(root)
     # An update may address the message through its channel: Teams accepts it.
-    updated = await http.put(conv_url(connector.base_url, CHANNEL, f"/activities/{root}"),
+    updated = await http.put(conv_url(base, CHANNEL, f"/activities/{root}"),
                              json=dict(message("SEV1 (mitigated)"), id=root))
     assert updated.status_code == 200 and updated.json() == {"id": root}
 
@@ -58,30 +58,32 @@ async def test_post_reply_update_in_a_channel_thread(connector, http):
 
 
 async def test_unknown_messages_and_bodies_that_are_no_activity_are_refused(connector, http):
-    posted = await http.post(conv_url(connector.base_url, THREAD, "/activities"), json=message("a"))
-    elsewhere = await http.put(conv_url(connector.base_url, CHAT, f"/activities/{posted.json()['id']}"),
+    base = connector.base_url
+    posted = (await http.post(conv_url(base, THREAD, "/activities"), json=message("a"))).json()
+    elsewhere = await http.put(conv_url(base, CHAT, f"/activities/{posted['id']}"),
                                json=message("b"))
     assert elsewhere.status_code == 404 and elsewhere.json()["error"]["code"] == "ActivityNotFound"
-    assert (await http.put(conv_url(connector.base_url, THREAD, "/activities/999"),
+    assert (await http.put(conv_url(base, THREAD, "/activities/999"),
                            json=message("c"))).status_code == 404
-    no_type = await http.post(conv_url(connector.base_url, THREAD, "/activities"), json={"text": "x"})
+    no_type = await http.post(conv_url(base, THREAD, "/activities"), json={"text": "x"})
     assert no_type.status_code == 400 and no_type.json()["error"]["code"] == "BadArgument"
     assert [m["text"] for m in connector.messages(THREAD)] == ["a"]
 
 
 async def test_botbuilders_client_and_rosters(connector):
     client = ConnectorClient(MicrosoftAppCredentials.empty(), base_url=connector.base_url)
-    sent = await client.conversations.send_to_conversation(CHAT, Activity(type="message", text="hi"))
-    await client.conversations.reply_to_activity(CHAT, sent.id, Activity(type="message", text="re"))
-    await client.conversations.update_activity(
+    ops = client.conversations
+    sent = await ops.send_to_conversation(CHAT, Activity(type="message", text="hi"))
+    await ops.reply_to_activity(CHAT, sent.id, Activity(type="message", text="re"))
+    await ops.update_activity(
         CHAT, sent.id, Activity(type=ActivityTypes.message, id=sent.id, text="hi v2"))
     assert [m["text"] for m in connector.messages(CHAT)] == ["hi v2", "re"]
 
-    connector.set_roster(CHANNEL, [{"id": "29:a", "name": "Alice", "email": "alice@contoso.example"}])
-    (alice,) = await client.conversations.get_conversation_members(THREAD)  # any thread: its channel
-    assert alice.name == "Alice" and alice.additional_properties["email"] == "alice@contoso.example"
+    connector.set_roster(CHANNEL, [{"id": "29:a", "name": "Alice", "email": "a@contoso.example"}])
+    (alice,) = await ops.get_conversation_members(THREAD)  # any thread: its channel's roster
+    assert alice.name == "Alice" and alice.additional_properties["email"] == "a@contoso.example"
     with pytest.raises(ErrorResponseException) as unknown:
-        await client.conversations.get_conversation_members(CHAT)
+        await ops.get_conversation_members(CHAT)
     assert unknown.value.response.status_code == 404
 
 
@@ -129,7 +131,8 @@ async def test_require_auth_refuses_missing_forged_and_expired_tokens(http):
         good = await http.post(url, json=message("x"), headers={"Authorization": f"Bearer {token}"})
         assert good.status_code == 200
         connector.tokens.expire_all()
-        expired = await http.post(url, json=message("y"), headers={"Authorization": f"Bearer {token}"})
+        expired = await http.post(url, json=message("y"),
+                                  headers={"Authorization": f"Bearer {token}"})
         assert expired.status_code == 401 and len(connector.messages(CHAT)) == 1
 
 

@@ -71,8 +71,8 @@ async def test_the_key_shape_names_every_missing_key(fake):
         "An issue with key 'CHK-405' does not exist for field 'key'."]
 
 
-@pytest.mark.parametrize("jql", ['labels = "x"', 'project = CHK AND labels = "x" ORDER BY created ASC',
-                                 "key in (CHK-1) ORDER BY key", 'summary ~ "disk"'])
+@pytest.mark.parametrize("jql", ['labels = "x"', "key in (CHK-1) ORDER BY key", 'summary ~ "disk"',
+                                 'project = CHK AND labels = "x" ORDER BY created ASC'])
 async def test_any_other_jql_is_a_loud_400(fake, jql):
     fake.add_issue("CHK", "task", labels=["x"])
     (message,) = await refusal(await client(fake), jql)
@@ -109,7 +109,8 @@ async def test_links_read_from_both_ends_and_are_made_once(fake):
     jira = await client(fake)
     task, incident = fake.add_issue("CHK", "task"), fake.add_issue("CHK", "incident")
     for _ in range(2):
-        await call(jira.create_issue_link, "Relates", inwardIssue=task.key, outwardIssue=incident.key)
+        await call(jira.create_issue_link, "Relates", inwardIssue=task.key,
+                   outwardIssue=incident.key)
     page = await call(jira.enhanced_search_issues, f"key in ({task.key}, {incident.key})",
                       fields=["issuelinks"], json_result=True)
     links = {i["key"]: i["fields"]["issuelinks"] for i in page["issues"]}

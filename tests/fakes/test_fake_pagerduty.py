@@ -47,16 +47,18 @@ async def test_a_write_names_its_user_in_from(pd, http):
     assert error(no_from) == (400, "Invalid Input Provided", 2001)
     assert "From" in no_from.json()["error"]["errors"][0]
     bearer = {"Authorization": f"Bearer {pd.token}", "From": "ana@example.com"}
-    assert error(await http.put(url, json=ACK, headers=bearer)) == (401, "Authentication failed", 2006)
+    assert error(await http.put(url, json=ACK, headers=bearer)) == (401, "Authentication failed",
+                                                                    2006)
     snoozed = {"incident": {"type": "incident_reference", "status": "snoozed"}}
-    assert error(await http.put(url, json=snoozed, headers={"From": "ana@example.com"}))[2] == 1003
+    from_ana = {"From": "ana@example.com"}
+    assert error(await http.put(url, json=snoozed, headers=from_ana))[2] == 1003
     assert pd.incidents[pd.incident].status == "triggered"
     acked = await http.put(url, json=ACK, headers={"From": "bo@example.com"})
     assert acked.json()["incident"]["status"] == "acknowledged"
     assert pd.incidents[pd.incident].acknowledgements[0][1] == pd.bo
 
 
-async def test_oncalls_users_are_references_unless_included_and_earliest_keeps_one_a_level(pd, http):
+async def test_oncall_users_are_references_unless_included_and_earliest_keeps_one(pd, http):
     now = (await http.get("/oncalls", params={"escalation_policy_ids[]": pd.policy})).json()
     assert [(o["escalation_level"], o["user"]["id"]) for o in now["oncalls"]] == [
         (1, pd.ana), (2, pd.bo)]
@@ -94,7 +96,8 @@ async def test_a_query_firebell_does_not_send_is_a_loud_400(http, path, params):
 
 async def test_what_else_firebell_does_not_send_is_refused_too(pd, http):
     more = {"incident": {**ACK["incident"], "resolution": "fixed"}}
-    refused = await http.put(f"/incidents/{pd.incident}", json=more, headers={"From": "ana@example.com"})
+    refused = await http.put(f"/incidents/{pd.incident}", json=more,
+                             headers={"From": "ana@example.com"})
     assert error(refused) == (400, "Invalid Input Provided", 2001)
     assert error(await http.get("/oncalls", params={"since": "yesterday"}))[0::2] == (400, 2004)
     users = await http.get("/users")

@@ -48,9 +48,11 @@ async def test_requests_are_recorded_and_an_unserved_call_is_a_loud_404(fake, ht
     assert add.body == {"by": 2} and form.body == {"by": "form"}
 
     unserved = await http.delete(f"{fake.base_url}/counters/a")
-    assert unserved.status_code == 405 and "FakeCounter has no endpoint DELETE" in unserved.text
+    assert unserved.status_code == 405
+    assert "FakeCounter has no endpoint DELETE" in unserved.text
     elsewhere = await http.get(f"{fake.base_url}/nope")
-    assert elsewhere.status_code == 404 and "FakeCounter has no endpoint GET /nope" in elsewhere.text
+    assert elsewhere.status_code == 404
+    assert "FakeCounter has no endpoint GET /nope" in elsewhere.text
     assert [r.kind for r in fake.requests[-2:]] == ["unknown", "unknown"]
 
 
@@ -61,7 +63,8 @@ async def test_canned_answers_hit_only_their_kind_and_perform_nothing(fake, http
     assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "3"
     assert throttled.json()["error"]["code"] == "TooManyRequests"
     teapot = await http.get(f"{fake.base_url}/counters/a")
-    assert (teapot.status_code, teapot.json(), teapot.headers["X-A"]) == (418, {"why": "teapot"}, "b")
+    assert (teapot.status_code, teapot.headers["X-A"]) == (418, "b")
+    assert teapot.json() == {"why": "teapot"}
     assert (await http.post(f"{fake.base_url}/counters/a", json={})).json() == {"count": 1}
     assert [(r.status, r.fault) for r in fake.requests] == [(429, "respond"), (418, "respond"),
                                                             (200, None)]
