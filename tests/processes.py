@@ -390,16 +390,14 @@ class OutsideWorld:
         g, j = self.graph, self.jira
         return {"GRAPH_CLIENT_ID": g.client_id, "GRAPH_CLIENT_SECRET": g.client_secret,
                 "GRAPH_TENANT_ID": g.tenant_id, **g.env(),
-                "JIRA_URL": j.url, "JIRA_EMAIL": j.email, "JIRA_API_TOKEN": j.api_token}
+                "JIRA_URL": j.base_url, "JIRA_EMAIL": j.email, "JIRA_API_TOKEN": j.api_token}
 
     def postmortem_tasks(self) -> Counter:
         """JIRA postmortem tasks per incident ref (from the label Firebell puts on them)."""
-        found: Counter = Counter()
-        for issue in self.jira.issues.values():
-            for label in issue.labels or []:
-                if m := re.fullmatch(r"firebell-(INC-\d+)-postmortem", label):
-                    found[m.group(1)] += 1
-        return found
+        with self.jira._lock:
+            labels = [label for issue in self.jira.issues.values() for label in issue.labels]
+        return Counter(m.group(1) for label in labels
+                       if (m := re.fullmatch(r"firebell-(INC-\d+)-postmortem", label)))
 
     def war_rooms(self) -> Counter:
         """Group chats per incident ref (war-room topics start with the ref)."""

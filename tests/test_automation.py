@@ -40,11 +40,11 @@ async def world(database_url, connector):
     integrations = Integrations(
         graph_client_id=graph.client_id, graph_client_secret=graph.client_secret,
         graph_tenant_id=graph.tenant_id, graph_base_url=graph.graph_url,
-        azure_authority_host=graph.base_url, jira_url=jira.url, jira_email=jira.email,
+        azure_authority_host=graph.base_url, jira_url=jira.base_url, jira_email=jira.email,
         jira_api_token=jira.api_token, smtp_host=smtp.host, smtp_port=smtp.port,
         smtp_starttls=False, smtp_from="firebell@shopfront.example",
         pagerduty_api_token=pd.token if hasattr(pd, "token") else "pd-api-token",
-        pagerduty_api_url=pd.url, pagerduty_from_email="firebell@shopfront.example")
+        pagerduty_api_url=pd.base_url, pagerduty_from_email="firebell@shopfront.example")
     settings = make_settings(database_url, integrations=integrations)
     h = await Harness(settings, connector).start()
     await h.send(h.install())
@@ -56,10 +56,6 @@ async def world(database_url, connector):
     await h.stop()
     for fake in (graph, jira, smtp, pd):
         await fake.stop()
-
-
-def _issues_labelled(jira, label):
-    return [i for i in jira.issues.values() if label in (i.labels or [])]
 
 
 def _postmortem_links(text):
@@ -76,14 +72,14 @@ async def test_cards_mails_and_jira_tasks_link_the_postmortem_by_its_token(world
     (card,) = h.cards_in("payments")
     await h.smtp.wait_for_messages(1)
     mail = h.smtp.messages[0].message
-    (task,) = _issues_labelled(h.jira, "firebell-INC-1-postmortem")
+    (task,) = h.jira.issues_labelled("firebell-INC-1-postmortem")
     # An action item's task links the RCA too.
     good = {"incident": "INC-1", "items": [None], "summary": "All pods crashed",
             "item_0_title": "Validate config before push", "item_0_owner": "Mei Tanaka",
             "item_0_due": "2025-03-28"}
     status, body = await h.send(h.card_click("rca_save", good, channel="payments", who="mei"))
     await h.settle()
-    (item_task,) = _issues_labelled(h.jira, "firebell-INC-1-action-1")
+    (item_task,) = h.jira.issues_labelled("firebell-INC-1-action-1")
     for where, text in (("card", json.dumps(card)), ("summary card", json.dumps(body)),
                         ("JIRA task", task.description),
                         ("JIRA action item", item_task.description)):
@@ -111,7 +107,7 @@ async def test_service_down_gets_war_room_postmortem_jira_and_email_once(world):
     (card,) = h.cards_in("payments")
     assert "War room" in card_text(card) and "Postmortem" in card_text(card)
     # JIRA: the postmortem task in Payments' project, labelled with the incident.
-    (task,) = _issues_labelled(h.jira, "firebell-INC-1-postmortem")
+    (task,) = h.jira.issues_labelled("firebell-INC-1-postmortem")
     assert task.key.startswith("PAY-") and task.summary.startswith("Postmortem: INC-1")
     assert task.key in card_text(h.cards_in("payments")[0])
     # E-mail on trigger to the team, the on-call and (cc) the stakeholders.
@@ -126,7 +122,7 @@ async def test_service_down_gets_war_room_postmortem_jira_and_email_once(world):
     await h.pagerduty("02-checkout-api-triggered.json")
     await h.settle()
     assert len(h.graph.chats) == 1
-    assert not _issues_labelled(h.jira, "firebell-INC-2-postmortem")
+    assert not h.jira.issues_labelled("firebell-INC-2-postmortem")
     assert len(h.smtp.messages) == 1
     members = {h.graph.find_user(uid)["userPrincipalName"] for uid in h.graph.member_ids(chat["id"])}
     assert "priya.raman@shopfront.example" in members
@@ -193,8 +189,8 @@ async def test_close_waits_for_the_rca_then_mails_it(world):
     status, body = await h.send(h.card_click("rca_save", good, channel="payments", who="mei"))
     assert "Postmortem INC-1" in card_text(body["value"]) and "complete" in card_text(body["value"])
     await h.settle()
-    (pm_task,) = _issues_labelled(h.jira, "firebell-INC-1-postmortem")
-    (item_task,) = _issues_labelled(h.jira, "firebell-INC-1-action-1")
+    (pm_task,) = h.jira.issues_labelled("firebell-INC-1-postmortem")
+    (item_task,) = h.jira.issues_labelled("firebell-INC-1-action-1")
     assert item_task.summary == "Validate config before push"
     assert h.jira.links_of(item_task.key)
     reply = await h.say("incident close 1", channel="payments", who="mei")
@@ -221,7 +217,7 @@ async def test_close_waits_for_the_rca_then_mails_it(world):
 
 async def test_jira_down_then_back_files_the_task_once_and_the_card_shows_it(world):
     h = world
-    await h.jira.down()
+    await h.jira.go_down()
     await h.pagerduty("01-payment-gateway-triggered.json")
     await h.settle(timeout=3) if False else await asyncio.sleep(1.0)
     card = card_text(h.cards_in("payments")[0]) if h.cards_in("payments") else ""
@@ -231,17 +227,17 @@ async def test_jira_down_then_back_files_the_task_once_and_the_card_shows_it(wor
     h.firebell.worker.wake()
     await h.say("incident retry INC-1", channel="payments")
     await h.settle(timeout=15)
-    assert len(_issues_labelled(h.jira, "firebell-INC-1-postmortem")) == 1
+    assert len(h.jira.issues_labelled("firebell-INC-1-postmortem")) == 1
     assert "JIRA: failed" not in card_text(h.cards_in("payments")[0])
     assert card is not None
 
 
 async def test_a_lost_create_answer_does_not_make_a_second_task(world):
     h = world
-    h.jira.lose_response_next(1, "create")
+    h.jira.lose_answer_next(kind="create")
     await h.pagerduty("01-payment-gateway-triggered.json")
     await h.settle(timeout=15)
-    assert len(_issues_labelled(h.jira, "firebell-INC-1-postmortem")) == 1
+    assert len(h.jira.issues_labelled("firebell-INC-1-postmortem")) == 1
 
 
 async def test_smtp_refusing_for_a_while_delivers_once_when_back(world):

@@ -15,7 +15,7 @@ async def test_imported_dependencies_drive_cascades(database_url, connector):
     pd.add_dependency(ids["ledger-db"], ids["shipping-api"])      # shipping-api depends on ledger
     pd.add_dependency(ids["shipping-api"], ids["label-printer"])  # a service the catalog lacks
     settings = make_settings(database_url, integrations=Integrations(
-        pagerduty_api_token="pd-api-token", pagerduty_api_url=pd.url,
+        pagerduty_api_token="pd-api-token", pagerduty_api_url=pd.base_url,
         pagerduty_from_email="firebell@shopfront.example"))
     h = await Harness(settings, connector).start()
     try:

@@ -301,12 +301,12 @@ async def test_jira_and_graph_down_then_back_show_pending_and_deliver_once(datab
         integrations = Integrations(
             graph_client_id=g.client_id, graph_client_secret=g.client_secret,
             graph_tenant_id=g.tenant_id, graph_base_url=g.graph_url,
-            azure_authority_host=g.base_url, jira_url=j.url, jira_email=j.email,
+            azure_authority_host=g.base_url, jira_url=j.base_url, jira_email=j.email,
             jira_api_token=j.api_token)
         h = await _patient(database_url, connector, integrations=integrations)
         try:
             await h.subscribe("payments")
-            await j.down()
+            await j.go_down()
             await g.go_down()
             title = "payment-gateway: 0/6 pods ready, down"
             assert await _send(h, _pd("incident.triggered", "PROOT3", PG_SVC, title, 4300)) == 200
@@ -345,7 +345,7 @@ async def test_jira_and_graph_down_then_back_show_pending_and_deliver_once(datab
 
             tasks, rooms = world.postmortem_tasks(), world.war_rooms()
             assert tasks == Counter({"INC-1": 1}) and rooms == Counter({"INC-1": 1})
-            assert len(j.requests_for("create")) == 1 and \
+            assert len(j.requests_of("create")) == 1 and \
                 [r.status for r in g.requests_of("create_chat")] == [201]
             chat = next(iter(g.chats))
             members = {g.find_user(uid)["userPrincipalName"] for uid in g.member_ids(chat)}

@@ -39,7 +39,7 @@ async def test_oncall_from_pagerduty_overrides_the_catalog(database_url, connect
     pd.add_oncall(ana, "PEDBA", 1, schedule_id="PSDBA01")
     settings = make_settings(database_url, catalog_path=str(catalog_file),
                              integrations=Integrations(pagerduty_api_token="pd-api-token",
-                                                       pagerduty_api_url=pd.url,
+                                                       pagerduty_api_url=pd.base_url,
                                                        pagerduty_from_email="firebell@shopfront.example"))
     h = await Harness(settings, connector).start()
     try:

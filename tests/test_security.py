@@ -173,9 +173,9 @@ async def test_secrets_never_reach_the_logs(database_url, connector, caplog):
     await jira.start()
     for team in ("PAY", "CHK"):
         jira.add_project(team)
-    await jira.down()
+    await jira.go_down()
     settings = make_settings(database_url, integrations=Integrations(
-        jira_url=jira.url, jira_email=jira.email, jira_api_token="jira-token-do-not-log",
+        jira_url=jira.base_url, jira_email=jira.email, jira_api_token="jira-token-do-not-log",
         smtp_host="127.0.0.1", smtp_port=1, smtp_password="smtp-password-do-not-log",
         smtp_starttls=False, pagerduty_api_token="pd-token-do-not-log",
         pagerduty_api_url="http://127.0.0.1:1", pagerduty_from_email="x@shopfront.example"))

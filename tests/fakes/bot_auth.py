@@ -31,7 +31,7 @@ How botbuilder 4.17.1 validates (read from its source)
 * Metadata and keys are fetched by ``JwtTokenExtractor`` with **requests.get()**,
   synchronously, from inside the event loop.  Consequences:
   - the fake must not be served by the test's own event loop (it would deadlock);
-    ``LoopbackServer`` runs it in its own thread;
+    ``HttpStandIn`` runs it in its own thread;
   - no scheme check: plain ``http://`` metadata/JWKS URLs are accepted, so TLS is
     optional here (``tls=True`` works too);
   - to trust the throwaway ``trustme`` CA, set ``REQUESTS_CA_BUNDLE`` to
@@ -78,7 +78,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from tests.fakes.bot_connector import LoopbackServer
+from tests.fakes.http_stand_in import HttpStandIn
 
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
 DEFAULT_ENDORSEMENTS = ("msteams", "emulator", "webchat", "directline")
@@ -148,7 +148,7 @@ class SigningKey:
         }
 
 
-class FakeBotFrameworkIdentity(LoopbackServer):
+class FakeBotFrameworkIdentity(HttpStandIn):
     """Bot Framework OpenID metadata + JWKS, and a signer for channel tokens."""
 
     def __init__(

@@ -11,15 +11,15 @@ Usage::
         await proxy.drop()                             # database "down"
         await proxy.restore()                          # database back
 
-Like the HTTP fakes (tests/fakes/bot_connector.py, ``LoopbackServer``), it runs in its own
-thread and event loop, so it keeps forwarding even while the test's loop is busy.
+Like the HTTP stand-ins, it runs in its own thread and event loop (``LoopThread``), so it keeps
+forwarding even while the test's loop is busy.
 """
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import threading
 from typing import Optional
+
+from tests.fakes.loop_thread import LoopThread
 
 
 class TcpProxy:
@@ -33,27 +33,20 @@ class TcpProxy:
         self._server: Optional[asyncio.base_events.Server] = None
         self._pipes: set[asyncio.StreamWriter] = set()
         self._flowing: Optional[asyncio.Event] = None
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._thread: Optional[threading.Thread] = None
+        self._thread = LoopThread("TcpProxy")
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> "TcpProxy":
-        ready: concurrent.futures.Future = concurrent.futures.Future()
-        self._thread = threading.Thread(target=self._main, args=(ready,), name="TcpProxy",
-                                        daemon=True)
-        self._thread.start()
-        await asyncio.wrap_future(ready)
-        await self._call(self._listen())
+        await self._thread.start()
+        await self._thread.run(self._listen())
         return self
 
     async def stop(self) -> None:
-        if self._thread is None:
+        if not self._thread.running:
             return
-        await self._call(self._drop())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        await asyncio.to_thread(self._thread.join)
-        self._thread = None
+        await self._thread.run(self._drop())
+        await self._thread.stop()
 
     async def __aenter__(self) -> "TcpProxy":
         return await self.start()
@@ -66,32 +59,18 @@ class TcpProxy:
     async def hold(self) -> None:
         """Stop forwarding bytes, both ways, on every connection (what is sent waits): a query
         in flight now is still in flight when drop() cuts it."""
-        await self._call(self._set_flowing(False))
+        await self._thread.run(self._set_flowing(False))
 
     async def drop(self) -> None:
         """Stop listening (connects are refused) and reset every open connection."""
-        await self._call(self._drop())
+        await self._thread.run(self._drop())
 
     async def restore(self) -> None:
         """Listen again on the same port, forwarding."""
-        await self._call(self._listen())
-        await self._call(self._set_flowing(True))
+        await self._thread.run(self._listen())
+        await self._thread.run(self._set_flowing(True))
 
     # -- inside the proxy's loop ----------------------------------------------------------------
-
-    def _main(self, ready: concurrent.futures.Future) -> None:
-        self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
-        ready.set_result(None)
-        self._loop.run_forever()
-        pending = [t for t in asyncio.all_tasks(self._loop) if not t.done()]
-        for task in pending:
-            task.cancel()
-        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        self._loop.close()
-
-    async def _call(self, coro):
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
     async def _set_flowing(self, flowing: bool) -> None:
         if self._flowing is None:

@@ -21,7 +21,7 @@ async def pd():
 
 @pytest.fixture
 async def client(pd):
-    client = PagerDutyClient(api_url=pd.url, token=pd.token, from_email="ana@example.com", timeout=2)
+    client = PagerDutyClient(api_url=pd.base_url, token=pd.token, from_email="ana@example.com", timeout=2)
     yield client
     await client.close()
 
@@ -31,14 +31,14 @@ async def test_acknowledge_then_again_is_idempotent(pd, client):
     first = await client.set_status(incident, "acknowledged")
     assert (first.status, first.changed) == ("acknowledged", True)
     assert pd.incidents[incident].acknowledgements[0][1] == pd.ana  # acted as From
-    put = pd.requests_for("update_incident")[0]
+    put = pd.requests_of("update_incident")[0]
     assert put.headers["Authorization"] == f"Token token={pd.token}"
     assert put.headers["Accept"] == ACCEPT_V2 and put.headers["From"] == "ana@example.com"
-    assert put.json == {"incident": {"type": "incident_reference", "status": "acknowledged"}}
+    assert put.body == {"incident": {"type": "incident_reference", "status": "acknowledged"}}
 
     again = await client.set_status(incident, "acknowledged")
     assert (again.status, again.changed) == ("acknowledged", False)
-    assert len(pd.requests_for("update_incident")) == 1
+    assert len(pd.requests_of("update_incident")) == 1
 
 
 async def test_resolve_and_acknowledging_a_resolved_incident_both_succeed(pd, client):
@@ -53,7 +53,7 @@ async def test_resolve_and_acknowledging_a_resolved_incident_both_succeed(pd, cl
 async def test_resolved_between_look_and_write_counts_as_done(pd, client):
     incident = pd.add_incident("DB down", pd.checkout)
     # PagerDuty answers 400 "Incident Already Resolved" (code 1001) to the write.
-    pd.respond_next(400, operation="update_incident",
+    pd.respond_next(400, kind="update_incident",
                     body={"error": {"message": "Incident Already Resolved", "code": 1001}})
     result = await client.set_status(incident, "acknowledged")
     assert (result.status, result.changed) == ("resolved", False)
@@ -61,12 +61,12 @@ async def test_resolved_between_look_and_write_counts_as_done(pd, client):
 
 async def test_lost_answer_then_retry_is_harmless(pd, client):
     incident = pd.add_incident("DB down", pd.checkout)
-    pd.lose_response_next(operation="update_incident")
+    pd.lose_answer_next(kind="update_incident")
     with pytest.raises(TemporaryFailure):
         await client.set_status(incident, "resolved")
     retried = await client.set_status(incident, "resolved")
     assert (retried.status, retried.changed) == ("resolved", False)
-    assert len(pd.requests_for("update_incident")) == 1
+    assert len(pd.requests_of("update_incident")) == 1
 
 
 async def test_setup_errors_are_permanent_and_say_what_to_fix(pd):
@@ -75,17 +75,17 @@ async def test_setup_errors_are_permanent_and_say_what_to_fix(pd):
         (dict(token="wrong-token", from_email="ana@example.com"), "PAGERDUTY_API_TOKEN"),
         (dict(token=pd.token, from_email="stranger@example.com"), "PAGERDUTY_FROM_EMAIL"),
     ]
-    pd.add_token("ro-token-42", read_only=True)
+    pd.add_read_only_token("ro-token-42")
     cases.append((dict(token="ro-token-42", from_email="ana@example.com"), "read-only"))
     for settings, hint in cases:
-        client = PagerDutyClient(api_url=pd.url, timeout=2, **settings)
+        client = PagerDutyClient(api_url=pd.base_url, timeout=2, **settings)
         try:
             with pytest.raises(PermanentFailure, match=hint) as caught:
                 await client.set_status(incident, "acknowledged")
         finally:
             await client.close()
         assert settings["token"] not in str(caught.value)
-    client = PagerDutyClient(api_url=pd.url, token=pd.token, from_email="ana@example.com")
+    client = PagerDutyClient(api_url=pd.base_url, token=pd.token, from_email="ana@example.com")
     try:
         with pytest.raises(PermanentFailure, match="incident PNOPE not found"):
             await client.set_status("PNOPE", "resolved")
@@ -108,18 +108,18 @@ async def test_rate_limit_uses_ratelimit_reset_or_retry_after(pd, client):
     with pytest.raises(TemporaryFailure) as told:
         await client.services()
     assert told.value.retry_after == 3
-    pd.fail_next(502)
+    pd.fail_next(status=502)
     with pytest.raises(TemporaryFailure):
         await client.services()
 
 
 async def test_outage_and_hang_are_temporary(pd):
-    client = PagerDutyClient(api_url=pd.url, token=pd.token, from_email="ana@example.com", timeout=0.3)
+    client = PagerDutyClient(api_url=pd.base_url, token=pd.token, from_email="ana@example.com", timeout=0.3)
     try:
-        pd.hang_next(1.0)
+        pd.hang_next(seconds=1.0)
         with pytest.raises(TemporaryFailure, match="timed out"):
             await client.services()
-        await pd.down()
+        await pd.go_down()
         with pytest.raises(TemporaryFailure):
             await client.services()
         await pd.come_back()
@@ -143,7 +143,7 @@ async def test_oncall_with_emails_filters_and_paging(pd, client):
         OnCall("ana@example.com", "Ana Lopez", 1, primary, policy, now - timedelta(hours=1), now + timedelta(hours=7)),
         OnCall("ben@example.com", "Ben Okafor", 2, None, policy, None, None),
     ]
-    query = pd.requests_for("oncalls")[0].query
+    query = pd.requests_of("oncalls")[0].query
     assert query.getall("include[]") == ["users"] and query["earliest"] == "true"
     assert query.getall("escalation_policy_ids[]") == [policy]
 
@@ -165,7 +165,7 @@ async def test_services_and_dependencies(pd, client):
 
     services = await client.services()
     assert len(services) == 153 and Service(database, "Database") in services
-    assert len(pd.requests_for("services")) == 2
+    assert len(pd.requests_of("services")) == 2
 
     deps = await client.technical_service_dependencies([pd.checkout, database, search])
     assert deps == [ServiceDependency(pd.checkout, database), ServiceDependency(search, database)]
