@@ -33,8 +33,8 @@ ENDPOINT_KEYS = ("TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL", "TO_BOT_FROM_CHANNEL
 # only the bot's replies go through MSAL (Firebell's outbox posts to the token URL directly), so
 # a fault on that document reaches the replies' token alone, from the first fetch on.
 LOGIN_ENDPOINT = {
-    "slow": lambda connector: connector.hang_next(100, seconds=8.0, kind="oidc_discovery_adfs"),
-    "down": lambda connector: connector.fail_next(100, status=503, kind="oidc_discovery_adfs"),
+    "slow": lambda connector: connector.hang_next(100, seconds=8.0, kind="oidc_discovery"),
+    "down": lambda connector: connector.fail_next(100, status=503, kind="oidc_discovery"),
 }
 
 
@@ -301,7 +301,7 @@ async def test_a_failed_key_fetch_is_not_retried_on_every_request(secured):
 def mid_fetch(h) -> list:
     """The bot's token fetches (MSAL's first request of each) the login endpoint has not
     answered yet."""
-    return [r for r in h.connector.requests_of("oidc_discovery_adfs") if r.status is None]
+    return [r for r in h.connector.requests_of("oidc_discovery") if r.status is None]
 
 
 @pytest.mark.parametrize("secured", ["slow"], indirect=True)
@@ -343,7 +343,7 @@ async def test_a_slow_login_endpoint_holds_up_only_the_reply_that_needs_a_token(
     h.connector.clear_faults()
     await h.connector.wait_for(lambda: not mid_fetch(h), timeout=15)  # the slow answer
     await h.say("incident list")  # a reply is posted, signed with the token that came in
-    assert len(h.connector.requests_of("oidc_discovery_adfs")) == 1
+    assert len(h.connector.requests_of("oidc_discovery")) == 1
 
 
 async def test_replies_reuse_the_bots_token(secured):
@@ -359,7 +359,7 @@ async def test_replies_reuse_the_bots_token(secured):
     await h.settle()
     assert len(h.connector.requests_of("reply")) >= 5
     assert len(h.connector.requests_of("token")) == tokens
-    assert len(h.connector.requests_of("oidc_discovery_adfs")) == 1  # the fetch at start-up
+    assert len(h.connector.requests_of("oidc_discovery")) == 1  # the fetch at start-up
 
 
 @pytest.mark.parametrize("secured", ["down"], indirect=True)
@@ -371,7 +371,7 @@ async def test_a_failed_token_fetch_is_retried_with_back_off_not_on_every_reply(
         status, _ = await h.send(h.channel_message("incident list"))
         assert status in (200, 201)
         assert time.monotonic() - started < 1.0  # nothing to wait for: fails fast
-    assert len(h.connector.requests_of("oidc_discovery_adfs")) == 1  # at start; then backs off
+    assert len(h.connector.requests_of("oidc_discovery")) == 1  # at start; then backs off
     assert not h.connector.requests_of("reply")
     at_start = "\n".join(r.getMessage() for r in caplog.get_records("setup"))
     assert "503" in at_start and "next try in 10 s" in at_start
