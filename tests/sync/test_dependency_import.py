@@ -5,7 +5,7 @@ from handlers.effects.dependency_import import import_from_pagerduty
 from handlers.sync.dependencies import refresh_graph
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.harness import Harness, make_settings
-from tests.test_correlation import _event, _send
+from tests.incident.test_correlation import _event, _send
 
 
 async def test_imported_dependencies_drive_cascades(database_url, connector):

@@ -22,7 +22,7 @@ from storage import postmortems as pm_store
 from storage.schema import outbox, report_deliveries
 from tests.fakes.smtp import FakeSmtpServer
 from tests.harness import Harness, card_text, make_settings
-from tests.test_report_figures import at, story
+from tests.reports.test_report_figures import at, story
 
 CARD = "application/vnd.microsoft.card.adaptive"
 LEADERS = "leadership@shopfront.example"

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from storage import postmortems as pm_store
 from tests.harness import Harness, card_text, make_settings
-from tests.test_report_delivery import _cards, moving_clock, reporting, smtp  # noqa: F401
-from tests.test_report_figures import at, story
+from tests.reports.test_report_delivery import _cards, moving_clock, reporting, smtp  # noqa: F401
+from tests.reports.test_report_figures import at, story
 
 API_TOKEN = "api-t0ken-for-dashboards"
 LINK = re.compile(r"http://firebell\.test/postmortems/([A-Za-z0-9_-]+)")

@@ -348,7 +348,7 @@ async def test_a_slow_login_endpoint_holds_up_only_the_reply_that_needs_a_token(
 
 async def test_replies_reuse_the_bots_token(secured):
     """One token for many replies (botbuilder fetched one per turn): the next fetch is due only
-    close to its expiry (tests/test_app_token.py turns that clock)."""
+    close to its expiry (tests/bot/test_app_token.py turns that clock)."""
     h = secured
     await h.subscribe("checkout")
     await h.settle()
