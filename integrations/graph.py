@@ -359,8 +359,8 @@ def _user_missing(upn: str) -> str:
 
 
 def _organizer_missing(organizer: str) -> str:
-    return (f"the meeting organizer {organizer} is not a user in this tenant: check "
-            "FIREBELL_MEETING_ORGANIZER (an object id or UPN)")
+    return (f"FIREBELL_MEETING_ORGANIZER {organizer} is not a user in this tenant (give an "
+            "object id or UPN)")
 
 
 def _chat_missing(chat_id: str) -> str:

@@ -4,6 +4,7 @@ responder's act (incidents/permissions.py): it changes who runs the incident, wh
 hears about it, or opens a meeting in its name."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from handlers.commands.acting import act_on_incident, with_card
@@ -61,16 +62,20 @@ async def _bridge_pending(conn, root: Incident) -> str:
 
 # -- incident role --------------------------------------------------------------------------------
 
+_MENTION = re.compile(r"(?:^|\s)@")
 _ROLE_USAGE = ("Usage: `incident role INC-7 scribe @Daniel Okafor` (roles: commander, "
                "communications, scribe, and the catalog's `roles:`).")
 
 
 def _parse_role(rest: str, verb: str) -> dict[str, Any]:
+    """`INC-7 scribe @Daniel Okafor`, `INC-7 customer liaison @Tom`, `INC-7 scribe a@b.example`:
+    the role runs up to the @mention (or is one word before an e-mail address)."""
     incident, text = ref_and_text(rest, verb, _ROLE_USAGE)
-    role, _, who = text.partition(" ")
-    if not who.strip():
+    at = _MENTION.search(text)
+    role, who = (text[:at.start()], text[at.end():]) if at else text.partition(" ")[::2]
+    if not role.strip() or not who.strip():
         raise ParseError(_ROLE_USAGE)
-    return {"incident": incident, "role": role[:60], "person": who.strip().lstrip("@")[:200]}
+    return {"incident": incident, "role": role.strip()[:60], "person": who.strip()[:200]}
 
 
 def _role_from_card(data: dict[str, Any]) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from cards.reminder import Who
 from cards.running_messages import commander_reminder_card, update_reminder_card
 from handlers.context import Context
 from handlers.effects.channel_messages import queue_card_message
+from handlers.effects.incident_cards import refresh_cards
 from handlers.reads.oncall import who_is_on_call
 from incidents import updates as rules
 from incidents.catalog import OnCallNow
@@ -116,6 +117,7 @@ async def _update_reminder(ctx: Context, conn: AsyncConnection, row: dict, since
     await note(conn, incident.id, kind="reminder", actor=FIREBELL, at=now,
                text=f"stakeholder update overdue (every {every} at {incident.level}): reminded "
                     + (who.name if who else "the channel"))
+    await refresh_cards(ctx, conn, incident.id)  # the card says it is overdue
     return 1
 
 
