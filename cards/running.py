@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
 
-from cards.common import block, execute, labelled, link, plain, when
+from cards.common import block, execute, labelled, link, truncate, when
 from incidents.model import Incident
 from incidents.roles import COMMANDER
 from incidents.roles import title as role_title
@@ -60,8 +60,11 @@ def update_lines(running: Running | None, incident: Incident) -> list[dict]:
         icon = PHASE_ICON.get(latest.phase, "📣")
         out.append(block(f"📣 **Stakeholder update {running.update_count}** · {icon} "
                          f"{latest.phase} · {when(latest.posted_at)}", spacing="Medium"))
-        by = f" — {latest.author}" if latest.author else ""
-        out.append(plain(latest.text + by, limit=700))
+        said = [{"type": "TextRun", "text": truncate(latest.text, 600)}]
+        if latest.author:  # kept whatever the text's length
+            said.append({"type": "TextRun", "text": f" — {truncate(latest.author, 100)}",
+                         "isSubtle": True})
+        out.append({"type": "RichTextBlock", "inlines": said})
     due = running.next_update_due
     if due is not None and incident.is_open:
         if running.update_overdue:
