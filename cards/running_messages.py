@@ -37,8 +37,8 @@ def stakeholder_update_card(incident: Incident, *, phase: str, text: str, author
 
 def role_card(incident: Incident, role: str, person: Who, by: str) -> dict[str, Any]:
     who, entity = person.mention()
-    body = [block(f"🎭 {who} is now **{role_title(role).lower()}** of **{incident.ref}**"
-                  if role != "commander" else
+    body = [block(f"🎭 {who} now has the **{role_title(role).lower()}** role on "
+                  f"**{incident.ref}**" if role != "commander" else
                   f"🎭 {who} is now the **incident commander** of **{incident.ref}**"),
             plain(incident.title, limit=200, subtle=True),
             plain(f"Assigned by {by}", limit=200, subtle=True)]

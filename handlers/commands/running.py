@@ -13,7 +13,7 @@ from handlers.commands.registry import Where, command, incident_from_card
 from handlers.commands.reply import Reply
 from handlers.context import Context
 from handlers.effects import meeting_bridge
-from handlers.incident.roles import assign_role
+from handlers.incident.roles import assign_role, holds
 from handlers.incident.updates import post_update
 from incidents import roles as role_rules
 from incidents import updates as update_rules
@@ -109,8 +109,8 @@ async def name_role(ctx: Context, actor: Actor, args: dict[str, Any], where: Whe
                                 "Mention them (@name) or use their e-mail address.")
         done = await assign_role(ctx, conn, incident, role, person, actor)
         if done is None:
-            return await with_card(ctx, conn, incident, f"{person.name} already is "
-                                   f"{role_rules.title(role).lower()} of {incident.ref}.")
+            return await with_card(ctx, conn, incident, "Nothing to change: " + holds(
+                person.name, role, incident.ref, already=True) + ".")
         return await with_card(ctx, conn, incident, done)
     return await act_on_incident(ctx, args["incident"], where, act, action="role", actor=actor)
 

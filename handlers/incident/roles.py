@@ -37,11 +37,16 @@ async def assign_role(ctx: Context, conn: AsyncConnection, incident: Incident, r
                    data={"role": role, "person": person.email})
         await refresh_cards(ctx, conn, incident.id)
     await _mention(ctx, conn, incident, role, person, actor)
-    return f"✅ {person.name} is now {_the(role)} of {incident.ref}."
+    return f"✅ {holds(person.name, role, incident.ref)}."
 
 
-def _the(role: str) -> str:
-    return "the incident commander" if role == COMMANDER else f"the {title(role).lower()}"
+def holds(name: str, role: str, incident_ref: str, *, already: bool = False) -> str:
+    """"Tom Brennan now has the scribe role on INC-7"; the commander "is now the incident
+    commander of INC-7". `already`: without the "now"."""
+    now = "" if already else "now "
+    if role == COMMANDER:
+        return f"{name} is {now}the incident commander of {incident_ref}"
+    return f"{name} {now}has the {title(role).lower()} role on {incident_ref}"
 
 
 async def _mention(ctx: Context, conn: AsyncConnection, incident: Incident, role: str,
@@ -54,6 +59,6 @@ async def _mention(ctx: Context, conn: AsyncConnection, incident: Incident, role
     await queue_card_message(ctx, conn, conversation_id=channel,
                              card=role_card(incident, role, Who(person.email, person.name),
                                             actor.label),
-                             summary=f"{person.name}: {_the(role)} of {incident.ref}",
+                             summary=holds(person.name, role, incident.ref),
                              once_key=f"role:{incident.id}:{role}:{stamp}",
                              incident_id=incident.id)

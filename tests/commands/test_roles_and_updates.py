@@ -54,28 +54,28 @@ async def version(h) -> int:
 async def test_a_responder_names_a_scribe_shown_on_card_timeline_and_mentioned(running):
     h = running
     reply = await h.say("incident role INC-1 scribe @Daniel Okafor", channel="checkout")
-    assert reply["text"] == "✅ Daniel Okafor is now the scribe of INC-1."
+    assert reply["text"] == "✅ Daniel Okafor now has the scribe role on INC-1."
     await h.settle()
     assert "Scribe: Daniel Okafor" in card_text(live_card(h))
     entry = (await h.timeline(1))[-1]
     assert (entry["kind"], entry["text"], entry["actor"]) == ("role", "scribe: Daniel Okafor",
                                                              "Priya Raman")
-    (mention,) = messages(h, "is now **scribe**")
+    (mention,) = messages(h, "has the **scribe** role")
     assert "<at>Daniel Okafor</at>" in card_text(mention)
     assert mention["msteams"]["entities"][0]["mentioned"] == {"id": DANIEL,
                                                              "name": "Daniel Okafor"}
     # The same again changes nothing and mentions nobody again.
     again = await h.say("incident role INC-1 scribe daniel.okafor@shopfront.example",
                         channel="checkout")
-    assert "already is scribe" in again["text"]
+    assert again["text"] == "Nothing to change: Daniel Okafor has the scribe role on INC-1."
     await h.settle()
-    assert len(messages(h, "is now **scribe**")) == 1
+    assert len(messages(h, "has the **scribe** role")) == 1
 
 
 async def test_catalog_roles_and_commander_as_a_role(running):
     h = running
     reply = await h.say("incident role INC-1 customer liaison @Tom Brennan", channel="checkout")
-    assert "Tom Brennan is now the customer liaison of INC-1" in reply["text"]
+    assert "Tom Brennan now has the customer liaison role on INC-1" in reply["text"]
     reply = await h.say("incident role INC-1 commander @Daniel Okafor", channel="checkout")
     assert "Daniel Okafor is now the incident commander of INC-1" in reply["text"]
     await h.settle()
