@@ -69,6 +69,8 @@ class Integrations:
     graph_tenant_id: str = ""
     graph_base_url: str = "https://graph.microsoft.com/v1.0"
     azure_authority_host: str = "https://login.microsoftonline.com"
+    # Whose Teams meetings the incidents' bridges are (object id or UPN); needs Graph too.
+    meeting_organizer: str = ""
     jira_url: str = ""
     jira_email: str = ""
     jira_api_token: str = ""
@@ -154,6 +156,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         graph_tenant_id=get("GRAPH_TENANT_ID", bot.tenant_id),
         graph_base_url=get("GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0"),
         azure_authority_host=get("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com"),
+        meeting_organizer=get("FIREBELL_MEETING_ORGANIZER"),
         jira_url=get("JIRA_URL"), jira_email=get("JIRA_EMAIL"),
         jira_api_token=get("JIRA_API_TOKEN"),
         smtp_host=get("SMTP_HOST"), smtp_port=int(number("SMTP_PORT", 587)),
@@ -324,7 +327,7 @@ def configured(s: Integrations) -> Configured:
         graph=bool(s.graph_client_id and s.graph_client_secret and s.graph_tenant_id),
         jira=bool(s.jira_url and s.jira_email and s.jira_api_token),
         email=bool(s.smtp_host), pagerduty=bool(s.pagerduty_api_token),
-        jira_url=s.jira_url.rstrip("/"))
+        jira_url=s.jira_url.rstrip("/"), meeting_organizer=s.meeting_organizer)
 
 
 def connect_integrations(s: Integrations) -> Clients:

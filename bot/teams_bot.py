@@ -2,6 +2,8 @@
 activities; decides nothing about incidents itself."""
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import replace
 from typing import Any
@@ -189,8 +191,13 @@ def _message_body(text: str) -> AdaptiveCardInvokeResponse:
 
 
 def _action_key(verb: str, data: dict[str, Any], activity: Activity) -> str:
-    """Teams retries invokes: the same button on the same version of the card is one event."""
+    """Teams retries invokes: the same button on the same version of the card, with the same
+    inputs, is one event. (Two different updates posted from one version of the card are two.)"""
     if data.get("incident") and data.get("version") is not None:
         extra = data.get("level") or ""
+        inputs = {k: v for k, v in data.items() if k not in ("incident", "version", "level")}
+        if inputs:
+            extra += ":" + hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str)
+                                          .encode()).hexdigest()[:16]
         return f"card:{verb}:{data['incident']}:{data['version']}:{extra}"
     return f"activity:{activity.conversation.id}:{activity.id}"

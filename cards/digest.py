@@ -11,6 +11,7 @@ from incidents.metrics import (Costly, Figures, OverdueAction, OverduePostmortem
                                duration, money, trend_word)
 from incidents.model import ref
 from incidents.periods import Period
+from incidents.updates import UpdateFigures
 
 MAX_TEAMS = 15
 MAX_LIST = 8
@@ -39,6 +40,8 @@ class WeeklyDigest:
     recurring: Sequence[Recurring] = ()
     costliest: Sequence[Costly] = ()
     people: Mapping[str, str] = field(default_factory=dict)   # e-mail -> name
+    # Per incident of the week that had stakeholder updates or a level with a cadence.
+    updates: Sequence[UpdateFigures] = ()
 
     @property
     def quiet(self) -> bool:
@@ -137,8 +140,20 @@ def weekly_digest_card(d: WeeklyDigest) -> dict[str, Any]:
                              if len(f.by_service) > len(top) else ""), limit=600))
     body += recurring_section(d.recurring)
     body += costliest_section(d.costliest)
+    body += updates_section(d.updates)
     body += overdue_sections(d)
     return card(body)
+
+
+def updates_section(items: Sequence[UpdateFigures]) -> list[dict]:
+    """How each incident kept its stakeholders informed: updates, and the median gap between
+    them."""
+    lines = [f"{ref(u.incident_id)} · {u.count} update{'s' if u.count != 1 else ''} · median "
+             f"gap {duration(u.median_gap_seconds)} — {u.title}" for u in items[:MAX_LIST]]
+    out = _section("Stakeholder updates", lines)
+    if out and (extra := more(len(lines), len(items), "incidents")):
+        out.append(extra)
+    return out
 
 
 def recurring_section(items: Sequence[Recurring]) -> list[dict]:

@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 from cards.common import (LEVEL_ICON, MAX_CARD_BYTES, STATUS_STYLE, TITLE_CHARS, block, card,
                           execute, facts, labelled, link, mention, plain, size, when)
+from cards.running import Running, bridge_buttons, more_actions, role_lines, update_lines
 from incidents.model import Incident, ref
 
 
@@ -38,10 +39,13 @@ class IncidentView:
     commander_name: str | None = None
     timeline: Sequence[dict[str, Any]] | None = None  # shown by `show`, not on the live card
     timeline_hidden: int = 0                         # older entries left out to fit
+    running: Running | None = None                   # bridge, roles, stakeholder updates
 
 
 def incident_card(view: IncidentView) -> dict[str, Any]:
     body = _header(view) + _relations(view) + _facts(view) + _people(view)
+    body += bridge_buttons(view.running, view.incident.conference_url)
+    body += update_lines(view.running, view.incident)
     body += _follow_ups(view) + _timeline(view)
     actions = _actions(view)
     mentions = [mention(*view.oncall)[1]] if view.oncall else None
@@ -124,6 +128,7 @@ def _people(view: IncidentView) -> list[dict]:
         out.append(labelled("Acknowledged by", i.acknowledged_by, limit=100))
     if i.commander:
         out.append(labelled("Incident commander", view.commander_name or i.commander, limit=100))
+    out += role_lines(view.running)
     if view.oncall:
         text, _ = mention(*view.oncall)
         out.append(block(f"On call: {text}"))
@@ -156,8 +161,7 @@ def _follow_ups(view: IncidentView) -> list[dict]:
 
 def _links(view: IncidentView) -> list[tuple[str, str | None]]:
     i = view.incident
-    return [*view.links, ("Runbook", view.runbook), ("PagerDuty", i.html_url),
-            ("Join bridge", i.conference_url)]
+    return [*view.links, ("Runbook", view.runbook), ("PagerDuty", i.html_url)]
 
 
 def _timeline(view: IncidentView) -> list[dict]:
@@ -203,6 +207,7 @@ def _more(view: IncidentView, data: dict[str, Any]) -> dict | None:
     actions = []
     if any(d.problem for d in view.deliveries):
         actions.append(execute("Retry failed follow-ups", "retry", data))
+    actions += more_actions(view.running, view.incident, data)
     if not actions:
         return None
     return {"type": "Action.ShowCard", "title": "More", "card": {

@@ -39,6 +39,12 @@ class Configured:
     email: bool = False
     pagerduty: bool = False
     jira_url: str = ""           # JIRA's base URL, for links to its tasks
+    meeting_organizer: str = ""  # FIREBELL_MEETING_ORGANIZER: whose Teams meetings bridges are
+
+    @property
+    def bridge(self) -> bool:
+        """Meeting bridges need Graph and an organizer."""
+        return self.graph and bool(self.meeting_organizer)
 
 
 @dataclass

@@ -17,6 +17,8 @@ import yaml
 
 from incidents.dependencies import DependencyGraph
 from incidents.levels import LevelPolicy, parse_level_policy
+from incidents.roles import BUILT_IN as BUILT_IN_ROLES
+from incidents.roles import parse_roles
 
 _EMAIL = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
 
@@ -94,6 +96,7 @@ class Catalog:
     standby: StandbyRotations | None
     levels: LevelPolicy
     graph: DependencyGraph = field(repr=False, default=None)  # type: ignore[assignment]
+    roles: tuple[str, ...] = BUILT_IN_ROLES   # besides the commander (incidents/roles.py)
 
     # -- look-ups used by handlers ---------------------------------------------------------
     def service(self, name: str | None) -> Service | None:
@@ -160,6 +163,7 @@ def parse_catalog(raw: Any) -> Catalog:
     teams = _teams(raw.get("teams") or {}, problems)
     services = _services(raw.get("services") or [], teams, problems)
     standby = _standby(raw.get("standby"), tz, problems)
+    roles = parse_roles(raw.get("roles"), problems)
     try:
         levels = parse_level_policy(raw.get("levels"))
     except ValueError as exc:
@@ -168,7 +172,7 @@ def parse_catalog(raw: Any) -> Catalog:
     if problems:
         raise CatalogError(problems)
     graph = DependencyGraph({s.name: s.calls for s in services.values()})
-    return Catalog(tz, teams, services, people, standby, levels, graph)
+    return Catalog(tz, teams, services, people, standby, levels, graph, roles=roles)
 
 
 def _zone(name: Any, where: str, problems: list[str]) -> ZoneInfo:

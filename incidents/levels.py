@@ -7,8 +7,11 @@ team can tune them without a deploy; the defaults below cover the common alert w
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Mapping
+
+from incidents.updates import parse_update_every
 
 SERVICE_DOWN = "service-down"
 HIGH_ERROR_RATE = "high-error-rate"
@@ -42,6 +45,8 @@ class LevelPolicy:
     needs_postmortem: frozenset[str]
     war_room: frozenset[str]
     default: str = MINOR
+    # How often stakeholders hear from a running incident, per level (`update_every`).
+    update_every: Mapping[str, timedelta] = field(default_factory=dict)
 
     def level_for(self, title: str, labels: Mapping[str, str] | None = None) -> str:
         """First rule whose pattern matches the title, the alert name or a label value."""
@@ -93,7 +98,8 @@ def _words(name: str) -> str:
 
 
 def parse_level_policy(raw: Any) -> LevelPolicy:
-    """`levels:` in the catalog: rules (ordered, first match wins), needs_postmortem, war_room."""
+    """`levels:` in the catalog: rules (ordered, first match wins), needs_postmortem, war_room,
+    update_every."""
     raw = raw or {}
     if not isinstance(raw, dict):
         raise ValueError("levels: expected a mapping with rules, needs_postmortem and war_room")
@@ -105,7 +111,8 @@ def parse_level_policy(raw: Any) -> LevelPolicy:
     unknown = (needs_pm | war_room) - set(levels)
     if unknown:
         raise ValueError(f"levels: unknown level(s) {sorted(unknown)}; known: {list(levels)}")
-    return LevelPolicy(tuple(rules), levels, needs_pm, war_room)
+    return LevelPolicy(tuple(rules), levels, needs_pm, war_room,
+                       update_every=parse_update_every(raw.get("update_every"), levels))
 
 
 def _rule(raw: Any, i: int) -> LevelRule:

@@ -17,6 +17,9 @@ RESPONDER_ACTIONS = {
     "resolve": "resolve", "close": "close", "level": "change the level of",
     "assign": "assign the commander of", "link": "link", "unlink": "unlink",
     "rca_save": "edit the RCA of", "postmortem_link": "renew the postmortem link of",
+    # Running it: who does what, what stakeholders are told, where responders meet.
+    "role": "assign roles on", "update": "post stakeholder updates for",
+    "bridge": "open a meeting bridge for",
 }
 CONFIGURE_COMMANDERS = ("list incident commanders under a team's `incident_commanders:` in the "
                         "catalog, or set FIREBELL_ADMINS")
@@ -138,3 +141,25 @@ def _commanders(catalog: Catalog) -> str:
 def _unknown(actor: Actor, what: str) -> str:
     return (f"Sorry, I don't know who you are yet, so I can't let you {what}. Firebell learns "
             "the team roster when it is added to a team; try again in a minute.")
+
+
+def stakeholders_refusal(actor: Actor, scope: str, catalog: Catalog,
+                         admins: Iterable[str]) -> str | None:
+    """Why `actor` may not send stakeholder updates of `scope` (a team key, or "all") to a
+    channel (None: they may). As routing a team's incidents: its members, incident commanders
+    and admins; every team's ("all") only incident commanders and admins."""
+    what = ("every team's stakeholder updates" if scope == "all"
+            else f"{catalog.team_name(scope)}'s stakeholder updates")
+    if not actor.email:
+        return _unknown(actor, f"send {what} to a channel")
+    if is_commander_or_admin(actor, catalog, admins):
+        return None
+    team = catalog.team(scope)
+    if team is not None and actor.email.lower() in team.members:
+        return None
+    if scope == "all" and not set(admins) and not catalog.incident_commanders():
+        return (f"Nobody may send {what} to a channel yet: no incident commander or admin is "
+                f"configured. To allow it, {CONFIGURE_COMMANDERS}.")
+    who = "" if scope == "all" else f"members of {catalog.team_name(scope)}, "
+    return f"Sorry {actor.label}, only {who}{_commanders(catalog)} and admins may send {what} " \
+           "to a channel."

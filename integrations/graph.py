@@ -1,5 +1,5 @@
-"""Microsoft Graph (v1.0) for war-room chats: find or create a group chat, add people, install
-the Firebell app in it.
+"""Microsoft Graph (v1.0) for war-room chats (find or create a group chat, add people, install
+the Firebell app in it) and meeting bridges (an online meeting per incident, createOrGet).
 
 Speaks OAuth2 client credentials and the few Graph calls directly with httpx. MSAL is not used:
 it insists on https authorities and asks Microsoft's instance-discovery service about any host it
@@ -36,6 +36,13 @@ class Chat:
     topic: str | None
     web_url: str | None
     created: bool = False  # True when this call made it (False: it was already there)
+
+
+@dataclass(frozen=True)
+class Meeting:
+    id: str | None
+    join_url: str
+    created: bool = False  # True when this call made it (False: createOrGet found it)
 
 
 @dataclass
@@ -141,6 +148,28 @@ class GraphClient:
             return False  # installed by a run whose answer was lost
         return True
 
+    # ---- meeting bridge ------------------------------------------------------------------
+
+    async def create_or_get_meeting(self, organizer: str, external_id: str, subject: str
+                                    ) -> Meeting:
+        """The organizer's online meeting with this external id, created if there is none: the
+        same external id always gives the same meeting, so a retry never makes a second one.
+        `organizer` is an object id or a UPN (looked up: the onlineMeetings API takes object ids
+        only). Needs OnlineMeetings.ReadWrite.All and an application access policy granted to
+        the organizer."""
+        user_id = await self._user_id(organizer) if "@" in organizer else organizer
+        if user_id is None:
+            raise PermanentFailure(f"Graph create meeting: {_organizer_missing(organizer)}")
+        url = f"{self._base}/users/{_seg(user_id)}/onlineMeetings/createOrGet"
+        status, body = await self._exchange(
+            "POST", url, "create meeting", json={"externalId": external_id, "subject": subject},
+            not_found=_organizer_missing(organizer), forbidden=MEETING_PERMISSIONS)
+        join_url = str(body.get("joinWebUrl") or body.get("joinUrl") or "")
+        if not join_url.startswith("https://"):
+            raise PermanentFailure(f"Graph create meeting: no joinWebUrl in the answer "
+                                   f"(HTTP {status})")
+        return Meeting(id=body.get("id"), join_url=join_url, created=status == 201)
+
     # ---- look-ups ------------------------------------------------------------------------
 
     async def _member_keys(self, chat_id: str) -> set[str]:
@@ -172,6 +201,13 @@ class GraphClient:
 
     async def _call(self, method: str, url: str, what: str, *, params: dict | None = None,
                     json: Any = None, not_found: str | None) -> dict[str, Any]:
+        return (await self._exchange(method, url, what, params=params, json=json,
+                                     not_found=not_found))[1]
+
+    async def _exchange(self, method: str, url: str, what: str, *, params: dict | None = None,
+                        json: Any = None, not_found: str | None,
+                        forbidden: str | None = None) -> tuple[int, dict[str, Any]]:
+        """The answer's status and JSON body; failures raised as in _failure."""
         resp = await self._send(method, url, what, params, json)
         if resp.status_code == 401:
             # Tokens can be revoked or expire early: one fresh token, then it is the setup.
@@ -182,11 +218,11 @@ class GraphClient:
                     f"Graph {what}: the app's token was refused (HTTP 401 {_graph_error(resp)}): "
                     "check GRAPH_TENANT_ID and the app's admin-consented Graph permissions")
         if resp.status_code >= 400:
-            raise _failure(resp, what, not_found)
+            raise _failure(resp, what, not_found, forbidden)
         try:
-            return resp.json() if resp.content else {}
+            return resp.status_code, resp.json() if resp.content else {}
         except ValueError:
-            return {}
+            return resp.status_code, {}
 
     async def _send(self, method: str, url: str, what: str, params: dict | None,
                     json: Any) -> httpx.Response:
@@ -229,7 +265,15 @@ class _Conflict(PermanentFailure):
     pass
 
 
-def _failure(resp: httpx.Response, what: str, not_found: str | None) -> Exception:
+CHAT_PERMISSIONS = ("Chat.Create, Chat.ReadBasic.All, ChatMember.ReadWrite.All and "
+                    "TeamsAppInstallation.ReadWriteForChat.All, with admin consent")
+MEETING_PERMISSIONS = ("OnlineMeetings.ReadWrite.All, with admin consent, and an application "
+                       "access policy granted to the meeting organizer (New-CsApplicationAccess"
+                       "Policy, Grant-CsApplicationAccessPolicy)")
+
+
+def _failure(resp: httpx.Response, what: str, not_found: str | None,
+             forbidden: str | None = None) -> Exception:
     if resp.status_code in (408, 425, 429) or resp.status_code >= 500:
         return classify_status(resp.status_code, _graph_error(resp),
                                resp.headers.get("Retry-After"), f"Graph {what}")
@@ -242,8 +286,7 @@ def _failure(resp: httpx.Response, what: str, not_found: str | None) -> Exceptio
     if resp.status_code == 403:
         return PermanentFailure(
             f"Graph {what}: access denied ({detail}): grant the app registration the application "
-            "permissions Chat.Create, Chat.ReadBasic.All, ChatMember.ReadWrite.All and "
-            "TeamsAppInstallation.ReadWriteForChat.All, with admin consent")
+            f"permissions {forbidden or CHAT_PERMISSIONS}")
     return PermanentFailure(f"Graph {what}: {detail}")
 
 
@@ -313,6 +356,11 @@ def _unique(upns: Iterable[str]) -> list[str]:
 
 def _user_missing(upn: str) -> str:
     return f"user {upn} not found in the tenant: check the person's UPN"
+
+
+def _organizer_missing(organizer: str) -> str:
+    return (f"FIREBELL_MEETING_ORGANIZER {organizer} is not a user in this tenant (give an "
+            "object id or UPN)")
 
 
 def _chat_missing(chat_id: str) -> str:

@@ -22,13 +22,14 @@ class IncidentMail:
     postmortem: Mapping[str, Any] = field(default_factory=dict)
     action_items: Sequence[Mapping[str, Any]] = ()
     waiver: str | None = None          # the postmortem was waived: "waived by … on …: why"
+    bridge: str | None = None          # the incident's Teams meeting (Join bridge)
 
 
 def triggered_mail(m: IncidentMail) -> tuple[str, str, str]:
     i = m.incident
     subject = f"[Firebell] {i.ref} {i.level} on {i.service or 'unknown service'}: {i.title}"
     facts = _facts(m)
-    links = [("Open the card in Teams", m.teams_link), ("Runbook", m.runbook),
+    links = [*_bridges(m), ("Open the card in Teams", m.teams_link), ("Runbook", m.runbook),
              ("PagerDuty", i.html_url)]
     return subject[:250], _text("A new incident needs attention.", facts, links), \
         _html("A new incident needs attention.", i.title, facts, links, [])
@@ -52,6 +53,15 @@ def closed_mail(m: IncidentMail) -> tuple[str, str, str]:
     intro = "This incident is over. Here is what we learned."
     text = _text(intro, facts, links) + "\n\n" + "\n\n".join(f"{k}\n{v}" for k, v in sections)
     return subject[:250], text, _html(intro, i.title, facts, links, sections)
+
+
+def _bridges(m: IncidentMail) -> list[tuple[str, str | None]]:
+    """The Teams meeting, and PagerDuty's conference bridge when the alert brought one."""
+    conference = m.incident.conference_url
+    return [("Join bridge", m.bridge),
+            ("Conference bridge" if m.bridge else "Join bridge",
+             conference if conference and conference.startswith(("https://", "http://"))
+             else None)]
 
 
 def _facts(m: IncidentMail) -> list[tuple[str, str]]:

@@ -78,11 +78,14 @@ def weekly_email(d: WeeklyDigest) -> tuple[str, str, str]:
            for p in d.overdue_postmortems]
     actions = [(ref(a.incident_id), person(d, a.owner), f"{a.due_date:%Y-%m-%d}",
                 a.jira_key or "—", a.title) for a in d.overdue_actions]
+    updates = [(ref(u.incident_id), u.count, duration(u.median_gap_seconds), u.title)
+               for u in d.updates]
     sections = [("Summary", ["", ""], summary), ("By level", ["Level", "Incidents"], levels),
                 ("Time to acknowledge and resolve", speed_head, speed),
                 ("By service", ["Service", "Incidents"], services),
                 ("Recurring", ["Times", "Title", "Service", "Latest"], recurring),
                 ("Costliest", ["Incident", "Service", "Duration", "Impact", "Title"], costly),
+                ("Stakeholder updates", ["Incident", "Updates", "Median gap", "Title"], updates),
                 (f"Postmortems overdue ({d.overdue_postmortems_total})",
                  ["Incident", "Owner", "Due", "Title"], pms),
                 (f"Action items overdue ({d.overdue_actions_total})",

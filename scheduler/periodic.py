@@ -1,5 +1,6 @@
 """Periodic work on APScheduler, in the catalog's time zone: the weekly digest and the monthly
-report at their scheduled moments, reminders every few minutes, and a catch-up at start-up and
+report at their scheduled moments, reminders every few minutes (those of running incidents, a
+missing commander or an overdue stakeholder update, every 30 s), and a catch-up at start-up and
 every hour (a digest missed while Firebell was down goes out when it is back, once). Also the
 housekeeping ticks: JIRA statuses read back, PagerDuty's service dependencies imported (and the
 graph every replica uses rebuilt from them), old inbound event ids forgotten.
@@ -25,6 +26,7 @@ from handlers.effects.jira_status import sync_statuses
 from handlers.effects.oncall_sync import sync_from_pagerduty
 from handlers.reports.deliver import deliver_due
 from handlers.reports.reminders import send_reminders
+from handlers.reports.running import remind_running
 from handlers.reports.settings import MONTHLY, WEEKLY, ReportSettings
 from handlers.sync.dependencies import refresh_graph
 from handlers.sync.retention import forget_old_events
@@ -36,6 +38,7 @@ log = logging.getLogger("firebell.periodic")
 
 # How often the periodic work runs, and how long one replica's turn at a piece of it lasts.
 REMINDERS_EVERY = timedelta(minutes=15)
+RUNNING_REMINDERS_EVERY = timedelta(seconds=30)   # cadences may be as short as 30 s
 JIRA_SYNC_EVERY = timedelta(minutes=10)
 LEASE = timedelta(minutes=10)
 
@@ -62,6 +65,9 @@ class PeriodicScheduler:
                   **common)
         s.add_job(self.remind, IntervalTrigger(seconds=REMINDERS_EVERY.total_seconds()),
                   id="reminders", next_run_time=now + timedelta(seconds=30), **common)
+        s.add_job(self.remind_running,
+                  IntervalTrigger(seconds=RUNNING_REMINDERS_EVERY.total_seconds()),
+                  id="running_reminders", next_run_time=now + timedelta(seconds=20), **common)
         self._housekeeping(s, now, common)
         s.start()
 
@@ -119,6 +125,10 @@ class PeriodicScheduler:
     async def remind(self) -> dict[str, int]:
         return await self._under_lease("reminders",
                                        lambda: send_reminders(self.ctx, self.settings)) or {}
+
+    async def remind_running(self) -> dict[str, int]:
+        return await self._under_lease("running_reminders",
+                                       lambda: remind_running(self.ctx)) or {}
 
     async def _under_lease(self, name: str, work):
         ctx = self.ctx

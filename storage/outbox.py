@@ -186,6 +186,14 @@ async def block_conversation(db, conn: AsyncConnection, conversation_id: str,
                                                   set_={"blocked_until": until}))
 
 
+async def hurry(conn: AsyncConnection, once_key: str, now: datetime) -> bool:
+    """A pending job that was waiting for something (the trigger e-mail for the meeting
+    bridge) runs now; False if there is no such job waiting."""
+    result = await conn.execute(update(t).where(t.c.once_key == once_key, t.c.status == PENDING,
+                                                t.c.run_after > now).values(run_after=now))
+    return result.rowcount == 1
+
+
 async def retry_failed(conn: AsyncConnection, incident_id: int, now: datetime) -> int:
     """`/incident retry`: parked jobs of an incident go back to the queue with fresh attempts."""
     result = await conn.execute(update(t).where(t.c.incident_id == incident_id,

@@ -356,3 +356,59 @@ oncall_now = Table(
     Column("name", String(300)),
     Column("fetched_at", UtcDateTime, nullable=False),
 )
+
+# -- running the incident: meeting bridge, roles, stakeholder updates (issue #15) ---------------
+
+# The incident's Teams meeting (Graph onlineMeetings createOrGet, keyed on `external_id`, so a
+# retry gets the same meeting back instead of a second one).
+meeting_bridges = Table(
+    "meeting_bridges", metadata,
+    Column("incident_id", Id, ForeignKey("incidents.id"), primary_key=True),
+    Column("external_id", String(200), nullable=False),
+    Column("meeting_id", String(500)),
+    Column("join_url", String(2000), nullable=False),
+    Column("organizer", String(300)),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Who holds which role besides the commander (incidents/roles.py): one person per role.
+incident_roles = Table(
+    "incident_roles", metadata,
+    Column("incident_id", Id, ForeignKey("incidents.id"), primary_key=True),
+    Column("role", String(40), primary_key=True),
+    Column("person", String(300), nullable=False),           # e-mail of a catalog person
+    Column("assigned_by", String(200)),
+    Column("assigned_at", UtcDateTime, nullable=False),
+)
+
+# What stakeholders were told, in order (`incident update INC-n <phase> <text>`).
+status_updates = Table(
+    "status_updates", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("incident_id", Id, ForeignKey("incidents.id"), nullable=False),
+    Column("phase", String(20), nullable=False),             # investigating|identified|...
+    Column("text", Text, nullable=False),
+    Column("author", String(200)),
+    Column("posted_at", UtcDateTime, nullable=False),
+)
+Index("ix_status_updates_incident", status_updates.c.incident_id, status_updates.c.posted_at)
+
+# Channels that get stakeholder updates: `incident subscribe stakeholders <team|all>`.
+stakeholder_channels = Table(
+    "stakeholder_channels", metadata,
+    Column("scope", String(100), primary_key=True),          # a team key, or "all"
+    Column("conversation_id", String(500), ForeignKey("conversations.id"), primary_key=True),
+    Column("subscribed_by", String(200)),
+    Column("subscribed_at", UtcDateTime, nullable=False),
+)
+
+# Reminders about a running incident already sent, so each goes out once across replicas: the
+# missing commander (key ""), an overdue stakeholder update (key: the update it follows and
+# which cadence spell).
+incident_reminders = Table(
+    "incident_reminders", metadata,
+    Column("incident_id", Id, ForeignKey("incidents.id"), primary_key=True),
+    Column("kind", String(40), primary_key=True),            # commander | update
+    Column("key", String(100), primary_key=True),
+    Column("sent_at", UtcDateTime, nullable=False),
+)

@@ -1,5 +1,6 @@
 """Where a team's incidents go: `incident subscribe <team|default>` routes them to this channel,
-`incident unsubscribe <team|default>` stops that. Routing is for the team's members, incident
+`incident unsubscribe <team|default>` stops that (`… stakeholders <team|all>`: the stakeholder
+updates, handlers/commands/stakeholders.py). Routing is for the team's members, incident
 commanders and admins; the default channel (incidents of no team) for incident commanders and
 admins only (incidents/permissions.py)."""
 from __future__ import annotations
@@ -12,6 +13,7 @@ from handlers.commands.acting import first_time
 from handlers.commands.parsing import ParseError
 from handlers.commands.registry import Where, command
 from handlers.commands.reply import Reply
+from handlers.commands.stakeholders import parse_stakeholders, route_stakeholders
 from handlers.context import Context
 from handlers.effects.incident_cards import post_card_to
 from incidents import permissions
@@ -21,6 +23,8 @@ from storage import incidents as store
 
 
 def _parse_team(rest: str, verb: str) -> dict[str, Any]:
+    if (stakeholders := parse_stakeholders(rest, verb)) is not None:
+        return stakeholders
     if not rest:
         raise ParseError(f"Usage: `incident {verb} <team>` or `incident {verb} default`.")
     return {"team": rest.strip()[:100]}
@@ -89,6 +93,8 @@ async def unsubscribe(ctx: Context, actor: Actor, args: dict[str, Any], where: W
 async def _change_routing(ctx: Context, actor: Actor, args: dict[str, Any], where: Where,
                           verb: str,
                           change: Callable[[AsyncConnection, str], Awaitable[Reply]]) -> Reply:
+    if "stakeholders" in args:
+        return await route_stakeholders(ctx, actor, args, where, verb)
     team, refused = _routing_refusal(ctx, actor, args, where, verb)
     if refused:
         return refused

@@ -19,6 +19,6 @@ from incidents.model import Actor
 async def show_status(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
     if not permissions.is_commander_or_admin(actor, ctx.catalog, ctx.policy.admins):
         return Reply.refuse(permissions.status_refusal(actor, ctx.catalog, ctx.policy.admins))
-    sections = [status.integrations(ctx), *await status.outbox_sections(ctx),
+    sections = [status.integrations(ctx), status.bridges(ctx), *await status.outbox_sections(ctx),
                 await status.digests(ctx)]
     return Reply(card=status_card(sections))

@@ -2,6 +2,7 @@
 stakeholders; on close, the RCA summary. Rendered at send time from stored state."""
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -13,6 +14,7 @@ from incidents import postmortem as pm_rules
 from incidents.model import FIREBELL, Incident
 from integrations.mailer import Email
 from mail.incident import IncidentMail, closed_mail, triggered_mail
+from storage import bridges
 from storage import incidents as store
 from storage import outbox
 from storage import postmortems as pm_store
@@ -20,11 +22,24 @@ from storage import timeline
 from storage.outbox import Job
 
 
-async def queue_triggered(ctx: Context, conn: AsyncConnection, incident: Incident) -> None:
+async def queue_triggered(ctx: Context, conn: AsyncConnection, incident: Incident, *,
+                          wait: timedelta | None = None) -> None:
+    """`wait`: the e-mail waits (at most that long) for something it shows that is being made,
+    the meeting bridge; hurry_triggered sends it as soon as that is there."""
     if ctx.configured.email and incident.level in ctx.policy.trigger_email_levels:
         await outbox.enqueue(ctx.db, conn, "incident_email", now=ctx.now(),
                              incident_id=incident.id, payload={"event": "triggered"},
-                             once_key=f"email:triggered:{incident.id}")
+                             once_key=_triggered_key(incident.id),
+                             run_after=ctx.now() + wait if wait else None)
+
+
+async def hurry_triggered(ctx: Context, conn: AsyncConnection, incident_id: int) -> None:
+    """What the trigger e-mail waited for is there: send it now."""
+    await outbox.hurry(conn, _triggered_key(incident_id), ctx.now())
+
+
+def _triggered_key(incident_id: int) -> str:
+    return f"email:triggered:{incident_id}"
 
 
 async def queue_closed(ctx: Context, conn: AsyncConnection, incident: Incident) -> None:
@@ -76,6 +91,7 @@ async def _mail(ctx: Context, conn: AsyncConnection, incident: Incident) -> Inci
     service = ctx.catalog.service(incident.service)
     team = ctx.catalog.team(incident.team)
     postmortem = await pm_store.get(conn, incident.id)
+    bridge = await bridges.get(conn, incident.parent_id or incident.id)
     return IncidentMail(
         incident=incident, team_name=team.name if team else None,
         teams_link=await links.card_in_channel(conn, incident),
@@ -84,4 +100,5 @@ async def _mail(ctx: Context, conn: AsyncConnection, incident: Incident) -> Inci
         oncall=ctx.catalog.display_name(service.primary) if service and service.primary else None,
         impact_usd=pm_rules.impact_of(ctx.catalog, incident, postmortem, ctx.now()),
         postmortem=postmortem or {}, action_items=await pm_store.action_items(conn, incident.id),
-        waiver=pm_rules.waiver_text(postmortem, ctx.catalog.display_name))
+        waiver=pm_rules.waiver_text(postmortem, ctx.catalog.display_name),
+        bridge=bridge["join_url"] if bridge else None)

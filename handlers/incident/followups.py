@@ -1,5 +1,5 @@
-"""What a change to a root incident implies beyond its card: postmortem, war room, JIRA,
-e-mail, PagerDuty, the close summary. Each is queued as an outbox job in the caller's
+"""What a change to a root incident implies beyond its card: postmortem, war room, meeting
+bridge, JIRA, e-mail, PagerDuty, the close summary. Each is queued as an outbox job in the caller's
 transaction; none is called here. Duplicates and cascade children get none of their own: they
 fold into their root."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handlers.context import Context
-from handlers.effects import incident_email, pagerduty_status, war_room
+from handlers.effects import incident_email, meeting_bridge, pagerduty_status, war_room
 from handlers.incident.postmortem import ensure_postmortem
 from handlers.reports.close_summary import queue_close_summary
 from incidents import postmortem as pm_rules
@@ -19,13 +19,17 @@ async def on_announce(ctx: Context, conn: AsyncConnection, incident: Incident) -
     """A new root incident: everything its level calls for."""
     await ensure_postmortem(ctx, conn, incident)
     await war_room.queue_war_room(ctx, conn, incident)
-    await incident_email.queue_triggered(ctx, conn, incident)
+    # The trigger e-mail shows the bridge's link: it waits (a little) for the bridge.
+    bridging = await meeting_bridge.queue_automatic(ctx, conn, incident)
+    await incident_email.queue_triggered(
+        ctx, conn, incident, wait=meeting_bridge.EMAIL_WAITS_AT_MOST if bridging else None)
 
 
 async def on_level_change(ctx: Context, conn: AsyncConnection, incident: Incident) -> None:
     if incident.parent_id is None and incident.correlated:
         await ensure_postmortem(ctx, conn, incident)
         await war_room.queue_war_room(ctx, conn, incident)
+        await meeting_bridge.queue_automatic(ctx, conn, incident)
 
 
 async def on_linked(ctx: Context, conn: AsyncConnection, child: Incident, root: Incident) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from cards.status import StatusRow, StatusSection
 from handlers.context import Context
+from incidents import bridge as bridge_rules
 from incidents.metrics import duration
 from incidents.model import ref
 from storage import outbox, reports
@@ -31,6 +32,16 @@ def integrations(ctx: Context) -> StatusSection:
                       else f"not configured, so no {what}: set {settings}")
             for key, name, what, settings in SYSTEMS]
     return StatusSection("Outside systems", rows)
+
+
+def bridges(ctx: Context) -> StatusSection:
+    """Meeting bridges need Graph and an organizer: say which is missing."""
+    why_not = bridge_rules.not_configured(ctx.configured.graph,
+                                          ctx.configured.meeting_organizer)
+    state = (f"configured (Teams meetings organized by {ctx.configured.meeting_organizer}; "
+             "service-down incidents get one by themselves, `incident bridge INC-n` opens one)"
+             if why_not is None else f"not configured, so {why_not}")
+    return StatusSection("Meeting bridge", [StatusRow("Teams meeting", state)])
 
 
 async def outbox_sections(ctx: Context) -> list[StatusSection]:

@@ -12,6 +12,7 @@ from handlers.context import Context
 from handlers.effects.registry import shown_as
 from handlers.reads import links
 from handlers.reads.postmortem import missing_for
+from handlers.reads.running import running_view
 from handlers.reads.similar import similar_incidents
 from incidents import postmortem as pm_rules
 from incidents.model import Incident
@@ -48,7 +49,8 @@ async def load_view(ctx: Context, conn: AsyncConnection, incident: Incident, *,
         impact_usd=pm_rules.impact_of(catalog, incident, postmortem, ctx.now()),
         commander_name=catalog.display_name(incident.commander) if incident.commander else None,
         similar=await similar_incidents(ctx, conn, incident),
-        timeline=await timeline.entries(conn, incident.id) if with_timeline else None)
+        timeline=await timeline.entries(conn, incident.id) if with_timeline else None,
+        running=await running_view(ctx, conn, incident))
 
 
 async def render_card(ctx: Context, conn: AsyncConnection, incident: Incident) -> dict[str, Any]:

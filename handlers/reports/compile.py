@@ -18,7 +18,9 @@ from incidents import metrics as m
 from incidents.metrics import Figures
 from incidents.period_figures import ALL, NO_TEAM
 from incidents.periods import MONTH, WEEK, Period, last_complete, local_date, shift
+from incidents.updates import update_figures
 from storage import reports as store
+from storage import updates as updates_store
 
 COMPANY = "company"
 
@@ -88,12 +90,15 @@ async def _weekly(ctx: Context, period: Period, now: datetime) -> Compiled:
     before = shift(period, -4, tz)
     as_of = min(now, period.end)
     # The week, and (bucket -1) MTTA / MTTR of the four weeks before it, pooled.
-    both, overdue, recurring_rows, costly = await asyncio.gather(
+    both, overdue, recurring_rows, costly, (updated, posted) = await asyncio.gather(
         period_figures(ctx, [period.start, period.end], as_of, by_service=True,
                        earlier=before.start),
         _overdue(ctx, now),
         read(ctx, store.recurring, period.start, period.end),
-        read(ctx, store.costliest, period.start, period.end, as_of, revenue(ctx)))
+        read(ctx, store.costliest, period.start, period.end, as_of, revenue(ctx)),
+        read(ctx, updates_store.of_period, period.start, period.end,
+             sorted(ctx.catalog.levels.update_every)))
+    stakeholder_updates = update_figures(updated, posted)
     week, earlier = both.get(0, {}), both.get(-1, {})
     pm_counts, postmortems, ai_counts, actions = overdue
     recurring = [m.Recurring(r["fingerprint"], r["n"], r["title"], r["service"], r["team"],
@@ -122,7 +127,7 @@ async def _weekly(ctx: Context, period: Period, now: datetime) -> Compiled:
                                 c["usd"]) for c in costly
                        if (c["overall_rank"] <= 3 if key is None else c["team"] == key
                            and c["team_rank"] <= 3)],
-            people=people)
+            people=people, updates=[u for u in stakeholder_updates if mine(u.team)])
 
     return Compiled(WEEKLY, period, digest(COMPANY, None),
                     {k: digest(k, k) for k in _teams_in_scope(ctx)})

@@ -174,12 +174,45 @@ def incident_cards() -> dict[str, dict]:
                         ("Postmortem", f"{BASE}/postmortems/{PM_TOKEN}"),
                         ("PAY-482", "https://shopfront.atlassian.net/browse/PAY-482")],
                  deliveries=_deliveries("INC-12"), notices=NOTICES,
-                 similar=[incident(k, title=LONG_TITLE, status="closed") for k in (3, 5, 9)])
+                 similar=[incident(k, title=LONG_TITLE, status="closed") for k in (3, 5, 9)],
+                 running=running_state(overdue=True))
     cards["incident-root-many-children-links-failures"] = incident_card(full)
     # the `show` view: with its timeline, an ordinary one and the largest realistic one
     cards["incident-show-timeline"] = incident_card(_view(ack, timeline=_timeline(14)))
     cards["incident-show-largest-timeline"] = incident_card(replace(full, timeline=_timeline(600, text_chars=500)))
+    # running it: bridge (ours and PagerDuty's), roles, the latest stakeholder update, the More forms
+    cards["incident-running-bridge-roles-update"] = incident_card(_view(root, running=running_state()))
+    cards["incident-running-update-overdue"] = incident_card(_view(ack, running=running_state(overdue=True)))
+    cards["incident-running-open-bridge"] = incident_card(_view(incident(8, level="minor"), running=running_state(
+        bridge=False, roles=False, update=False)))
+    cards["incident-running-resolved"] = incident_card(_view(replace(root, status="resolved",
+                                                                     resolved_at=T0 + timedelta(minutes=40)),
+                                                             running=running_state(due=False)))
     return cards
+
+
+def running_state(*, overdue: bool = False, bridge: bool = True, roles: bool = True, update: bool = True,
+                  due: bool = True):
+    """What the card shows about running an incident, at its fullest: 30 people on the role form, the longest
+    update text, every role held."""
+    from cards.running import LatestUpdate, Running
+    from incidents.updates import TEXT_LIMIT
+
+    catalog = _catalog()
+    people = [(p.email, p.name) for p in catalog.people.values()]
+    people += [(f"responder.{k}@shopfront.example", f"Responder Number {k:02d} with a long name") for k in range(30)]
+    text = ("Payments are failing for EU shoppers; we rolled back release 1.8.3 and the error rate is falling. "
+            "Next update when the queue has drained. “é”, ✓, 日本. " * 20)[:TEXT_LIMIT]
+    return Running(
+        bridge_url=("https://teams.microsoft.com/l/meetup-join/19%3ameeting_NzQ0ZTY4YjgtYjM1Ni00%40thread.v2/0"
+                    "?context=%7b%22Tid%22%3a%2211111111-2222-3333-4444-555555555555%22%7d") if bridge else None,
+        can_open_bridge=not bridge,
+        roles=[("communications", "Tom Brennan"), ("scribe", "Daniel Okafor"),
+               ("customer-liaison", "Noah Bergström")] if roles else [],
+        latest_update=LatestUpdate("identified", text, "Mei Tanaka", T0 + timedelta(minutes=20)) if update else None,
+        update_count=7 if update else 0,
+        next_update_due=T0 + timedelta(minutes=50) if due else None, update_overdue=overdue,
+        role_choices=("commander", *catalog.roles), people=people[:30])
 
 
 def _rca_text(label: str, limit: int) -> str:
@@ -261,7 +294,11 @@ def status_cards() -> dict[str, dict]:
     digests = StatusSection("Digests", [StatusRow("Last weekly", "2025-W11 to channel:checkout, "
                                                                   "2025-03-17 08:00 UTC"),
                                         StatusRow("Last monthly", "none yet")])
-    return {"status-problems": status_card([systems, parked, digests]),
+    bridge = StatusSection("Meeting bridge", [StatusRow(
+        "Teams meeting", "not configured, so no meeting bridge: set FIREBELL_MEETING_ORGANIZER (the object id or "
+                         "UPN of the user whose Teams meetings the bridges are; Graph needs OnlineMeetings.ReadWrite"
+                         ".All and an application access policy granted to that user)")])
+    return {"status-problems": status_card([systems, bridge, parked, digests]),
             "status-healthy": status_card([systems, healthy, digests])}
 
 
@@ -299,10 +336,17 @@ def digest_cards() -> dict[str, dict]:
         overdue_actions_total=23,
         recurring=[Recurring(f"fp{k}", 5 - k, LONG_TITLE, "checkout-api", "checkout", 40 + k) for k in range(5)],
         costliest=[Costly(50 + k, LONG_TITLE, "payment-gateway", "payments", 95.0 - k, 237_500.0) for k in range(3)],
-        people=people)
+        people=people, updates=_update_figures())
     quiet = WeeklyDigest(scope="checkout", name="Checkout", period=period, figures=_figures(0), before=_figures(0))
     return {"digest-weekly-company": weekly_digest_card(full), "digest-weekly-team": weekly_digest_card(
         replace(full, scope="checkout", name="Checkout", teams=())), "digest-weekly-quiet": weekly_digest_card(quiet)}
+
+
+def _update_figures():
+    from incidents.updates import UpdateFigures
+
+    return [UpdateFigures(60 + k, LONG_TITLE, "checkout", "service-down", 12 - k, 1800.0 + 60 * k if k < 11 else None)
+            for k in range(12)]
 
 
 def report_cards() -> dict[str, dict]:
@@ -388,6 +432,37 @@ def summary_cards() -> dict[str, dict]:
         teams_url="https://teams.microsoft.com/l/message/19%3Acheckout%40thread.tacv2/1700?parentMessageId=1700"))}
 
 
+def running_message_cards() -> dict[str, dict]:
+    from cards.reminder import Who
+    from cards.running_messages import (commander_reminder_card, role_card, stakeholder_update_card,
+                                        update_reminder_card)
+    from incidents.updates import PHASES, TEXT_LIMIT
+
+    i = pagerduty_incident(12, title=LONG_TITLE)
+    text = ("Card payments fail for about a third of EU shoppers; the payment gateway pods crash on start after "
+            "release 1.8.3. We are rolling back. “é”, ✓, 日本. " * 20)[:TEXT_LIMIT]
+    bridge = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_NzQ0ZTY4YjgtYjM1Ni00%40thread.v2/0"
+    cards = {f"stakeholder-update-{phase}": stakeholder_update_card(
+        i, phase=phase, text=text, author="Mei Tanaka", posted_at=T0 + timedelta(minutes=20), number=n + 1,
+        team_name="Payments", bridge_url=bridge) for n, phase in enumerate(PHASES)}
+    cards["stakeholder-update-short-no-bridge"] = stakeholder_update_card(
+        incident(7), phase="investigating", text="Looking into it.", author=None, posted_at=T0, number=1,
+        team_name=None)
+    tom, priya = Who("tom.brennan@shopfront.example", "Tom Brennan"), Who("priya.raman@shopfront.example",
+                                                                           "Priya Raman")
+    cards.update({
+        "role-scribe": role_card(i, "scribe", tom, "Priya Raman"),
+        "role-commander": role_card(i, "commander", priya, "Sarah Kim"),
+        "reminder-no-commander": commander_reminder_card(i, priya, 11 * 60),
+        "reminder-no-commander-no-oncall": commander_reminder_card(incident(7), None, 600),
+        "reminder-update-first": update_reminder_card(i, priya, "on call", 31 * 60, "30 min", first=True),
+        "reminder-update-commander": update_reminder_card(i, tom, "incident commander", 95 * 60, "90 s",
+                                                          first=False),
+        "reminder-update-nobody": update_reminder_card(incident(7), None, "on call", 3600, "1 h", first=False),
+    })
+    return cards
+
+
 OPTIONAL: dict[str, tuple[str, Callable[[], dict[str, dict]]]] = {
     "digest": ("cards.digest", digest_cards),
     "report": ("cards.report", report_cards),
@@ -395,6 +470,7 @@ OPTIONAL: dict[str, tuple[str, Callable[[], dict[str, dict]]]] = {
     "search": ("cards.search", search_cards),
     "stats": ("cards.stats", stats_cards),
     "summary": ("cards.summary", summary_cards),
+    "running": ("cards.running_messages", running_message_cards),
 }
 
 

@@ -9,6 +9,7 @@ AD token endpoint its client credentials go to. One server, one base URL::
     GET  {base}/v1.0/users/{idOrUpn}                         get_user
     GET  {base}/v1.0/chats/{chatId}/installedApps            list_apps  $filter=teamsApp/id eq '..'
     POST {base}/v1.0/chats/{chatId}/installedApps            install_app
+    POST {base}/v1.0/users/{userId}/onlineMeetings/createOrGet  create_or_get_meeting
 
 (the names are ``RecordedRequest.kind``). Point Firebell at it with ``AZURE_AUTHORITY_HOST={base}``
 and ``GRAPH_BASE_URL={base}/v1.0`` (``graph.env()``). A query option or ``$filter`` Firebell does
@@ -23,13 +24,20 @@ minimum for group chats, but a 2-member group chat can be created and later refu
 chats under ``min_group_members`` (3), the safe side. Not checked against the live service:
 unknown users -> 404 ``NotFound``; adding a member twice -> 201 (the existing member);
 installing an app twice -> 409 ``Conflict``.
+
+Meetings (api-reference/v1.0/api/onlinemeeting-createorget.md): with an application token the
+path names the organizer by *object id* (a UPN there is not found, as the SDK issues report),
+the app needs an application access policy granted to that organizer (else 403, code
+``General``, "No application access policy found for this app."), ``externalId`` is required,
+and (tenant, organizer, externalId) identifies a meeting: the first call answers 201 Created,
+every later one 200 OK with the same meeting (start and end default to now and now + 1 h).
 """
 from __future__ import annotations
 
 import base64
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -82,6 +90,8 @@ class FakeGraph(HttpStandIn):
         self.users: dict[str, dict] = {}  # id -> user
         self.teams_apps: dict[str, dict] = {}  # catalog id -> teamsApp
         self.chats: dict[str, dict] = {}  # id -> chat, with its "members" and "installedApps"
+        self.meetings: dict[tuple[str, str], dict] = {}  # (organizer id, externalId) -> meeting
+        self.meeting_policy: set[str] = set()  # organizers the app may make meetings for
 
     # ---- set up by the test --------------------------------------------------------------------
 
@@ -109,6 +119,11 @@ class FakeGraph(HttpStandIn):
             self.teams_apps[app["id"]] = app
         return app
 
+    def grant_meeting_policy(self, user: dict) -> None:
+        """Grant-CsApplicationAccessPolicy: the app may make meetings on ``user``'s behalf."""
+        with self._lock:
+            self.meeting_policy.add(user["id"])
+
     def expire_tokens(self) -> None:
         """Every token issued so far now gets 401 'Lifetime validation failed'."""
         self.tokens.expire_all()
@@ -129,6 +144,10 @@ class FakeGraph(HttpStandIn):
         with self._lock:
             return [m["userId"] for m in self.chats[chat_id]["members"]]
 
+    def meetings_of(self, user: dict) -> list[dict]:
+        with self._lock:
+            return [m for (organizer, _), m in self.meetings.items() if organizer == user["id"]]
+
     def app_ids(self, chat_id: str) -> list[str]:
         with self._lock:
             return [a["teamsApp"]["id"] for a in self.chats[chat_id]["installedApps"]]
@@ -145,6 +164,8 @@ class FakeGraph(HttpStandIn):
             web.get("/v1.0/users/{userId}", self._get_user, name="get_user"),
             web.get(f"{chat}/installedApps", self._list_apps, name="list_apps"),
             web.post(f"{chat}/installedApps", self._install_app, name="install_app"),
+            web.post("/v1.0/users/{userId}/onlineMeetings/createOrGet",
+                     self._create_or_get_meeting, name="create_or_get_meeting"),
             *self.tokens.routes(lambda: self.base_url),
         ]
 
@@ -230,6 +251,41 @@ class FakeGraph(HttpStandIn):
         installation = base64.b64encode(f"{chat['id']}##{app['id']}".encode()).decode()
         chat["installedApps"].append({"id": installation, "teamsApp": app})
         return web.Response(status=201)
+
+    def _create_or_get_meeting(self, request: web.Request) -> web.Response:
+        body = _json_object(request, {"externalId", "subject", "startDateTime", "endDateTime",
+                                      "participants"})
+        organizer = self.users.get(request.match_info["userId"])  # object ids only
+        if organizer is None:
+            raise _refused(404, "NotFound", "The user could not be found.")
+        if organizer["id"] not in self.meeting_policy:
+            raise _refused(403, "General", "No application access policy found for this app.")
+        external_id = body.get("externalId")
+        if not isinstance(external_id, str) or not external_id:
+            raise _bad("externalId is required.")
+        key = (organizer["id"], external_id)
+        if key in self.meetings:
+            return web.json_response(self.meetings[key], status=200)
+        self.meetings[key] = self._meeting(organizer, external_id, body.get("subject"))
+        return web.json_response(self.meetings[key], status=201)
+
+    def _meeting(self, organizer: dict, external_id: str, subject: Any) -> dict:
+        thread = f"19:meeting_{uuid.uuid4().hex}@thread.v2"
+        context = quote(f'{{"Tid":"{self.tenant_id}","Oid":"{organizer["id"]}"}}', safe="")
+        start = datetime.now(timezone.utc)
+        return {
+            "id": base64.b64encode(f"1*{organizer['id']}*0**{thread}".encode()).decode(),
+            "externalId": external_id, "subject": subject if isinstance(subject, str) else None,
+            "creationDateTime": _now_iso(), "startDateTime": _now_iso(),
+            "endDateTime": (start + timedelta(hours=1)).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "joinWebUrl": f"https://teams.microsoft.com/l/meetup-join/{quote(thread, safe='')}/0"
+                          f"?context={context}",
+            "chatInfo": {"threadId": thread, "messageId": "0", "replyChainMessageId": None},
+            "participants": {"organizer": {"upn": organizer["userPrincipalName"],
+                                           "role": "presenter",
+                                           "identity": {"user": {"id": organizer["id"]}}},
+                             "attendees": []}}
 
     # ---- helpers -------------------------------------------------------------------------------
 

@@ -100,3 +100,36 @@ async def test_an_app_is_installed_once_and_must_be_in_the_catalog(graph, api):
                                         "$filter": f"teamsApp/id eq '{app['id']}'"})
     assert [a["teamsApp"]["externalId"] for a in listed.json()["value"]] == [app["externalId"]]
     assert graph.app_ids(chat["id"]) == [app["id"]]
+
+
+async def test_create_or_get_meeting_as_graph_answers_it(graph, api):
+    url = f"/users/{graph.alice['id']}/onlineMeetings/createOrGet"
+    body = {"externalId": "firebell-INC-7-abc", "subject": "INC-7 bridge"}
+    denied = await api.post(url, json=body)
+    assert denied.status_code == 403
+    assert denied.json()["error"] == {**denied.json()["error"], "code": "General",
+                                      "message": "No application access policy found for "
+                                                 "this app."}
+    graph.grant_meeting_policy(graph.alice)
+    created = await api.post(url, json=body)
+    assert created.status_code == 201 and created.json()["externalId"] == body["externalId"]
+    again = await api.post(url, json={**body, "subject": "changed"})
+    assert again.status_code == 200 and again.json() == created.json()
+    # Same external id, another organizer: another meeting (tenant, user, externalId is the key).
+    graph.grant_meeting_policy(graph.bob)
+    bobs = await api.post(f"/users/{graph.bob['id']}/onlineMeetings/createOrGet", json=body)
+    assert bobs.status_code == 201 and bobs.json()["joinWebUrl"] != created.json()["joinWebUrl"]
+
+
+@pytest.mark.parametrize("path_user, body, status", [
+    ("upn", {"externalId": "x"}, 404),               # application tokens name users by object id
+    ("id", {"subject": "no external id"}, 400),
+    ("id", {"externalId": "x", "lobbyBypassSettings": {}}, 400),  # not something Firebell sends
+])
+async def test_create_or_get_meeting_refuses_what_graph_refuses(graph, api, path_user, body,
+                                                                status):
+    graph.grant_meeting_policy(graph.alice)
+    who = graph.alice["userPrincipalName"] if path_user == "upn" else graph.alice["id"]
+    answer = await api.post(f"/users/{who}/onlineMeetings/createOrGet", json=body)
+    assert answer.status_code == status
+    assert graph.meetings == {}

@@ -191,3 +191,37 @@ async def test_a_hung_graph_times_out_as_temporary(graph):
             await client.find_chat(TOPIC, graph.alice["userPrincipalName"])
     finally:
         await client.close()
+
+
+# -- meeting bridges (onlineMeetings createOrGet) ---------------------------------------------
+
+async def test_meeting_by_upn_or_object_id_is_one_meeting_per_external_id(graph, client):
+    graph.grant_meeting_policy(graph.bob)
+    first = await client.create_or_get_meeting("Bob.Jones@contoso.example", "firebell-INC-7-x",
+                                                "INC-7 bridge: checkout down")
+    assert first.created and first.join_url.startswith("https://teams.microsoft.com/l/meetup-join/")
+    again = await client.create_or_get_meeting(graph.bob["id"], "firebell-INC-7-x", "other")
+    assert (again.join_url, again.created) == (first.join_url, False)
+    other = await client.create_or_get_meeting(graph.bob["id"], "firebell-INC-8-x", "INC-8")
+    assert other.join_url != first.join_url
+    # The UPN was looked up once; createOrGet always got the object id.
+    assert {r.params["userId"] for r in graph.requests_of("create_or_get_meeting")} == \
+        {graph.bob["id"]}
+    assert len(graph.meetings_of(graph.bob)) == 2
+
+
+async def test_meeting_failures_name_what_to_fix(graph, client):
+    with pytest.raises(PermanentFailure) as denied:
+        await client.create_or_get_meeting(graph.alice["id"], "firebell-INC-7-x", "INC-7")
+    assert "No application access policy" in str(denied.value)
+    assert "OnlineMeetings.ReadWrite.All" in str(denied.value)
+    assert "Grant-CsApplicationAccessPolicy" in str(denied.value)
+    with pytest.raises(PermanentFailure) as unknown:
+        await client.create_or_get_meeting("ghost@contoso.example", "firebell-INC-7-x", "INC-7")
+    assert "FIREBELL_MEETING_ORGANIZER ghost@contoso.example is not a user" in str(unknown.value)
+    graph.grant_meeting_policy(graph.alice)
+    graph.fail_next(1, status=503, kind="create_or_get_meeting")
+    with pytest.raises(TemporaryFailure):
+        await client.create_or_get_meeting(graph.alice["id"], "firebell-INC-7-x", "INC-7")
+    assert (await client.create_or_get_meeting(graph.alice["id"], "firebell-INC-7-x",
+                                               "INC-7")).created
