@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from incidents.dependencies import DependencyGraph
+from incidents.heartbeats import Heartbeat, parse_heartbeats
 from incidents.levels import LevelPolicy, parse_level_policy
 
 _EMAIL = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
@@ -94,6 +95,7 @@ class Catalog:
     standby: StandbyRotations | None
     levels: LevelPolicy
     graph: DependencyGraph = field(repr=False, default=None)  # type: ignore[assignment]
+    heartbeats: Mapping[str, Heartbeat] = field(default_factory=dict)  # by name
 
     # -- look-ups used by handlers ---------------------------------------------------------
     def service(self, name: str | None) -> Service | None:
@@ -165,10 +167,11 @@ def parse_catalog(raw: Any) -> Catalog:
     except ValueError as exc:
         problems.append(str(exc))
         levels = parse_level_policy(None)
+    heartbeats = parse_heartbeats(raw.get("heartbeats"), services, levels.levels, problems)
     if problems:
         raise CatalogError(problems)
     graph = DependencyGraph({s.name: s.calls for s in services.values()})
-    return Catalog(tz, teams, services, people, standby, levels, graph)
+    return Catalog(tz, teams, services, people, standby, levels, graph, heartbeats=heartbeats)
 
 
 def _zone(name: Any, where: str, problems: list[str]) -> ZoneInfo:

@@ -9,6 +9,7 @@ from handlers.commands.registry import Where, command
 from handlers.commands.reply import Reply
 from handlers.context import Context
 from handlers.reads import status
+from handlers.reads.heartbeats import status_section as heartbeat_section
 from incidents import permissions
 from incidents.model import Actor
 
@@ -21,4 +22,5 @@ async def show_status(ctx: Context, actor: Actor, args: dict[str, Any], where: W
         return Reply.refuse(permissions.status_refusal(actor, ctx.catalog, ctx.policy.admins))
     sections = [status.integrations(ctx), *await status.outbox_sections(ctx),
                 await status.digests(ctx)]
+    sections += [s for s in [await heartbeat_section(ctx)] if s]
     return Reply(card=status_card(sections))
