@@ -197,13 +197,15 @@ def verdict(beat: Heartbeat, *, last_beat: datetime | None, watched_since: datet
 
     Silence only counts while Firebell was watching: after a gap in the sweeps longer than the
     allowed silence (Firebell was down, or not running at all, and beats sent then were
-    refused), watching starts again now, so a restart is not read as every sender's outage."""
-    if last_swept is None or now - last_swept > beat.allowed_silence:
+    refused), watching starts again now, so a restart is not read as every sender's outage.
+    Up: a beat within the allowed silence; waiting: none yet since watching (re)started."""
+    allowed = beat.allowed_silence
+    if now - (last_swept or watched_since) > allowed:
         watched_since = max(watched_since, now)
     since = max(last_beat, watched_since) if last_beat else watched_since
-    if now - since > beat.allowed_silence:
+    if now - since > allowed:
         return Verdict(MISSING, since, watched_since)
-    state = UP if last_beat and last_beat >= watched_since else WAITING
+    state = UP if last_beat and now - last_beat <= allowed else WAITING
     return Verdict(state, since, watched_since)
 
 
