@@ -17,6 +17,7 @@ RESPONDER_ACTIONS = {
     "resolve": "resolve", "close": "close", "level": "change the level of",
     "assign": "assign the commander of", "link": "link", "unlink": "unlink",
     "rca_save": "edit the RCA of", "postmortem_link": "renew the postmortem link of",
+    "page": "page someone for",
 }
 CONFIGURE_COMMANDERS = ("list incident commanders under a team's `incident_commanders:` in the "
                         "catalog, or set FIREBELL_ADMINS")
@@ -138,3 +139,19 @@ def _commanders(catalog: Catalog) -> str:
 def _unknown(actor: Actor, what: str) -> str:
     return (f"Sorry, I don't know who you are yet, so I can't let you {what}. Firebell learns "
             "the team roster when it is added to a team; try again in a minute.")
+
+
+def page_refusal(actor: Actor, who: str, responders_of_target: set[str], catalog: Catalog,
+                 admins: Iterable[str]) -> str | None:
+    """Why `actor` may not page `who` without naming an incident (None: they may). A page wakes
+    someone up: those who respond for the target may (its team's members and on-call; for a
+    person, anyone who responds for something), and incident commanders and admins."""
+    what = f"page {who}"
+    if not actor.email:
+        return _unknown(actor, what)
+    email = actor.email.lower()
+    if is_commander_or_admin(actor, catalog, admins) or email in responders_of_target:
+        return None
+    return (f"Sorry {actor.label}, only those who respond for {who} (its team's members and "
+            f"on-call), {_commanders(catalog)} and admins may {what}: a page wakes someone up. "
+            "Name an incident you respond to (`incident page <whom> INC-n`) to page for it.")

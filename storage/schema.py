@@ -382,6 +382,7 @@ pagerduty_pages = Table(
     Column("target_kind", String(20), nullable=False),       # team | service | person
     Column("target", String(300), nullable=False),           # team key, service name, e-mail
     Column("target_label", String(300), nullable=False),     # how cards name it
+    Column("title", Text, nullable=False),                   # the PagerDuty incident's title
     Column("message", Text),
     Column("requested_by", String(200), nullable=False),
     Column("requested_at", UtcDateTime, nullable=False),

@@ -103,8 +103,8 @@ class FakePagerDuty(HttpStandIn):
         with self._lock:
             self.read_only_tokens.add(token)
 
-    def add_user(self, name: str, email: str) -> str:
-        return self._add(self.users, "U", None, lambda uid: PdUser(uid, name, email))
+    def add_user(self, name: str, email: str, id: str | None = None) -> str:
+        return self._add(self.users, "U", id, lambda uid: PdUser(uid, name, email))
 
     def add_escalation_policy(self, name: str, id: str | None = None) -> str:
         return self._add(self.escalation_policies, "E", id, lambda _: name)

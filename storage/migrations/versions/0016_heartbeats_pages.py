@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("target_kind", sa.String(length=20), nullable=False),
         sa.Column("target", sa.String(length=300), nullable=False),
         sa.Column("target_label", sa.String(length=300), nullable=False),
+        sa.Column("title", sa.Text(), nullable=False),
         sa.Column("message", sa.Text(), nullable=True),
         sa.Column("requested_by", sa.String(length=200), nullable=False),
         sa.Column("requested_at", Utc(), nullable=False),
