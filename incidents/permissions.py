@@ -98,9 +98,13 @@ def refusal(action: str, actor: Actor, incident: Incident, catalog: Catalog) -> 
     team = catalog.team(incident.team)
     who = f"the {team.name} team" if team else "its responders"
     return (f"Sorry {actor.label}, only {who}, {incident.ref}'s on-call and commander, "
-            f"{_commanders(catalog)} and admins may {what}: that changes what the incident "
-            "means. Anyone may acknowledge it or add a note; acknowledging does not make "
+            f"{_commanders(catalog)} and admins may {what}: {_WHY.get(action, _MEANING)}. "
+            "Anyone may acknowledge it or add a note; acknowledging does not make "
             "you a responder.")
+
+
+_MEANING = "that changes what the incident means"
+_WHY = {"page": "a page wakes someone up"}
 
 
 def waive_refusal(actor: Actor, incident: Incident, catalog: Catalog,

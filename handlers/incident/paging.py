@@ -82,6 +82,10 @@ class Pages:
 async def apply_page_event(ctx: Context, conn: AsyncConnection, page: dict[str, Any],
                            event: AlertEvent) -> dict[str, Any]:
     """What PagerDuty says about a page's incident; returns the page as it is now."""
+    if event.kind == a.ANNOTATED and event.note and page["incident_id"]:
+        await note(conn, page["incident_id"], kind="note", at=event.occurred_at,
+                   actor=Actor(event.actor or "PagerDuty", "pagerduty"),
+                   text=f"PagerDuty note on the page to {page['target_label']}: {event.note}")
     changes, said = _page_changes(page, event)
     if not changes:
         return page

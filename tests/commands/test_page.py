@@ -108,6 +108,17 @@ async def test_paging_a_team_creates_one_pagerduty_incident_and_the_card_follows
     timeline = [e["text"] for e in await h.timeline(1)]
     assert "paged Data Platform in PagerDuty: order-db replication is lagging" in timeline
     assert f"page to Data Platform (PagerDuty #{number}) acknowledged by Ana Costa" in timeline
+    note = json.dumps({"event": {
+        "id": "01PAGENOTE", "event_type": "incident.annotated", "resource_type": "incident",
+        "occurred_at": "2025-03-14T09:03:00Z", "agent": {"type": "user_reference",
+                                                          "id": "PJ9HT4E", "summary": "Ana Costa"},
+        "data": {"incident": {"id": pd_id, "type": "incident_reference"},
+                 "content": "replica rebuilt, lag falling"}}}).encode()
+    resp = await h.pagerduty("note", body=note, headers={
+        "X-PagerDuty-Signature": sign(SECRET, note), "Content-Type": "application/json"})
+    assert resp.status == 200
+    assert "PagerDuty note on the page to Data Platform: replica rebuilt, lag falling" in \
+        [e["text"] for e in await h.timeline(1)]
     await _webhook(h, pd_id, "incident.resolved", seq=3, agent=("PJ9HT4E", "Ana Costa"))
     assert f"PagerDuty #{number} · resolved in PagerDuty" in card_text(h.cards_in("checkout")[0])
     assert (await h.incident(1)).status == "open"   # the page resolved, not the incident
@@ -148,7 +159,8 @@ async def test_refusals_say_why_and_change_nothing(paging):
     h = paging
     cases = [
         ("incident page payments INC-1", "guest",
-         "only the Checkout team, INC-1's on-call and commander"),
+         "only the Checkout team, INC-1's on-call and commander, the incident commanders (Sarah "
+         "Kim) and admins may page someone for INC-1: a page wakes someone up."),
         ("incident page nobody-team INC-1", "priya", "`nobody-team` is neither a team nor a "
                                                      "service"),
         ("incident page sre INC-1", "priya", "SRE has no `escalation_policy_id` and no service"),
