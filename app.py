@@ -26,9 +26,9 @@ from handlers.effects.registry import Clients
 from handlers.incident.correlation import prepare as prepare_correlation
 from handlers.ingest.doors import WebhookDoors, WebhookSecrets
 from handlers.ingest.heartbeat import HeartbeatDoor
-from handlers.reads.heartbeats import heartbeat_states
 from handlers.reads.api import ReportEndpoints
 from handlers.reads.bearer import bearer_matches, unauthorized
+from handlers.reads.heartbeats import heartbeat_states
 from handlers.reads.postmortem_page import postmortem_routes
 from handlers.reports.settings import ReportSettings
 from handlers.sync.dependencies import refresh_graph
@@ -340,7 +340,6 @@ class Firebell:
         await self._heartbeat_gauges()
         return web.Response(body=self.ctx.metrics.render(),
                             headers={"Content-Type": CONTENT_TYPE})
-
 
     async def _heartbeat_gauges(self) -> None:
         if not self.catalog.heartbeats:

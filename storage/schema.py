@@ -393,7 +393,7 @@ pagerduty_pages = Table(
     Column("pd_incident_id", String(100), unique=True),      # once PagerDuty made it
     Column("pd_number", Integer),
     Column("html_url", String(500)),
-    Column("status", String(20), nullable=False),            # requested|triggered|acknowledged|resolved
+    Column("status", String(20), nullable=False),  # requested, triggered, acknowledged, resolved
     Column("acknowledged_by", String(200)),
     Column("acknowledged_at", UtcDateTime),
     Column("resolved_at", UtcDateTime),
