@@ -53,6 +53,9 @@ async def page(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -
         return await _page_without_incident(ctx, actor, named, message, where)
 
     async def act(conn, incident):
+        if incident.status == "closed":
+            return Reply.refuse(f"{incident.ref} is closed: nobody needs paging for it. Page "
+                                "without an id, or for the incident that is still going on.")
         try:
             target = rules.page_target(catalog, named, incident.service)
         except NoPageTarget as exc:

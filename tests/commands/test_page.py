@@ -157,7 +157,11 @@ async def test_a_person_is_assigned_and_a_service_pages_its_own_policy(paging):
 
 async def test_refusals_say_why_and_change_nothing(paging):
     h = paging
+    await h.say("incident declare checkout canary flaky level=minor", who="priya")
+    await h.say("incident resolve INC-2", who="priya")
+    assert "closed by" in (await h.say("incident close INC-2", who="priya"))["text"]
     cases = [
+        ("incident page payments INC-2", "priya", "INC-2 is closed: nobody needs paging"),
         ("incident page payments INC-1", "guest",
          "only the Checkout team, INC-1's on-call and commander, the incident commanders (Sarah "
          "Kim) and admins may page someone for INC-1: a page wakes someone up."),
