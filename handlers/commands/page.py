@@ -33,7 +33,7 @@ def _parse(rest: str, verb: str) -> dict[str, Any]:
 
 @command("page", usage="incident page ‹team|service|@person› [INC-n] [message]",
          summary="Page a team, a service's on-call or someone through PagerDuty (responders)",
-         section="Follow-ups", parse=_parse)
+         parse=_parse)
 async def page(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
     if not ctx.configured.pagerduty:
         return Reply.refuse("Paging goes through PagerDuty, which is not connected: set "

@@ -15,8 +15,8 @@ from incidents.model import Actor
 
 
 @command("status", usage="incident status",
-         summary="Firebell's health: outside systems, outbox, failures, digests (incident "
-                 "commanders, admins)", section="Set-up")
+         summary="Firebell's health: outside systems, outbox, failures, digests, heartbeats "
+                 "(incident commanders, admins)", section="Set-up")
 async def show_status(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
     if not permissions.is_commander_or_admin(actor, ctx.catalog, ctx.policy.admins):
         return Reply.refuse(permissions.status_refusal(actor, ctx.catalog, ctx.policy.admins))
