@@ -74,7 +74,7 @@ async def test_a_silence_opens_one_incident_that_resolves_itself_when_beats_resu
     _at(h, 0)
     status, body, _ = await _beat(h)
     assert (status, body) == (200, {"heartbeat": "alert-pipeline", "status": "beat"})
-    assert await _walk(h, 0, 7) == {"alert-pipeline": "up"}      # within 5m + 2m of the beat
+    assert await _walk(h, 0, 6.5) == {"alert-pipeline": "up"}    # within 5m + 2m of the beat
     assert await _heartbeat_incidents(h) == []
 
     assert await _walk(h, 7.5, 7.5) == {"alert-pipeline": "missing"}  # 7.5 min silent
@@ -187,7 +187,7 @@ async def test_two_replicas_sweeping_one_silence_open_one_incident(harness):
     h = harness
     other = Firebell(h.settings)
     try:
-        await _walk(h, 0, 7)
+        await _walk(h, 0, 6)
         for ctx in (h.ctx, other.ctx):
             ctx.clock = moving_clock(T0 + timedelta(minutes=8))
         results = await asyncio.gather(h.firebell.periodic.sweep_heartbeats(),
