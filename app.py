@@ -9,7 +9,7 @@ import asyncio
 import gc
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Mapping
@@ -25,12 +25,14 @@ from handlers.context import Configured, Context, Policy
 from handlers.effects.registry import Clients
 from handlers.incident.correlation import prepare as prepare_correlation
 from handlers.ingest.doors import WebhookDoors, WebhookSecrets
+from handlers.ingest.heartbeat import HeartbeatDoor
 from handlers.reads.api import ReportEndpoints
 from handlers.reads.bearer import bearer_matches, unauthorized
+from handlers.reads.heartbeats import heartbeat_states
 from handlers.reads.postmortem_page import postmortem_routes
 from handlers.reports.settings import ReportSettings
 from handlers.sync.dependencies import refresh_graph
-from incidents.catalog import load_catalog
+from incidents.catalog import CatalogError, load_catalog
 from incidents.periods import MONTH, WEEK, ScheduleError, parse_schedule
 from integrations.graph import GraphClient
 from integrations.jira_tracker import JiraTracker
@@ -190,14 +192,16 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
                                             ",".join(DEFAULT_SERVICE_URL_HOSTS)))
     except ValueError as exc:
         raise SystemExit(f"FIREBELL_SERVICE_URL_HOSTS: {exc}") from None
+    catalog_path = get("FIREBELL_CONFIG", str(DEFAULT_CATALOG))
     return Settings(
         port=int(number("PORT", 3978)), host=host, allow_anonymous=allow_anonymous,
         service_url_hosts=service_url_hosts,
         database_url=get("DATABASE_URL", f"sqlite:///{HERE / 'firebell.db'}"),
-        catalog_path=get("FIREBELL_CONFIG", str(DEFAULT_CATALOG)),
+        catalog_path=catalog_path,
         webhooks=WebhookSecrets(pagerduty=names("PAGERDUTY_WEBHOOK_SECRETS"),
                                 pagerduty_v2_token=get("PAGERDUTY_V2_TOKEN"),
-                                alertmanager_token=get("ALERTMANAGER_WEBHOOK_TOKEN")),
+                                alertmanager_token=get("ALERTMANAGER_WEBHOOK_TOKEN"),
+                                heartbeats=heartbeat_tokens(catalog_path, get)),
         public_base_url=public, bot=bot, integrations=integrations,
         allowed_tenants=frozenset(names("FIREBELL_ALLOWED_TENANTS")), policy=policy,
         retry=RetryPolicy(max_attempts=int(number("FIREBELL_OUTBOX_MAX_ATTEMPTS", 10))),
@@ -209,6 +213,16 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         run_scheduler=get("FIREBELL_SCHEDULER", "on").lower() not in ("0", "off", "false", "no"),
         dependency_import_minutes=number("FIREBELL_DEPENDENCY_IMPORT_MINUTES", 60),
         log_level=get("LOG_LEVEL", "INFO"), log_format=get("LOG_FORMAT", "json"))
+
+
+def heartbeat_tokens(catalog_path: str, get) -> dict[str, str]:
+    """Each heartbeat's bearer token, from the environment variable its catalog entry names
+    (`token_env`). A catalog that does not load is reported, whole, when Firebell starts."""
+    try:
+        beats = load_catalog(catalog_path).heartbeats.values()
+    except CatalogError:
+        return {}
+    return {b.name: get(b.token_env) for b in beats if b.token_env}
 
 
 class Firebell:
@@ -223,9 +237,13 @@ class Firebell:
         self.clients = connect_integrations(settings.integrations)
         self.clients.teams = TeamsConnector(_connector_credentials(settings.bot),
                                             service_urls=service_urls)
+        heartbeat_tokens = settings.webhooks.heartbeats
         self.ctx = Context(db=self.db, catalog=self.catalog, policy=settings.policy,
-                           configured=configured(settings.integrations))
+                           configured=replace(configured(settings.integrations),
+                                              heartbeat_tokens=frozenset(
+                                                  n for n, t in heartbeat_tokens.items() if t)))
         self.webhooks = WebhookDoors(self.ctx, settings.webhooks)
+        self.heartbeat_door = HeartbeatDoor(self.ctx, heartbeat_tokens)
         self.worker = OutboxWorker(self.ctx, self.clients, retry=settings.retry,
                                    poll_seconds=settings.worker_poll_seconds,
                                    lease=timedelta(seconds=settings.outbox_lease_seconds),
@@ -243,6 +261,7 @@ class Firebell:
         app = web.Application(client_max_size=1024 * 1024)
         app[FIREBELL] = self
         app.add_routes([messages_route(self.adapter, self.bot), *self.webhooks.routes(),
+                        *self.heartbeat_door.routes(),
                         *postmortem_routes(self.ctx, self.settings.api_token),
                         *self.report_endpoints.routes(),
                         web.get("/healthz", self.healthz), web.get("/readyz", self.readyz),
@@ -272,6 +291,10 @@ class Firebell:
         if not self.settings.webhooks.pagerduty:
             log.warning("PAGERDUTY_WEBHOOK_SECRETS is not set: every PagerDuty delivery will be "
                         "refused with 401")
+        for beat in self.catalog.heartbeats.values():
+            if beat.token_env and beat.name not in self.ctx.configured.heartbeat_tokens:
+                log.warning("heartbeat %s: %s is not set, so POST /webhooks/heartbeat/%s is "
+                            "refused (401)", beat.name, beat.token_env, beat.name)
         log.info("Firebell ready", extra={"database": self.db.dialect,
                                           "catalog": self.settings.catalog_path,
                                           "bot_auth": "anonymous" if self.settings.bot.anonymous
@@ -317,8 +340,21 @@ class Firebell:
             m.outbox_failed.set(gauges["failed"])
         except Exception:  # metrics must answer even when the database does not
             log.warning("metrics: outbox gauges unavailable")
+        await self._heartbeat_gauges()
         return web.Response(body=self.ctx.metrics.render(),
                             headers={"Content-Type": CONTENT_TYPE})
+
+    async def _heartbeat_gauges(self) -> None:
+        if not self.catalog.heartbeats:
+            return
+        try:
+            states = await heartbeat_states(self.ctx)
+        except Exception:  # metrics must answer even when the database does not
+            log.warning("metrics: heartbeat gauges unavailable")
+            return
+        for state in states:
+            self.ctx.metrics.heartbeat_silence.labels(state.name).set(state.silent_seconds)
+            self.ctx.metrics.heartbeat_up.labels(state.name).set(0 if state.missing else 1)
 
 
 def configured(s: Integrations) -> Configured:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from cards.common import (LEVEL_ICON, MAX_CARD_BYTES, STATUS_STYLE, TITLE_CHARS, block, card,
-                          execute, facts, labelled, link, mention, plain, size, when)
+                          execute, facts, labelled, link, mention, plain, size, truncate, when)
 from cards.running import Running, bridge_buttons, more_actions, role_lines, update_lines
 from incidents.model import Incident, ref
 
@@ -16,6 +16,15 @@ class Delivery:
     system: str
     state: str
     problem: bool = False
+
+
+@dataclass(frozen=True)
+class Paged:
+    """A page sent from Teams and how it is going, e.g. ("Data Platform", "PagerDuty #1234 ·
+    acknowledged by Ana Costa")."""
+    target: str
+    state: str
+    acknowledged: bool = False
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class IncidentView:
     timeline: Sequence[dict[str, Any]] | None = None  # shown by `show`, not on the live card
     timeline_hidden: int = 0                         # older entries left out to fit
     running: Running | None = None                   # bridge, roles, stakeholder updates
+    pages: Sequence[Paged] = ()                      # `incident page`: who, acknowledged?
 
 
 def incident_card(view: IncidentView) -> dict[str, Any]:
@@ -132,7 +142,16 @@ def _people(view: IncidentView) -> list[dict]:
     if view.oncall:
         text, _ = mention(*view.oncall)
         out.append(block(f"On call: {text}"))
-    return out
+    return out + _paged(view)
+
+
+def _paged(view: IncidentView) -> list[dict]:
+    """Pages sent from Teams: whom, and whether they acknowledged (PagerDuty's webhooks)."""
+    return [{"type": "RichTextBlock", "inlines": [
+        {"type": "TextRun", "text": "📟 Paged ", "weight": "Bolder"},
+        {"type": "TextRun", "text": truncate(p.target, 80), "weight": "Bolder"},
+        {"type": "TextRun", "text": f" · {truncate(p.state, 200)}",
+         **({"color": "Good"} if p.acknowledged else {})}]} for p in view.pages]
 
 
 def _follow_ups(view: IncidentView) -> list[dict]:

@@ -39,6 +39,8 @@ class Configured:
     email: bool = False
     pagerduty: bool = False
     jira_url: str = ""           # JIRA's base URL, for links to its tasks
+    # Heartbeats whose bearer token is set (the others take beats from Alertmanager only).
+    heartbeat_tokens: frozenset[str] = frozenset()
     meeting_organizer: str = ""  # FIREBELL_MEETING_ORGANIZER: whose Teams meetings bridges are
 
     @property

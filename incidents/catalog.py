@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from incidents.dependencies import DependencyGraph
+from incidents.heartbeats import Heartbeat, parse_heartbeats
 from incidents.levels import LevelPolicy, parse_level_policy
 from incidents.roles import BUILT_IN as BUILT_IN_ROLES
 from incidents.roles import parse_roles
@@ -97,6 +98,7 @@ class Catalog:
     levels: LevelPolicy
     graph: DependencyGraph = field(repr=False, default=None)  # type: ignore[assignment]
     roles: tuple[str, ...] = BUILT_IN_ROLES   # besides the commander (incidents/roles.py)
+    heartbeats: Mapping[str, Heartbeat] = field(default_factory=dict)  # by name
 
     # -- look-ups used by handlers ---------------------------------------------------------
     def service(self, name: str | None) -> Service | None:
@@ -169,10 +171,12 @@ def parse_catalog(raw: Any) -> Catalog:
     except ValueError as exc:
         problems.append(str(exc))
         levels = parse_level_policy(None)
+    heartbeats = parse_heartbeats(raw.get("heartbeats"), services, levels.levels, problems)
     if problems:
         raise CatalogError(problems)
     graph = DependencyGraph({s.name: s.calls for s in services.values()})
-    return Catalog(tz, teams, services, people, standby, levels, graph, roles=roles)
+    return Catalog(tz, teams, services, people, standby, levels, graph, roles=roles,
+                   heartbeats=heartbeats)
 
 
 def _zone(name: Any, where: str, problems: list[str]) -> ZoneInfo:

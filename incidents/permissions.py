@@ -20,6 +20,7 @@ RESPONDER_ACTIONS = {
     # Running it: who does what, what stakeholders are told, where responders meet.
     "role": "assign roles on", "update": "post stakeholder updates for",
     "bridge": "open a meeting bridge for",
+    "page": "page someone for",
 }
 CONFIGURE_COMMANDERS = ("list incident commanders under a team's `incident_commanders:` in the "
                         "catalog, or set FIREBELL_ADMINS")
@@ -100,9 +101,13 @@ def refusal(action: str, actor: Actor, incident: Incident, catalog: Catalog) -> 
     team = catalog.team(incident.team)
     who = f"the {team.name} team" if team else "its responders"
     return (f"Sorry {actor.label}, only {who}, {incident.ref}'s on-call and commander, "
-            f"{_commanders(catalog)} and admins may {what}: that changes what the incident "
-            "means. Anyone may acknowledge it or add a note; acknowledging does not make "
+            f"{_commanders(catalog)} and admins may {what}: {_WHY.get(action, _MEANING)}. "
+            "Anyone may acknowledge it or add a note; acknowledging does not make "
             "you a responder.")
+
+
+_MEANING = "that changes what the incident means"
+_WHY = {"page": "a page wakes someone up"}
 
 
 def waive_refusal(actor: Actor, incident: Incident, catalog: Catalog,
@@ -163,3 +168,19 @@ def stakeholders_refusal(actor: Actor, scope: str, catalog: Catalog,
     who = "" if scope == "all" else f"members of {catalog.team_name(scope)}, "
     return f"Sorry {actor.label}, only {who}{_commanders(catalog)} and admins may send {what} " \
            "to a channel."
+
+
+def page_refusal(actor: Actor, who: str, responders_of_target: set[str], catalog: Catalog,
+                 admins: Iterable[str]) -> str | None:
+    """Why `actor` may not page `who` without naming an incident (None: they may). A page wakes
+    someone up: those who respond for the target may (its team's members and on-call; for a
+    person, anyone who responds for something), and incident commanders and admins."""
+    what = f"page {who}"
+    if not actor.email:
+        return _unknown(actor, what)
+    email = actor.email.lower()
+    if is_commander_or_admin(actor, catalog, admins) or email in responders_of_target:
+        return None
+    return (f"Sorry {actor.label}, only those who respond for {who} (its team's members and "
+            f"on-call), {_commanders(catalog)} and admins may {what}: a page wakes someone up. "
+            "Name an incident you respond to (`incident page <whom> INC-n`) to page for it.")

@@ -1,5 +1,5 @@
-"""PagerDuty REST API v2: acknowledge/resolve incidents, who is on call, services and their
-technical dependencies.
+"""PagerDuty REST API v2: acknowledge/resolve incidents, create one (a page from Teams), who is
+on call, services and their technical dependencies.
 
 Status changes are idempotent by nature (asking for the state an incident is already in changes
 nothing), so a re-run after a lost answer is harmless; the result says what actually happened.
@@ -23,6 +23,11 @@ PAGE_SIZE = 100  # PagerDuty's maximum `limit`
 INCIDENT_ALREADY_RESOLVED = 1001
 REQUESTER_NOT_FOUND = 1008
 READ_ONLY_TOKEN = 2010
+# POST /incidents with the incident_key of an incident still open on that service: PagerDuty
+# refuses it (400, "Arguments Caused Error" 2002, "Open incident with matching dedup key already
+# exists on this service"). For a retried create, that means "made by the earlier attempt".
+# Recognised by its text: code 2002 covers other bad arguments too.
+_DUPLICATE_TEXT = "matching dedup key already exists"
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,15 @@ class OnCall:
     policy_id: str
     start: datetime | None  # None: always on call
     end: datetime | None
+
+
+@dataclass(frozen=True)
+class CreatedIncident:
+    id: str
+    number: int | None
+    html_url: str | None
+    status: str
+    created: bool  # False: an earlier attempt had made it (found by its incident_key)
 
 
 class Service(NamedTuple):
@@ -81,6 +95,44 @@ class PagerDutyClient:
         except _AlreadyResolved:
             return StatusChange(incident_id, status, "resolved", changed=False)  # someone beat us
         return StatusChange(incident_id, status, answer["incident"]["status"], changed=True)
+
+    async def create_incident(self, *, title: str, service_id: str, incident_key: str,
+                              details: str, escalation_policy_id: str | None = None,
+                              assignee_ids: Iterable[str] = (), urgency: str = "high"
+                              ) -> CreatedIncident:
+        """A new incident (it pages whoever its escalation policy or assignees say), exactly once
+        per `incident_key`: PagerDuty refuses a second open incident with the same key on the
+        service, and then the one the key already names is returned. Assignees and an
+        escalation policy exclude each other (PagerDuty's rule)."""
+        incident: dict[str, Any] = {
+            "type": "incident", "title": title[:1024], "urgency": urgency,
+            "incident_key": incident_key,
+            "service": {"id": service_id, "type": "service_reference"},
+            "body": {"type": "incident_body", "details": details}}
+        if escalation_policy_id:
+            incident["escalation_policy"] = {"id": escalation_policy_id,
+                                             "type": "escalation_policy_reference"}
+        assignments = [{"assignee": {"id": a, "type": "user_reference"}} for a in assignee_ids]
+        if assignments:
+            incident["assignments"] = assignments
+        try:
+            body = await self._call("POST", "/incidents", f"create incident {incident_key}",
+                                    not_found=f"PagerDuty service {service_id} not found",
+                                    json={"incident": incident})
+        except _DuplicateKey:
+            found = await self.find_incident_by_key(incident_key)
+            if found is None:  # refused as a duplicate, yet not listed: ask again later
+                raise TemporaryFailure(f"PagerDuty has an open incident {incident_key} it does "
+                                       "not list yet") from None
+            return found
+        return _created(body["incident"], created=True)
+
+    async def find_incident_by_key(self, incident_key: str) -> CreatedIncident | None:
+        """The incident PagerDuty made under this incident_key (last 30 days), if any."""
+        body = await self._call("GET", "/incidents", f"find incident {incident_key}",
+                                not_found=None, params=[("incident_key", incident_key)])
+        found = [i for i in body.get("incidents") or [] if i.get("incident_key") == incident_key]
+        return _created(found[0], created=False) if found else None
 
     async def oncall(self, schedule_ids: Iterable[str] | None = None,
                      escalation_policy_ids: Iterable[str] | None = None,
@@ -160,6 +212,8 @@ class PagerDutyClient:
             return classify_status(status, message, wait, f"PagerDuty {what}")
         if status == 400 and code == INCIDENT_ALREADY_RESOLVED:
             return _AlreadyResolved(f"PagerDuty {what}: {message}")
+        if status == 400 and _DUPLICATE_TEXT in message.lower():
+            return _DuplicateKey(f"PagerDuty {what}: {message}")
         if status == 401:
             return PermanentFailure("PagerDuty refused the API token: check PAGERDUTY_API_TOKEN")
         if status == 403 and code == READ_ONLY_TOKEN:
@@ -175,6 +229,16 @@ class PagerDutyClient:
 
 class _AlreadyResolved(PermanentFailure):
     pass
+
+
+class _DuplicateKey(PermanentFailure):
+    pass
+
+
+def _created(item: dict[str, Any], *, created: bool) -> CreatedIncident:
+    number = item.get("incident_number")
+    return CreatedIncident(str(item["id"]), number if isinstance(number, int) else None,
+                           item.get("html_url"), str(item.get("status") or "triggered"), created)
 
 
 def _error(resp: httpx.Response) -> tuple[str, int | None]:

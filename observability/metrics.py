@@ -37,5 +37,13 @@ class Metrics:
         self.ingest_seconds = Histogram("firebell_webhook_seconds", "Webhook answer time",
                                         ["source"], buckets=_LATENCY_BUCKETS, registry=r)
 
+        # Heartbeats (dead-man's switches): refreshed from the database on every scrape.
+        self.heartbeat_silence = Gauge(
+            "firebell_heartbeat_seconds_since_beat", "Seconds since the heartbeat's last beat "
+            "(since Firebell started watching it, before the first)", ["heartbeat"], registry=r)
+        self.heartbeat_up = Gauge("firebell_heartbeat_up", "1 while the heartbeat beats within "
+                                  "its interval and grace, 0 while it is missing", ["heartbeat"],
+                                  registry=r)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

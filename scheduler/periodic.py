@@ -24,6 +24,7 @@ from handlers.effects.registry import Clients
 from handlers.effects.dependency_import import import_from_pagerduty
 from handlers.effects.jira_status import sync_statuses
 from handlers.effects.oncall_sync import sync_from_pagerduty
+from handlers.incident.heartbeats import sweep as sweep_heartbeats
 from handlers.reports.deliver import deliver_due
 from handlers.reports.reminders import send_reminders
 from handlers.reports.running import remind_running
@@ -40,6 +41,8 @@ log = logging.getLogger("firebell.periodic")
 REMINDERS_EVERY = timedelta(minutes=15)
 RUNNING_REMINDERS_EVERY = timedelta(seconds=30)   # cadences may be as short as 30 s
 JIRA_SYNC_EVERY = timedelta(minutes=10)
+# Heartbeat intervals are 10 s at the shortest; a silence shows within this of its deadline.
+HEARTBEAT_SWEEP_EVERY = timedelta(seconds=10)
 LEASE = timedelta(minutes=10)
 
 
@@ -85,6 +88,10 @@ class PeriodicScheduler:
                       id="jira_sync", next_run_time=now + timedelta(minutes=1), **common)
         s.add_job(self._forget_events, IntervalTrigger(hours=24), id="forget_events",
                   next_run_time=now + timedelta(minutes=10), **common)
+        if self.ctx.catalog.heartbeats:
+            s.add_job(self.sweep_heartbeats,
+                      IntervalTrigger(seconds=HEARTBEAT_SWEEP_EVERY.total_seconds()),
+                      id="heartbeats", next_run_time=now + timedelta(seconds=1), **common)
 
     async def _import_dependencies(self) -> int:
         count = await self._under_lease(
@@ -110,6 +117,10 @@ class PeriodicScheduler:
     async def _forget_events(self) -> int:
         return await self._under_lease("forget_events",
                                        lambda: forget_old_events(self.ctx)) or 0
+
+    async def sweep_heartbeats(self) -> dict[str, str]:
+        """Every heartbeat looked at once (one replica at a time): silences open incidents."""
+        return await self._under_lease("heartbeats", lambda: sweep_heartbeats(self.ctx)) or {}
 
     async def stop(self) -> None:
         if self._scheduler is not None and self._scheduler.running:

@@ -412,3 +412,49 @@ incident_reminders = Table(
     Column("key", String(100), primary_key=True),
     Column("sent_at", UtcDateTime, nullable=False),
 )
+
+# Heartbeats (dead-man's switches, declared in the catalog's `heartbeats:`): when each last beat,
+# since when Firebell has been watching it (a sweep after a long gap starts watching again), and
+# the open incident of its current silence, if any.
+heartbeats = Table(
+    "heartbeats", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("last_beat_at", UtcDateTime),
+    Column("beats", BigInteger, nullable=False, default=0),
+    Column("watched_since", UtcDateTime, nullable=False),
+    Column("swept_at", UtcDateTime),                         # the sweep's last look
+    Column("state", String(20), nullable=False),             # waiting | up | missing
+    Column("incident_id", Id, ForeignKey("incidents.id")),   # "No heartbeat from …", while open
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Pages sent from Teams (`incident page`): each a PagerDuty incident created through the outbox
+# under its own incident_key (PagerDuty refuses a second open incident with that key), linked
+# to the Firebell incident it was for; PagerDuty's webhooks about it update its state here.
+pagerduty_pages = Table(
+    "pagerduty_pages", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("incident_id", Id, ForeignKey("incidents.id")),   # None: paged without an incident
+    Column("target_kind", String(20), nullable=False),       # team | service | person
+    Column("target", String(300), nullable=False),           # team key, service name, e-mail
+    Column("target_label", String(300), nullable=False),     # how cards name it
+    Column("title", Text, nullable=False),                   # the PagerDuty incident's title
+    Column("message", Text),
+    Column("requested_by", String(200), nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("pd_service_id", String(100), nullable=False),
+    Column("escalation_policy_id", String(100)),
+    Column("assignee_id", String(100)),                      # a person's PagerDuty user id
+    Column("incident_key", String(255), nullable=False, unique=True),
+    Column("pd_incident_id", String(100), unique=True),      # once PagerDuty made it
+    Column("pd_number", Integer),
+    Column("html_url", String(500)),
+    Column("status", String(20), nullable=False),  # requested, triggered, acknowledged, resolved
+    Column("acknowledged_by", String(200)),
+    Column("acknowledged_at", UtcDateTime),
+    Column("resolved_at", UtcDateTime),
+    Column("assignees", JSON, nullable=False, default=list),
+    Column("last_event_at", UtcDateTime),                    # newest PagerDuty event applied
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+Index("ix_pagerduty_pages_incident", pagerduty_pages.c.incident_id)

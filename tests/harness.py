@@ -28,6 +28,7 @@ from tests.conftest import CATALOG, FIXTURES, fixture_bytes
 from tests.fakes.bot_connector import FakeBotConnector
 
 SECRET = "whsec-test-secret"
+HEARTBEAT_TOKEN = "hb-alert-pipeline-token"
 TENANT = "00000000-0000-0000-0000-0000000d1e55"
 TEAM = "19:shopfront-team@thread.tacv2"
 BOT = {"id": "28:firebell-bot", "name": "Firebell"}
@@ -62,7 +63,8 @@ def make_settings(database_url: str, **changes: Any) -> Settings:
                     public_base_url="http://firebell.test")
     settings = Settings(database_url=database_url, catalog_path=str(CATALOG),
                         webhooks=WebhookSecrets(pagerduty=(SECRET,), pagerduty_v2_token="v2-token",
-                                                alertmanager_token="am-token"),
+                                                alertmanager_token="am-token",
+                                                heartbeats={"alert-pipeline": HEARTBEAT_TOKEN}),
                         public_base_url="http://firebell.test", bot=BotSettings(), policy=policy,
                         retry=RetryPolicy(max_attempts=4, base_delay=0.05, max_delay=0.5),
                         worker_poll_seconds=0.05, log_format="text")

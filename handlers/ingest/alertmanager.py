@@ -2,12 +2,16 @@
 
 One incident per alert group (`groupKey`); the alerts inside it are tracked by their
 `fingerprint`. A group stays firing while any of its alerts fires.
+
+An alert the catalog names as a heartbeat (`alertname: Watchdog` on a `heartbeats:` entry) is
+no incident: firing, it is a beat of that heartbeat; it is taken out of its group before the
+group is read, so a group of nothing else opens nothing.
 """
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from handlers.ingest.body import parse_json_object
 from handlers.ingest.delivery import (Delivery, Rejected, mapping, optional_time, parse_time,
@@ -20,7 +24,10 @@ MAX_ALERTS = 500
 _NEVER = "0001-01-01T00:00:00Z"   # Go's zero time: how Alertmanager says "not ended"
 
 
-def parse_alertmanager(body: bytes) -> Delivery:
+WatchdogOf = Callable[[Mapping[str, str]], "str | None"]   # alert labels -> heartbeat name
+
+
+def parse_alertmanager(body: bytes, watchdog_of: WatchdogOf | None = None) -> Delivery:
     doc = parse_json_object(body)
     group_key = text(doc.get("groupKey"), 1000)
     status = doc.get("status")
@@ -32,6 +39,9 @@ def parse_alertmanager(body: bytes) -> Delivery:
         raise Rejected(400, f"unsupported Alertmanager webhook version {doc.get('version')!r}; "
                             "Firebell speaks version 4")
     alerts = tuple(_alert(x, i) for i, x in enumerate(raw_alerts[:MAX_ALERTS]))
+    alerts, beats = _without_watchdogs(alerts, watchdog_of)
+    if beats is not None and not alerts:
+        return Delivery("alertmanager", None, (), beats=beats)
     common = {k: str(v) for k, v in mapping(doc.get("commonLabels")).items()}
     group = {k: str(v) for k, v in mapping(doc.get("groupLabels")).items()}
     annotations = mapping(doc.get("commonAnnotations"))
@@ -48,7 +58,21 @@ def parse_alertmanager(body: bytes) -> Delivery:
         labels=labels, alerts=alerts,
         detail=f"{len(firing)} of {len(alerts)} alerts firing",
         fingerprint=alert_fingerprint(alertname, group or common),
-    ),))
+    ),), beats=beats or ())
+
+
+def _without_watchdogs(alerts: tuple[dict[str, Any], ...], watchdog_of: WatchdogOf | None
+                       ) -> tuple[tuple[dict[str, Any], ...], tuple[str, ...] | None]:
+    """The group's other alerts, and the heartbeats its firing watchdog alerts beat (None when
+    it had no watchdog alert at all). A resolved watchdog is no beat: it means the alert
+    pipeline stopped refreshing it."""
+    if watchdog_of is None:
+        return alerts, None
+    named = [(x, watchdog_of(x["labels"])) for x in alerts]
+    if not any(name for _, name in named):
+        return alerts, None
+    beats = tuple(dict.fromkeys(name for x, name in named if name and x["status"] == "firing"))
+    return tuple(x for x, name in named if not name), beats
 
 
 def _alert(raw: Any, i: int) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handlers.context import Context
 from handlers.incident.change import change
+from handlers.incident.paging import Pages, apply_page_event
 from incidents import alerts as a
 from incidents import events
 from incidents.alerts import AlertEvent
@@ -24,6 +25,7 @@ from storage import incidents as store
 from storage.timeline import note, note_many
 
 CREATED, UPDATED, UNCHANGED, REPEATED = "created", "updated", "unchanged", "repeated"
+PAGED = "page"   # about a page sent from Teams for an incident: the page moved, not an incident
 Key = events.Key
 
 
@@ -44,17 +46,26 @@ class _Batch:
         self.known: dict[Key, Incident] = {}
         self.stale: set[Key] = set()                        # changed here: read it again
         self.pending: dict[Key, tuple[AlertEvent, int | None]] = {}   # new, not inserted yet
+        self.pages = Pages(())
 
     async def start(self, events: list[AlertEvent]) -> None:
         self.owned = await inbound.claim_many(self.ctx.db, self.conn,
                                               [e.event_id for e in events], self.now)
-        keys = [(e.source, e.external_id) for e in events if e.event_id in self.owned]
-        self.known = await store.by_external_many(self.conn, keys, lock=True)
+        owned = [e for e in events if e.event_id in self.owned]
+        self.known = await store.by_external_many(
+            self.conn, [(e.source, e.external_id) for e in owned], lock=True)
+        self.pages = await Pages.load(self.conn, owned)
 
     async def ingest(self, event: AlertEvent) -> str:
         if event.event_id not in self.owned:
             return REPEATED  # delivered before (or twice in this batch)
         self.owned.discard(event.event_id)
+        page = self.pages.page_of(event)
+        if page is not None:
+            page = await apply_page_event(self.ctx, self.conn, page, event)
+            self.pages.remember(page)
+            if page["incident_id"] is not None:
+                return PAGED
         key = (event.source, event.external_id)
         if key in self.pending:
             await self.flush()  # a later event for an incident this batch creates

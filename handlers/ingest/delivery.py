@@ -24,6 +24,7 @@ class Delivery:
     delivery_id: str | None           # X-Webhook-Id when the sender gives one
     events: tuple[AlertEvent, ...]
     ignored: tuple[str, ...] = ()     # event types we received but do not act on
+    beats: tuple[str, ...] = ()       # heartbeats this delivery beats (Alertmanager's Watchdog)
 
 
 def parse_time(value: Any, where: str) -> datetime:

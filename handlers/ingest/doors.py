@@ -10,18 +10,20 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 from aiohttp import web
 
 from handlers.context import Context
+from handlers.incident.heartbeats import record_beats
 from handlers.ingest.alertmanager import parse_alertmanager
 from handlers.ingest.batch import ingest_batch
 from handlers.ingest.body import door
 from handlers.ingest.delivery import Delivery, Rejected
 from handlers.ingest.pagerduty import parse_pagerduty, parse_pagerduty_v2
 from handlers.ingest.signature import signature_matches
+from incidents.heartbeats import watchdog_of
 from storage.db import DatabaseUnavailable
 from storage.group_commit import GroupCommitter
 
@@ -34,6 +36,8 @@ class WebhookSecrets:
     pagerduty: Sequence[str] = ()
     pagerduty_v2_token: str = ""
     alertmanager_token: str = ""
+    # heartbeat name -> its bearer token, from the variable its catalog entry's token_env names
+    heartbeats: Mapping[str, str] = field(default_factory=dict)
 
 
 class WebhookDoors:
@@ -79,7 +83,8 @@ class WebhookDoors:
             offered = request.headers.get("Authorization", "")
             if not offered.startswith("Bearer ") or not _token_ok(offered[7:], expected):
                 raise Rejected(401, "missing or invalid bearer token")
-        return parse_alertmanager(body)
+        beats = self.ctx.catalog.heartbeats.values()
+        return parse_alertmanager(body, lambda labels: watchdog_of(beats, labels))
 
     async def _door(self, source: str, request: web.Request, body: bytes,
                     parse) -> web.Response:
@@ -87,7 +92,7 @@ class WebhookDoors:
         try:
             delivery = await parse(request, body)
             response = await self._ingest(delivery)
-            result = "ok" if delivery.events else "ignored"
+            result = "ok" if delivery.events or delivery.beats else "ignored"
         except Rejected as exc:
             result, response = f"rejected_{exc.status}", _error(exc.status, exc.reason)
         except DatabaseUnavailable as exc:
@@ -99,6 +104,10 @@ class WebhookDoors:
         return response
 
     async def _ingest(self, delivery: Delivery) -> web.Response:
+        if delivery.beats:  # Alertmanager's Watchdog: a heartbeat, not an incident
+            await record_beats(self.ctx, delivery.beats)
+            if not delivery.events:
+                return web.json_response({"status": "beat", "heartbeats": list(delivery.beats)})
         if not delivery.events:
             return web.json_response({"status": "ignored", "ignored": list(delivery.ignored)},
                                      status=202)

@@ -7,17 +7,19 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cards.incident import Delivery, IncidentView, incident_card
+from cards.incident import Delivery, IncidentView, Paged, incident_card
 from handlers.context import Context
 from handlers.effects.registry import shown_as
 from handlers.reads import links
 from handlers.reads.postmortem import missing_for
 from handlers.reads.running import running_view
 from handlers.reads.similar import similar_incidents
+from incidents import paging
 from incidents import postmortem as pm_rules
 from incidents.model import Incident
 from storage import incidents as store
 from storage import outbox
+from storage import pages as pages_store
 from storage import postmortems as pm_store
 from storage import timeline
 
@@ -50,7 +52,8 @@ async def load_view(ctx: Context, conn: AsyncConnection, incident: Incident, *,
         commander_name=catalog.display_name(incident.commander) if incident.commander else None,
         similar=await similar_incidents(ctx, conn, incident),
         timeline=await timeline.entries(conn, incident.id) if with_timeline else None,
-        running=await running_view(ctx, conn, incident))
+        running=await running_view(ctx, conn, incident),
+        pages=await _pages(conn, incident))
 
 
 async def render_card(ctx: Context, conn: AsyncConnection, incident: Incident) -> dict[str, Any]:
@@ -69,6 +72,11 @@ async def _links(ctx: Context, conn: AsyncConnection, incident: Incident,
         if jira:
             out.append((postmortem["jira_key"], jira))
     return out
+
+
+async def _pages(conn: AsyncConnection, incident: Incident) -> list[Paged]:
+    return [Paged(p["target_label"], paging.page_state(p), p["status"] == paging.ACKNOWLEDGED)
+            for p in await pages_store.of_incident(conn, incident.id)]
 
 
 def _notices(ctx: Context, incident: Incident) -> list[str]:

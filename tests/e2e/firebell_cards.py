@@ -29,7 +29,7 @@ from cards.declare import declare_form
 from cards.help import help_card
 import handlers.commands  # noqa: F401  (registers every command)
 from handlers.commands.registry import help_sections
-from cards.incident import Delivery, IncidentView, incident_card
+from cards.incident import Delivery, IncidentView, Paged, incident_card
 from cards.listing import incident_list_card
 from cards.notice import notice_card
 from cards.oncall import oncall_card
@@ -302,6 +302,42 @@ def status_cards() -> dict[str, dict]:
             "status-healthy": status_card([systems, healthy, digests])}
 
 
+def paging_and_heartbeat_cards() -> dict[str, dict]:
+    """`incident page` on the card (every state of a page, a failing one, the most pages a card shows, with the
+    longest names), a heartbeat's incident, and `incident status` with its Heartbeats section."""
+    from cards.status import StatusRow, StatusSection, status_card
+
+    states = [Paged("Data Platform", "requested by Priya Raman, not in PagerDuty yet"),
+              Paged("Payments", "PagerDuty #1234 · not acknowledged yet (with Mei Tanaka)"),
+              Paged("Ana Costa", "PagerDuty #1235 · acknowledged by Ana Costa", acknowledged=True),
+              Paged("order-db", "PagerDuty #1236 · resolved in PagerDuty")]
+    failing = Delivery("PagerDuty page", "failed (PagerDuty API token is read-only: PAGERDUTY_API_TOKEN needs a "
+                                         "full-access (or user) token to change incidents); /incident retry INC-7",
+                       True)
+    longest = [Paged("Noah Bergström-" + "Lindqvist " * 8, "PagerDuty #2147483647 · acknowledged by "
+                     + "Ingrid Halvorsen-Okafor " * 8, acknowledged=k % 2 == 0) for k in range(5)]
+    root = pagerduty_incident(12, acknowledged_by="Mei Tanaka", commander="sarah.kim@shopfront.example")
+    heartbeat = incident(31, source="heartbeat", external_id="alert-pipeline@2025-03-14T09:00:00.000000Z",
+                         title="No heartbeat from alert-pipeline for 7 min", service="monitoring", team="sre",
+                         level="high-error-rate")
+    beats = StatusSection("Heartbeats", [
+        StatusRow("alert-pipeline", "MISSING for 12 min (INC-31); monitoring, every 5m, grace 2m", problem=True),
+        StatusRow("nightly-export", "up, last beat 3 min ago; order-db, every 1h, grace 10m"),
+        StatusRow("billing-cron", "waiting for a first beat (40 s so far); payment-gateway, every 15m, grace 5m"),
+        StatusRow("search-indexer", "up, last beat 20 s ago; search-service, every 1m; FIREBELL_HEARTBEAT_SEARCH_"
+                                    "INDEXER_TOKEN is not set, so its door refuses beats (401)", problem=True)])
+    return {
+        "incident-paged-every-state": incident_card(_view(incident(), pages=states, deliveries=[failing])),
+        "incident-paged-longest-names": incident_card(_view(
+            root, pages=longest, deliveries=_deliveries("INC-12") + [failing], notices=NOTICES,
+            similar=[incident(k, title=LONG_TITLE, status="closed") for k in (3, 5, 9)],
+            links=[("War room", "https://teams.microsoft.com/l/chat/19%3a7b1c2d3e4f%40thread.v2/0"),
+                   ("Postmortem", f"{BASE}/postmortems/{PM_TOKEN}")])),
+        "incident-heartbeat-missing": incident_card(_view(heartbeat)),
+        "status-heartbeats": status_card([beats]),
+    }
+
+
 # -- builders added by other parts of Firebell: included when they exist ----------------------------------------
 
 def _figures(n: int = 0):
@@ -489,7 +525,7 @@ def missing_builders() -> list[str]:
 
 
 def all_cards() -> dict[str, dict]:
-    cards = {**incident_cards(), **rca_cards(), **everyday_cards()}
+    cards = {**incident_cards(), **rca_cards(), **everyday_cards(), **paging_and_heartbeat_cards()}
     for _name, (module, build) in OPTIONAL.items():
         if _exists(module):
             cards.update(build())

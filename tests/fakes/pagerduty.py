@@ -2,6 +2,8 @@
 
     GET /incidents/{id}                                   get_incident
     PUT /incidents/{id}                                   update_incident  (acknowledge, resolve)
+    POST /incidents                                       create_incident  (a page from Teams)
+    GET /incidents?incident_key=                          list_incidents   (by incident_key)
     GET /oncalls                                          oncalls
     GET /services                                         services
     GET /service_dependencies/technical_services/{id}     service_dependencies
@@ -17,7 +19,12 @@ Wire facts (PagerDuty developer docs, REST API: Authentication, Errors, Rate Lim
 ``Authorization: Token token=<token>`` exactly, else 401 (code 2006); a read-only token writing
 -> 403 (2010); a write needs ``From: <e-mail of a PagerDuty user>`` -> 400 (2001) when missing,
 ``Requester User Not Found`` (1008) when unknown; updating a resolved incident -> 400 ``Incident
-Already Resolved`` (1001); errors ``{"error": {"message", "code", "errors": [...]}}``; a 429
+Already Resolved`` (1001); errors ``{"error": {"message", "code", "errors": [...]}}``; creating
+an incident: ``{"incident": {"type": "incident", "title", "service": service_reference, ...}}``
+-> 201, an unknown service, escalation policy or assignee, or assignments *and* an escalation
+policy -> 400 (2001); an ``incident_key`` already on an open incident of the same service -> 400
+``Arguments Caused Error`` (2002, "Open incident with matching dedup key already exists on this
+service"); the incident list defaults to the last 30 days; a 429
 carries ``ratelimit-limit``, ``ratelimit-remaining`` and ``ratelimit-reset`` (seconds) but **no
 Retry-After** (``rate_limit_next(retry_after=...)`` adds one when a test wants it).
 """
@@ -67,6 +74,13 @@ class PdIncident:
     service_id: str
     status: str = "triggered"
     acknowledgements: list[tuple[datetime, str]] = field(default_factory=list)  # (at, user id)
+    number: int = 0
+    incident_key: str | None = None
+    urgency: str = "high"
+    escalation_policy_id: str | None = None
+    assignee_ids: list[str] = field(default_factory=list)
+    details: str | None = None
+    created_by: str | None = None  # the From user's id
 
 
 class FakePagerDuty(HttpStandIn):
@@ -89,8 +103,8 @@ class FakePagerDuty(HttpStandIn):
         with self._lock:
             self.read_only_tokens.add(token)
 
-    def add_user(self, name: str, email: str) -> str:
-        return self._add(self.users, "U", None, lambda uid: PdUser(uid, name, email))
+    def add_user(self, name: str, email: str, id: str | None = None) -> str:
+        return self._add(self.users, "U", id, lambda uid: PdUser(uid, name, email))
 
     def add_escalation_policy(self, name: str, id: str | None = None) -> str:
         return self._add(self.escalation_policies, "E", id, lambda _: name)
@@ -142,6 +156,8 @@ class FakePagerDuty(HttpStandIn):
         return [
             web.get("/incidents/{id}", self._get_incident, name="get_incident"),
             web.put("/incidents/{id}", self._update_incident, name="update_incident"),
+            web.post("/incidents", self._create_incident, name="create_incident"),
+            web.get("/incidents", self._list_incidents, name="list_incidents"),
             web.get("/oncalls", self._oncalls, name="oncalls"),
             web.get("/services", self._services, name="services"),
             web.get("/service_dependencies/technical_services/{id}", self._service_dependencies,
@@ -179,6 +195,63 @@ class FakePagerDuty(HttpStandIn):
             incident.acknowledgements.append((_now(), requester))
         incident.status = wanted["status"]
         return web.json_response({"incident": self._incident_json(incident)})
+
+    def _create_incident(self, request: web.Request) -> web.Response:
+        if request.headers["Authorization"].removeprefix("Token token=") in self.read_only_tokens:
+            return _error(403, "Access Denied", 2010)
+        requester = self._requester(request.headers.get("From"))
+        body = request[RECORD].body
+        wanted = body.get("incident") if isinstance(body, dict) else None
+        service_id, policy_id, assignees = self._new_incident_refs(wanted)
+        key = wanted.get("incident_key")
+        if key is not None and any(i.incident_key == key and i.service_id == service_id
+                                   and i.status != "resolved" for i in self.incidents.values()):
+            raise _bad("Arguments Caused Error", 2002,
+                       "Open incident with matching dedup key already exists on this service")
+        urgency = wanted.get("urgency", "high")
+        if urgency not in ("high", "low"):
+            raise _bad("Invalid Input Provided", 2001, "Urgency must be high or low")
+        details = (wanted.get("body") or {}).get("details")
+        new_id = f"PI{next(self._counter):05d}"
+        incident = PdIncident(new_id, wanted["title"], service_id, number=1000 + len(self.incidents),
+                              incident_key=key, urgency=urgency, escalation_policy_id=policy_id,
+                              assignee_ids=assignees, details=details, created_by=requester)
+        self.incidents[new_id] = incident
+        return web.json_response({"incident": self._incident_json(incident)}, status=201)
+
+    def _new_incident_refs(self, wanted: Any) -> tuple[str, str | None, list[str]]:
+        """Service, escalation policy and assignees of a new incident, each checked."""
+        if not isinstance(wanted, dict) or wanted.get("type") != "incident" \
+                or not isinstance(wanted.get("title"), str) or not wanted["title"].strip():
+            raise _bad("Invalid Input Provided", 2001, "incident needs type \"incident\" and a "
+                                                       "title")
+        service = wanted.get("service")
+        if not isinstance(service, dict) or service.get("type") != "service_reference" \
+                or service.get("id") not in self.services:
+            raise _bad("Invalid Input Provided", 2001, "Service not found")
+        policy = wanted.get("escalation_policy")
+        if policy is not None and (not isinstance(policy, dict) or policy.get("type") !=
+                                   "escalation_policy_reference"
+                                   or policy.get("id") not in self.escalation_policies):
+            raise _bad("Invalid Input Provided", 2001, "Escalation Policy not found")
+        assignees = []
+        for a in wanted.get("assignments") or []:
+            assignee = a.get("assignee") if isinstance(a, dict) else None
+            if not isinstance(assignee, dict) or assignee.get("type") != "user_reference" \
+                    or assignee.get("id") not in self.users:
+                raise _bad("Invalid Input Provided", 2001, "Assignee not found")
+            assignees.append(assignee["id"])
+        if assignees and policy is not None:
+            raise _bad("Invalid Input Provided", 2001,
+                       "Assignments cannot be specified with an escalation policy")
+        return service["id"], policy["id"] if policy else None, assignees
+
+    def _list_incidents(self, request: web.Request) -> web.Response:
+        query = _query(request, {"incident_key", "limit", "offset"})
+        key = query.get("incident_key")
+        found = [self._incident_json(i) for i in self.incidents.values()
+                 if key is None or i.incident_key == key]
+        return self._page(query, "incidents", found)
 
     def _oncalls(self, request: web.Request) -> web.Response:
         query = _query(request, {"include[]", "earliest", "schedule_ids[]",
@@ -250,10 +323,20 @@ class FakePagerDuty(HttpStandIn):
                 "self": f"{self.base_url}/{kind}s/{id}"}
 
     def _incident_json(self, incident: PdIncident) -> dict[str, Any]:
-        return {**self._ref("incident", incident.id, incident.title), "type": "incident",
-                "title": incident.title, "status": incident.status,
-                "service": self._ref("service", incident.service_id,
-                                     self.services.get(incident.service_id, ""))}
+        out = {**self._ref("incident", incident.id, incident.title), "type": "incident",
+               "title": incident.title, "status": incident.status,
+               "incident_number": incident.number or None, "incident_key": incident.incident_key,
+               "urgency": incident.urgency,
+               "html_url": f"https://shopfront.pagerduty.com/incidents/{incident.id}",
+               "service": self._ref("service", incident.service_id,
+                                    self.services.get(incident.service_id, "")),
+               "assignments": [{"assignee": self._ref("user", u, self.users[u].name)}
+                               for u in incident.assignee_ids if u in self.users]}
+        if incident.escalation_policy_id:
+            out["escalation_policy"] = self._ref(
+                "escalation_policy", incident.escalation_policy_id,
+                self.escalation_policies[incident.escalation_policy_id])
+        return out
 
     def _oncall_json(self, oncall: PdOnCall, includes: list[str]) -> dict[str, Any]:
         user = self.users[oncall.user_id]

@@ -110,3 +110,28 @@ async def test_a_rate_limit_says_when_to_come_back_without_retry_after(pd, http)
     assert error(limited) == (429, "Rate Limit Exceeded", 2020)
     assert limited.headers["ratelimit-reset"] == "7" and "Retry-After" not in limited.headers
     assert (await http.get("/oncalls")).status_code == 200
+
+
+async def test_create_incident_dedups_open_incidents_by_key_like_pagerduty(pd, http):
+    service = next(iter(pd.services))
+    new = {"incident": {"type": "incident", "title": "Page Ops", "incident_key": "k1",
+                        "service": {"id": service, "type": "service_reference"},
+                        "escalation_policy": {"id": pd.policy,
+                                              "type": "escalation_policy_reference"}}}
+    from_ana = {"From": "ana@example.com"}
+    assert error(await http.post("/incidents", json=new))[:2] == (400, "Invalid Input Provided")
+    made = await http.post("/incidents", json=new, headers=from_ana)
+    assert made.status_code == 201 and made.json()["incident"]["incident_key"] == "k1"
+    twice = await http.post("/incidents", json=new, headers=from_ana)
+    assert error(twice) == (400, "Arguments Caused Error", 2002)
+    assert "matching dedup key already exists" in twice.json()["error"]["errors"][0]
+    listed = (await http.get("/incidents", params={"incident_key": "k1"})).json()["incidents"]
+    assert [i["id"] for i in listed] == [made.json()["incident"]["id"]]
+    # Once resolved, the key opens a new incident.
+    pd.incidents[listed[0]["id"]].status = "resolved"
+    assert (await http.post("/incidents", json=new, headers=from_ana)).status_code == 201
+    both = {"incident": {**new["incident"], "incident_key": "k2",
+                         "assignments": [{"assignee": {"id": pd.bo, "type": "user_reference"}}]}}
+    assert error(await http.post("/incidents", json=both, headers=from_ana))[2] == 2001
+    untitled = {"incident": {**new["incident"], "title": ""}}
+    assert error(await http.post("/incidents", json=untitled, headers=from_ana))[2] == 2001

@@ -14,7 +14,7 @@ from handlers.ingest.pagerduty import parse_pagerduty
 from handlers.ingest.signature import sign
 from storage.schema import incidents, inbound_events
 from tests.conftest import fixture_bytes
-from tests.harness import SECRET
+from tests.harness import HEARTBEAT_TOKEN, SECRET
 
 # Leaves include what used to get through the parsers and fail in the database or later:
 # NUL, numbers beyond 32 and 64 bits, times in years 1 and 9999 with offsets.
@@ -120,7 +120,11 @@ async def test_doors_never_5xx_and_store_nothing_when_refusing(harness, caplog, 
     pd = await h.pagerduty("x", body=body, headers=signed)
     am = await h.alertmanager("x", body=body)
     status, _ = await h.send(doc if isinstance(doc, dict) else {"type": doc})
-    assert pd.status < 500 and am.status < 500 and status < 500
+    async with h.http.post(f"{h.url}/webhooks/heartbeat/alert-pipeline", data=body,
+                           headers={"Authorization": f"Bearer {HEARTBEAT_TOKEN}"}) as beat:
+        await beat.read()
+    assert pd.status < 500 and am.status < 500 and status < 500 and beat.status < 500
+    assert isinstance(doc, dict) or beat.status in (400, 413)   # a beat's body: an object
     assert not [r for r in caplog.records if r.exc_info], caplog.text
     if pd.status >= 400 and am.status >= 400:
         assert await _counts(h) == before

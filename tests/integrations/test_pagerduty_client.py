@@ -171,3 +171,43 @@ async def test_services_and_dependencies(pd, client):
     assert deps == [ServiceDependency(pd.checkout, database), ServiceDependency(search, database)]
     with pytest.raises(PermanentFailure, match="service PNOPE not found"):
         await client.technical_service_dependencies(["PNOPE"])
+
+
+# ---- creating incidents (a page from Teams) ------------------------------------------------------
+
+async def test_create_incident_on_an_escalation_policy_exactly_once_per_incident_key(pd, client):
+    policy = pd.add_escalation_policy("Checkout primary")
+    made = await client.create_incident(title="INC-7: checkout is down", service_id=pd.checkout,
+                                        incident_key="firebell-page-1a2b", details="Paged by Ana",
+                                        escalation_policy_id=policy)
+    assert made.created and made.status == "triggered" and made.number
+    (post,) = pd.requests_of("create_incident")
+    assert post.headers["From"] == "ana@example.com"
+    assert post.body["incident"]["escalation_policy"] == {
+        "id": policy, "type": "escalation_policy_reference"}
+    assert "assignments" not in post.body["incident"]
+    # Sent again (a retry after a lost answer): PagerDuty refuses the key, the same one comes back.
+    again = await client.create_incident(title="INC-7: checkout is down", service_id=pd.checkout,
+                                         incident_key="firebell-page-1a2b", details="Paged by Ana",
+                                         escalation_policy_id=policy)
+    assert (again.id, again.created) == (made.id, False)
+    assert len(pd.incidents) == 1
+    assert await client.find_incident_by_key("firebell-page-1a2b") == again
+    assert await client.find_incident_by_key("firebell-page-none") is None
+
+
+async def test_create_incident_assigned_to_a_person_and_refusals(pd, client):
+    made = await client.create_incident(title="help", service_id=pd.checkout,
+                                        incident_key="k-person", details="",
+                                        assignee_ids=[pd.ben])
+    assert pd.incidents[made.id].assignee_ids == [pd.ben]
+    with pytest.raises(PermanentFailure, match="PagerDuty service PNOPE not found|Service not"):
+        await client.create_incident(title="x", service_id="PNOPE", incident_key="k2",
+                                     details="")
+    nobody = PagerDutyClient(api_url=pd.base_url, token=pd.token, from_email="", timeout=2)
+    try:
+        with pytest.raises(PermanentFailure, match="PAGERDUTY_FROM_EMAIL"):
+            await nobody.create_incident(title="x", service_id=pd.checkout, incident_key="k3",
+                                         details="")
+    finally:
+        await nobody.close()

@@ -61,3 +61,17 @@ async def test_webhook_and_correlation_lookups_never_scan_incidents(harness):
     assert len(plans) >= 5
     for statement, steps in plans:
         assert not [s for s in steps if TABLE_SCAN.match(s)], (steps, statement[:400])
+
+
+async def test_a_webhook_batch_finds_its_pages_without_scanning(harness):
+    """Every batch of PagerDuty events asks whether any is about a page sent from Teams."""
+    from storage import pages
+    db = harness.ctx.db
+    if not db.is_sqlite:
+        pytest.skip("SQLite's query plans; PostgreSQL's depend on table statistics")
+
+    async def work(conn):
+        await pages.matching(conn, ["P1", "P2"], ["firebell-page-1", "k2"], lock=True)
+
+    (plan,) = await _plans(db, work)
+    assert not [s for s in plan[1] if s.startswith("SCAN")], plan
