@@ -10,8 +10,8 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity
 
-from handlers.commands.conversations import (Seen, is_live_card, remember_conversation,
-                                             roster_changed, who_is)
+from handlers.commands.conversations import (Seen, is_live_card, mentioned_email,
+                                             remember_conversation, roster_changed, who_is)
 from handlers.context import Context
 from incidents.model import Actor
 
@@ -62,6 +62,16 @@ class Identity:
         user = activity.from_property
         return await who_is(self.ctx, self.seen(activity),
                             user.aad_object_id if user else None, user.name if user else None)
+
+    async def mentioned(self, activity: Activity) -> str | None:
+        """The e-mail of the person @mentioned in a message (not Firebell itself), if known."""
+        bot_id = activity.recipient.id if activity.recipient else None
+        # botbuilder keeps a mention's fields in the entity's additional_properties
+        # (bot/activity_shape.py has checked `mentioned.id` is a string).
+        ids = [m.additional_properties["mentioned"]["id"]
+               for m in TurnContext.get_mentions(activity)]
+        ids = [i for i in ids if i != bot_id]
+        return await mentioned_email(self.ctx, self.seen(activity), ids) if ids else None
 
     async def from_live_card(self, activity: Activity) -> bool:
         """Was the clicked card a live incident card (the message Firebell keeps updating)?"""

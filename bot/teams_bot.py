@@ -62,6 +62,8 @@ class FirebellBot(TeamsActivityHandler):
         actor = await self.identity.actor(activity)
         where = self._where(activity, f"activity:{activity.conversation.id}:{activity.id}")
         try:
+            if "person" in args:
+                args = {**args, "mentioned": await self.identity.mentioned(activity)}
             reply = await run_command(self.ctx, actor, verb, args, where)
         except DatabaseUnavailable:
             return await _send(turn_context, Reply.refuse(DB_DOWN))

@@ -36,3 +36,13 @@ async def by_aad(conn: AsyncConnection, tenant_id: str,
     q = select(t).where(t.c.tenant_id == tenant_id, t.c.aad_object_id == aad_object_id)
     row = (await conn.execute(q)).mappings().first()
     return dict(row) if row else None
+
+
+async def by_teams_id(conn: AsyncConnection, tenant_id: str,
+                      teams_user_id: str | None) -> dict[str, Any] | None:
+    """A roster member by the Teams user id a mention carries (`29:…`)."""
+    if not teams_user_id:
+        return None
+    q = select(t).where(t.c.tenant_id == tenant_id, t.c.teams_user_id == teams_user_id)
+    row = (await conn.execute(q)).mappings().first()
+    return dict(row) if row else None

@@ -64,6 +64,17 @@ async def who_is(ctx: Context, seen: Seen, aad_object_id: str | None, name: str 
     return Actor(label, "teams", email=email, aad_object_id=aad_object_id)
 
 
+async def mentioned_email(ctx: Context, seen: Seen, teams_user_ids: list[str]) -> str | None:
+    """The e-mail of the first person @mentioned whom this tenant's roster knows. A mention's
+    text is a display name ("Raman, Priya (Ext)") that need not match the catalog; its id does."""
+    async with ctx.db.read() as conn:
+        for user_id in teams_user_ids[:5]:
+            row = await people.by_teams_id(conn, seen.tenant_id, user_id)
+            if row and row.get("email"):
+                return row["email"]
+    return None
+
+
 async def is_live_card(ctx: Context, conversation_id: str, activity_id: str) -> bool:
     """Is this message a live incident card (the one Firebell keeps updating)?"""
     async with ctx.db.read() as conn:

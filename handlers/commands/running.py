@@ -102,7 +102,8 @@ async def name_role(ctx: Context, actor: Actor, args: dict[str, Any], where: Whe
                                 + _ROLE_USAGE)
         if incident.status == "closed":
             return Reply.refuse(f"{incident.ref} is closed; its roles no longer change.")
-        person = catalog.find_person(args.get("person"))
+        person = catalog.find_person(args.get("mentioned")) or \
+            catalog.find_person(args.get("person"))
         if person is None:
             return Reply.refuse(f"I can't find `{str(args.get('person'))[:60]}` in the "
                                 "catalog's people: a role goes to someone Firebell knows. "

@@ -59,7 +59,7 @@ async def test_one_token_serves_every_turn_until_close_to_expiry_then_is_refresh
     login.hang_next(kind="token", seconds=0.5)
     started = time.monotonic()
     assert creds.get_access_token() == first  # at once, while the new one is fetched
-    assert time.monotonic() - started < 0.05
+    assert time.monotonic() - started < 0.25  # well inside the 0.5 s the fetch hangs
     await login.wait_for(lambda: fetched(login) == 2)
     deadline = time.monotonic() + 5
     while creds.get_access_token() == first:
@@ -74,12 +74,12 @@ async def test_no_token_yet_fails_at_once_and_replies_wait_only_briefly(login):
     started = time.monotonic()
     with pytest.raises(NoAppToken, match="still fetching"):
         creds.get_access_token()
-    assert time.monotonic() - started < 0.05
+    assert time.monotonic() - started < 1.0  # well inside the 8 s the fetch hangs
     await creds.ready()  # the first reply waits for the fetch under way, within bounds
     assert READY_WAIT - 0.5 < time.monotonic() - started < READY_WAIT + 0.5
     started = time.monotonic()
     await creds.ready()  # that fetch is slow: later replies no longer wait for it
-    assert time.monotonic() - started < 0.05
+    assert time.monotonic() - started < 1.0
     with pytest.raises(NoAppToken):
         creds.get_access_token()
     assert fetched(login) == 1

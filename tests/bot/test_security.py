@@ -279,8 +279,9 @@ async def test_a_slow_key_endpoint_holds_up_only_the_request_that_needs_a_key(se
     status, _ = await waiting
     waited = time.monotonic() - started
     h.identity.slow(0)
-    assert health[0] == 200 and health[1] < 0.1, health
-    assert delivery[0] == 200 and delivery[1] < 0.1, delivery
+    # "At once" = far inside the 8 s the key fetch takes (slack for a loaded, shared machine).
+    assert health[0] == 200 and health[1] < 1.0, health
+    assert delivery[0] == 200 and delivery[1] < 1.0, delivery
     assert status == 401
     assert waited < KEY_WAIT + 1.5  # refused after the bounded wait, not after the fetch
 
@@ -334,8 +335,9 @@ async def test_a_slow_login_endpoint_holds_up_only_the_reply_that_needs_a_token(
         asyncio.to_thread(timed, webhook))
     status, _ = await waiting
     waited = time.monotonic() - started
-    assert health[0] == 200 and health[1] < 0.1, health
-    assert delivery[0] == 200 and delivery[1] < 0.1, delivery
+    # "At once" = far inside the 8 s the login takes (slack for a loaded, shared machine).
+    assert health[0] == 200 and health[1] < 1.0, health
+    assert delivery[0] == 200 and delivery[1] < 1.0, delivery
     assert status in (200, 201)  # the turn ran; its reply alone could not go out
     assert waited < READY_WAIT + 1.5  # gave up after the bounded wait, not after the fetch
     assert not h.connector.requests_of("reply")

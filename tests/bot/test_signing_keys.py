@@ -38,7 +38,7 @@ async def test_keys_come_from_the_cache_and_a_day_old_cache_refreshes_behind(ide
     identity.slow(0.5)
     started = time.monotonic()
     assert await keys.get(kid)  # the old key, at once
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < 0.25  # well inside the 0.5 s the fetch takes
     await identity.wait_for(lambda: fetches(identity) == 2)
     identity.slow(0)
 

@@ -255,3 +255,30 @@ async def test_stakeholder_channels_who_may_and_unsubscribing(running):
     assert not [c for c in h.cards_in("general") if "INC-1 · update" in card_text(c)]
     # The team's routing is untouched by all this.
     assert live_card(h)
+
+
+def mentioning(h, text: str, display: str, teams_id: str) -> dict:
+    """A channel message that @mentions a person as Teams sends it: the text carries the
+    display name Teams shows, the entity carries the person's Teams id."""
+    activity = h.channel_message(f"{text} <at>{display}</at>", channel="checkout")
+    activity["entities"].append({"type": "mention", "text": f"<at>{display}</at>",
+                                 "mentioned": {"id": teams_id, "name": display}})
+    return activity
+
+
+async def test_a_mention_names_its_person_by_teams_id_whatever_the_display_name(running):
+    """Teams shows directory display names ("Brennan, Tom (Contractor)"); the mention's id,
+    looked up in this tenant's roster, says who is meant."""
+    h = running
+    await h.send(mentioning(h, "incident role INC-1 scribe", "Brennan, Tom (Contractor)",
+                            "29:tom"))
+    await h.send(mentioning(h, "incident assign INC-1", "Brennan, Tom (Contractor)", "29:tom"))
+    await h.settle()
+    kinds = [(e["kind"], e["text"]) for e in await h.timeline(1)]
+    assert ("role", "scribe: Tom Brennan") in kinds
+    assert ("assigned", "incident commander: Tom Brennan") in kinds
+    # An id this tenant's roster does not know falls back to the text, and is refused plainly.
+    status, _ = await h.send(mentioning(h, "incident role INC-1 scribe", "Stranger", "29:nobody"))
+    await h.settle()
+    assert status in (200, 201)
+    assert "I can't find `Stranger`" in h.connector.requests_of("reply")[-1].body["text"]
