@@ -112,27 +112,28 @@ _WHY = {"page": "a page wakes someone up"}
 
 def waive_refusal(actor: Actor, incident: Incident, catalog: Catalog,
                   admins: Iterable[str]) -> str:
-    what = f"waive {incident.ref}'s postmortem"
-    if not actor.email:
-        return _unknown(actor, what)
-    if not set(admins) and not catalog.incident_commanders():
-        return (f"Nobody may {what} yet: no incident commander or admin is configured. "
-                f"To allow it, {CONFIGURE_COMMANDERS}.")
-    return (f"Sorry {actor.label}, only {_commanders(catalog)} and admins may {what}: the "
-            "postmortem is how the company learns from an incident at its level, so skipping "
-            "it is their call, not the team's.")
+    return _commanders_only(
+        actor, catalog, admins, f"waive {incident.ref}'s postmortem",
+        "the postmortem is how the company learns from an incident at its level, so skipping "
+        "it is their call, not the team's.")
 
 
 def status_refusal(actor: Actor, catalog: Catalog, admins: Iterable[str]) -> str:
-    what = "see Firebell's status"
+    return _commanders_only(
+        actor, catalog, admins, "see Firebell's status",
+        "it names settings and shows every team's failed follow-ups. `incident show INC-n` "
+        "shows one incident's.")
+
+
+def _commanders_only(actor: Actor, catalog: Catalog, admins: Iterable[str], what: str,
+                     why: str) -> str:
+    """The refusal of an act for catalog incident commanders and admins only."""
     if not actor.email:
         return _unknown(actor, what)
     if not set(admins) and not catalog.incident_commanders():
         return (f"Nobody may {what} yet: no incident commander or admin is configured. "
                 f"To allow it, {CONFIGURE_COMMANDERS}.")
-    return (f"Sorry {actor.label}, only {_commanders(catalog)} and admins may {what}: it "
-            "names settings and shows every team's failed follow-ups. `incident show INC-n` "
-            "shows one incident's.")
+    return f"Sorry {actor.label}, only {_commanders(catalog)} and admins may {what}: {why}"
 
 
 def _commanders(catalog: Catalog) -> str:
