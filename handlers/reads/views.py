@@ -11,6 +11,7 @@ from cards.incident import Delivery, IncidentView, Paged, incident_card
 from handlers.context import Context
 from handlers.effects.registry import shown_as
 from handlers.reads import links
+from handlers.reads.cascade import compact_card, other_teams_root
 from handlers.reads.postmortem import missing_for
 from handlers.reads.running import running_view
 from handlers.reads.similar import similar_incidents
@@ -57,6 +58,11 @@ async def load_view(ctx: Context, conn: AsyncConnection, incident: Incident, *,
 
 
 async def render_card(ctx: Context, conn: AsyncConnection, incident: Incident) -> dict[str, Any]:
+    """The live card: the compact one for a cascade child of another team's root (its team
+    follows the root's card), else the full one. `incident show` always gives the full one."""
+    root = await other_teams_root(conn, incident)
+    if root is not None:
+        return compact_card(ctx, incident, root)
     return incident_card(await load_view(ctx, conn, incident))
 
 
