@@ -189,8 +189,8 @@ def _follow_ups(view: IncidentView) -> list[dict]:
         if d.retry_at:
             out.append(block(f"Next try {when(d.retry_at)}", isSubtle=True, spacing="None"))
     if view.postmortem_missing and view.incident.status == "resolved":
-        out.append(_emphasis(block("**To close:**"),
-                             plain("; ".join(view.postmortem_missing), limit=400)))
+        out.append(_emphasis(labelled("To close", "; ".join(view.postmortem_missing),
+                                      limit=400)))
     if view.postmortem_waiver:
         out.append(plain("Postmortem " + view.postmortem_waiver, limit=700, subtle=True))
     if view.similar:
