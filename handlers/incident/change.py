@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handlers.context import Context
-from handlers.effects.incident_cards import refresh_cards
+from handlers.effects.incident_cards import refresh_cards, refresh_children_cards
 from handlers.incident import followups
 from incidents import postmortem as pm_rules
 from incidents.model import Actor, Incident
@@ -60,8 +60,7 @@ async def after_change(ctx: Context, conn: AsyncConnection, before: Incident,
         await refresh_cards(ctx, conn, before.parent_id)  # it lost a child
     if after.correlated and any(getattr(before, f) != getattr(after, f)
                                 for f in _SHOWN_ON_CHILDREN):
-        for child in await store.children(conn, after.id):
-            await refresh_cards(ctx, conn, child.id)      # "root resolved" shows on children
+        await refresh_children_cards(ctx, conn, after.id)  # "root resolved" shows on children
     if status_changed:
         await followups.on_status_change(ctx, conn, before, after, actor)
     if before.level != after.level:

@@ -110,3 +110,26 @@ async def test_a_same_team_duplicate_posts_nothing_new(harness):
     dup = await h.incident(3)
     assert (dup.parent_id, dup.link_kind) == (2, "duplicate")
     assert len(h.cards_in("checkout")) == 1 and len(h.cards_in("payments")) == 1
+
+
+@pytest.mark.parametrize("arrivals", [
+    ((1, "payment-gateway", 0), (2, "checkout-api", 14)),     # the root first, 14 min before
+    ((1, "checkout-api", 0), (2, "payment-gateway", 4)),      # the symptom first, 4 min before
+    ((1, "checkout-api", 2), (2, "payment-gateway", 0)),      # the root delivered late
+    ((1, "payment-gateway", 0), (2, "checkout-api", 0)),      # the same second
+], ids=["root-14min-before", "child-4min-before", "root-delivered-late", "same-second"])
+async def test_the_same_outcome_whatever_the_gap(harness, arrivals):
+    from tests.incident.test_correlation import _event, _send
+    h = harness
+    await h.subscribe("checkout")
+    await h.subscribe("payments")
+    for n, service, minute in arrivals:
+        await _send(h, _event(n, service, f"{service} trouble", minute))
+        await h.settle()
+    root_id = next(n for n, service, _ in arrivals if service == "payment-gateway")
+    child_id = 3 - root_id
+    assert (await h.incident(child_id)).parent_id == root_id
+    headline = (f"🔗 INC-{child_id} checkout-api trouble: likely caused by INC-{root_id} "
+                "payment-gateway (Payments); follow it there.")
+    await h.connector.wait_for(lambda: headline in card_text(h.cards_in("checkout")[0]))
+    assert len(h.cards_in("checkout")) == 1 and len(h.cards_in("payments")) == 1
