@@ -44,6 +44,10 @@ async def test_the_paged_team_gets_one_compact_card_whatever_the_order(harness, 
     (full,) = h.cards_in("payments")
     assert "Impacted downstream: checkout-api" in card_text(full)
     assert "follow it there" not in card_text(full)
+    # `incident show` always gives the full card, timeline included.
+    reply = await h.say(f"incident show INC-{child_id}")
+    shown = card_text(reply["attachments"][0]["content"])
+    assert f"Likely caused by **INC-{root_id}**" in shown and "Timeline" in shown
 
 
 async def test_the_compact_card_follows_its_root(harness):
