@@ -18,14 +18,14 @@ from handlers.reads.similar import similar_incidents
 from incidents import paging
 from incidents import postmortem as pm_rules
 from incidents.model import Incident
-
-# Who opened an incident that no person declared.
-SOURCES = {"pagerduty": "PagerDuty", "alertmanager": "Alertmanager", "heartbeat": "Heartbeat"}
 from storage import incidents as store
 from storage import outbox
 from storage import pages as pages_store
 from storage import postmortems as pm_store
 from storage import timeline
+
+# Who opened an incident that no person declared.
+SOURCES = {"pagerduty": "PagerDuty", "alertmanager": "Alertmanager", "heartbeat": "Heartbeat"}
 
 
 async def load_view(ctx: Context, conn: AsyncConnection, incident: Incident, *,
@@ -100,9 +100,9 @@ async def _declared_by(conn: AsyncConnection, incident: Incident) -> str:
         return incident.declared_by
     first = await timeline.first_of(conn, incident.id, ["declared", "triggered"])
     source = SOURCES.get(incident.source, incident.source)
-    if not first or not first["actor"] or first["actor"] == source:
-        return source
-    return f"{first['actor']} (in {source})"
+    who = first["actor"] if first and first["actor"] else source
+    # PagerDuty names the person who opened an incident by hand (else it is "PagerDuty").
+    return f"{who} (in PagerDuty)" if incident.source == "pagerduty" and who != source else who
 
 
 async def _resolved_by(conn: AsyncConnection, incident: Incident) -> str | None:
