@@ -30,6 +30,7 @@ from handlers.reads.api import ReportEndpoints
 from handlers.reads.bearer import bearer_matches, unauthorized
 from handlers.reads.heartbeats import heartbeat_states
 from handlers.reads.postmortem_page import postmortem_routes
+from handlers.reads.status import not_configured
 from handlers.reports.settings import ReportSettings
 from handlers.sync.dependencies import refresh_graph
 from incidents.catalog import CatalogError, load_catalog
@@ -291,6 +292,8 @@ class Firebell:
         if not self.settings.webhooks.pagerduty:
             log.warning("PAGERDUTY_WEBHOOK_SECRETS is not set: every PagerDuty delivery will be "
                         "refused with 401")
+        for sentence in not_configured(self.ctx):  # said once here, not on every card
+            log.warning(sentence)
         for beat in self.catalog.heartbeats.values():
             if beat.token_env and beat.name not in self.ctx.configured.heartbeat_tokens:
                 log.warning("heartbeat %s: %s is not set, so POST /webhooks/heartbeat/%s is "

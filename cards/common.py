@@ -74,6 +74,11 @@ def when(at: datetime | None) -> str:
     return f"{{{{DATE({iso}, SHORT)}}}} {{{{TIME({iso})}}}}"
 
 
+def day(at: datetime) -> str:
+    """A date in the reader's zone (DATE function), e.g. a due date."""
+    return f"{{{{DATE({at.strftime('%Y-%m-%dT%H:%M:%SZ')}, SHORT)}}}}"
+
+
 def facts(pairs: Iterable[tuple[str, str | None]]) -> dict:
     """Firebell's own values only: FactSet values are Markdown."""
     return {"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in pairs if v]}

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Sequence
 
 from cards.common import (LEVEL_ICON, MAX_CARD_BYTES, STATUS_STYLE, TITLE_CHARS, block, card,
-                          execute, facts, labelled, link, mention, plain, size, truncate, when)
+                          day, execute, facts, labelled, link, mention, plain, size, truncate,
+                          when)
 from cards.running import Running, bridge_buttons, more_actions, role_lines, update_lines
+from incidents.metrics import duration
 from incidents.model import Incident, ref
 
 
@@ -16,6 +19,7 @@ class Delivery:
     system: str
     state: str
     problem: bool = False
+    retry_at: datetime | None = None    # shown in the reader's zone
 
 
 @dataclass(frozen=True)
@@ -39,17 +43,21 @@ class IncidentView:
     impacted_services: Sequence[str] = ()
     links: Sequence[tuple[str, str]] = ()            # (title, url): war room, postmortem, JIRA
     deliveries: Sequence[Delivery] = ()
-    notices: Sequence[str] = ()
     similar: Sequence[Incident] = ()
     needs_postmortem: bool = False
     postmortem_missing: Sequence[str] = ()
     postmortem_waiver: str | None = None             # "waived by Sarah Kim on …: why"
+    postmortem_owner: str | None = None              # a name
+    postmortem_due: datetime | None = None
     impact_usd: float | None = None
     commander_name: str | None = None
     timeline: Sequence[dict[str, Any]] | None = None  # shown by `show`, not on the live card
     timeline_hidden: int = 0                         # older entries left out to fit
     running: Running | None = None                   # bridge, roles, stakeholder updates
     pages: Sequence[Paged] = ()                      # `incident page`: who, acknowledged?
+    declared_by: str | None = None                   # "Priya Raman", "PagerDuty"
+    resolved_by: str | None = None
+    standby: str | None = None                       # the service's standby on-call (a name)
 
 
 def incident_card(view: IncidentView) -> dict[str, Any]:
@@ -90,11 +98,13 @@ def _relations(view: IncidentView) -> list[dict]:
     i, out = view.incident, []
     if view.parent is not None:
         p = view.parent
+        # Emphasis containers, default text colour: readable in light, dark and high contrast
+        # (the Warning colour is yellow on white).
         if i.link_kind == "duplicate":
-            out.append(block(f"🔁 Duplicate of **{p.ref}**", color="Warning"))
+            out.append(_emphasis(block(f"🔁 Duplicate of **{p.ref}**")))
         else:
-            out.append(block(f"🔗 Likely caused by **{p.ref}** ({p.service or 'unknown service'})",
-                             color="Warning"))
+            out.append(_emphasis(block(f"🔗 Likely caused by **{p.ref}** "
+                                       f"({p.service or 'unknown service'})")))
         if p.status != "open" and i.is_open:
             out.append(block(f"{p.ref} is {p.status}; check whether this one recovered too.",
                              isSubtle=True))
@@ -117,14 +127,19 @@ def _facts(view: IncidentView) -> list[dict]:
     out = [labelled("Service", i.service or "unknown service")]
     if view.team_name:
         out.append(labelled("Team", view.team_name))
+    ended = i.resolved_at if i.status != "open" else None
     out.append(facts([
         ("Status", i.status.capitalize()),
         ("Level", i.level),
         ("Triggered", when(i.triggered_at)),
-        ("Resolved", when(i.resolved_at) if i.resolved_at else None),
+        ("Acknowledged", when(i.acknowledged_at) if i.acknowledged_by and i.acknowledged_at
+         else None),
+        ("Resolved", when(ended) if ended else None),
         ("Closed", when(i.closed_at) if i.closed_at else None),
+        ("Duration", duration((ended - i.triggered_at).total_seconds()) if ended else None),
         ("Impact", (f"≈ ${view.impact_usd:,.0f}" + (" so far" if i.is_open else ""))
          if view.impact_usd else None),
+        ("Postmortem due", day(view.postmortem_due) if view.postmortem_due else None),
     ]))
     extra = [(label, value) for label, value in (("Priority", i.priority), ("Urgency", i.urgency))
              if value]
@@ -133,15 +148,24 @@ def _facts(view: IncidentView) -> list[dict]:
 
 
 def _people(view: IncidentView) -> list[dict]:
+    """Names as people wrote them (TextRuns); their times are in the facts above."""
     i, out = view.incident, []
-    if i.acknowledged_by and i.is_open:
+    if view.declared_by:
+        out.append(labelled("Declared by", view.declared_by, limit=100))
+    if i.acknowledged_by:  # kept once resolved: who took it on is part of the story
         out.append(labelled("Acknowledged by", i.acknowledged_by, limit=100))
+    if view.resolved_by and i.status != "open":
+        out.append(labelled("Resolved by", view.resolved_by, limit=100))
     if i.commander:
         out.append(labelled("Incident commander", view.commander_name or i.commander, limit=100))
     out += role_lines(view.running)
     if view.oncall:
         text, _ = mention(*view.oncall)
         out.append(block(f"On call: {text}"))
+    if view.standby:
+        out.append(labelled("Standby", view.standby, limit=100))
+    if view.postmortem_owner:
+        out.append(labelled("Postmortem owner", view.postmortem_owner, limit=100))
     return out + _paged(view)
 
 
@@ -161,13 +185,13 @@ def _follow_ups(view: IncidentView) -> list[dict]:
                    {"type": "RichTextBlock", "inlines": [
                        {"type": "TextRun", "text": f"{d.system}: ", "weight": "Bolder"},
                        {"type": "TextRun", "text": d.state, "color": "Attention"}]})
+        if d.retry_at:
+            out.append(block(f"Next try {when(d.retry_at)}", isSubtle=True, spacing="None"))
     if view.postmortem_missing and view.incident.status == "resolved":
-        out.append(plain("To close: " + "; ".join(view.postmortem_missing), limit=400,
-                         color="Warning"))
+        out.append(_emphasis(labelled("To close", "; ".join(view.postmortem_missing),
+                                      limit=400)))
     if view.postmortem_waiver:
         out.append(plain("Postmortem " + view.postmortem_waiver, limit=700, subtle=True))
-    for notice in view.notices:
-        out.append(plain(notice, limit=300, subtle=True))
     if view.similar:
         out.append(block("**Similar past incidents**", spacing="Medium"))
         for s in view.similar[:3]:
@@ -192,11 +216,17 @@ def _timeline(view: IncidentView) -> list[dict]:
                          "postmortem page has the whole timeline.", isSubtle=True))
     for entry in view.timeline:
         who = f" — {entry['actor']}" if entry.get("actor") else ""
-        out.append({"type": "RichTextBlock", "inlines": [
-            {"type": "TextRun", "text": entry["at"].strftime("%Y-%m-%d %H:%M UTC  "),
-             "isSubtle": True},
-            {"type": "TextRun", "text": f"{entry['text']}{who}"[:500]}]})
+        # The time in the reader's zone (a TextBlock: DATE/TIME), the words as written.
+        out.append({"type": "ColumnSet", "spacing": "Small", "columns": [
+            {"type": "Column", "width": "auto", "items": [
+                block(when(entry["at"]), isSubtle=True, wrap=False)]},
+            {"type": "Column", "width": "stretch", "items": [
+                plain(f"{entry['text']}{who}", limit=500)]}]})
     return out
+
+
+def _emphasis(*items: dict) -> dict:
+    return {"type": "Container", "style": "emphasis", "items": list(items)}
 
 
 def _actions(view: IncidentView) -> list[dict]:

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
+from incidents.clock import zoned
 from incidents.levels import LevelPolicy
 
 # Field -> how the card and page call it. Order is the RCA template's order.
@@ -53,12 +54,15 @@ def waived(postmortem: Mapping[str, Any] | None) -> bool:
 
 
 def waiver_text(postmortem: Mapping[str, Any] | None,
-                name: Callable[[str | None], str | None] = lambda who: who) -> str | None:
-    """"waived by Sarah Kim on 2025-03-11: false alarm, rolled back" (None if not waived)."""
+                name: Callable[[str | None], str | None] = lambda who: who,
+                stamp: Callable[[datetime], str] = lambda at: zoned(at, timezone.utc)
+                ) -> str | None:
+    """"waived by Sarah Kim on 2025-03-11 09:30 CET: false alarm, rolled back" (None if not
+    waived); `stamp` writes the time for where it is read (a card: the reader's zone)."""
     if not waived(postmortem):
         return None
     who = name(postmortem.get("waived_by")) or postmortem.get("waived_by") or "someone"
-    return (f"waived by {who} on {postmortem['waived_at'].strftime('%Y-%m-%d %H:%M')} UTC: "
+    return (f"waived by {who} on {stamp(postmortem['waived_at'])}: "
             f"{postmortem.get('waiver_reason') or 'no reason given'}")
 
 

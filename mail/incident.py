@@ -3,9 +3,11 @@ layout, so common clients render it) and a plain-text twin."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timezone, tzinfo
 from html import escape
 from typing import Any, Mapping, Sequence
 
+from incidents.clock import zoned
 from incidents.model import Incident
 from incidents.postmortem import RCA_SECTIONS
 
@@ -23,6 +25,7 @@ class IncidentMail:
     action_items: Sequence[Mapping[str, Any]] = ()
     waiver: str | None = None          # the postmortem was waived: "waived by … on …: why"
     bridge: str | None = None          # the incident's Teams meeting (Join bridge)
+    timezone: tzinfo = timezone.utc    # the catalog's: times are shown with their zone named
 
 
 def triggered_mail(m: IncidentMail) -> tuple[str, str, str]:
@@ -68,9 +71,9 @@ def _facts(m: IncidentMail) -> list[tuple[str, str]]:
     i = m.incident
     out = [("Incident", i.ref), ("Status", i.status.capitalize()), ("Level", i.level),
            ("Service", i.service or "unknown"), ("Team", m.team_name or "—"),
-           ("Triggered", i.triggered_at.strftime("%Y-%m-%d %H:%M UTC"))]
+           ("Triggered", zoned(i.triggered_at, m.timezone))]
     if i.resolved_at:
-        out.append(("Resolved", i.resolved_at.strftime("%Y-%m-%d %H:%M UTC")))
+        out.append(("Resolved", zoned(i.resolved_at, m.timezone)))
     if i.priority:
         out.append(("Priority", i.priority))
     if m.oncall:

@@ -1,21 +1,22 @@
 """Reminder e-mails: an overdue postmortem to its owner, overdue action items to theirs."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone, tzinfo
 from html import escape
 from typing import Sequence
 
 from cards.reminder import DueItem, Who
+from incidents.clock import zoned
 from incidents.model import ref
 
 
 def postmortem_reminder_email(incident_id: int, title: str, owner: Who, due_at: datetime,
-                              missing: Sequence[str], page_url: str | None
-                              ) -> tuple[str, str, str]:
+                              missing: Sequence[str], page_url: str | None,
+                              zone: tzinfo = timezone.utc) -> tuple[str, str, str]:
     subject = f"[Firebell] Postmortem overdue: {ref(incident_id)} {title}"[:250]
     lines = [f"Hello {owner.name},", "",
              f"The postmortem of {ref(incident_id)} ({title}) was due "
-             f"{due_at:%Y-%m-%d %H:%M} UTC."]
+             f"{zoned(due_at, zone)}."]
     if missing:
         lines.append("Still needed: " + "; ".join(missing) + ".")
     lines.append(f"Fill it in with `incident rca {ref(incident_id)}` in Teams"

@@ -2,22 +2,23 @@
 styles) and a plain-text twin, rendered from the stored update."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone, tzinfo
 from html import escape
 
+from incidents.clock import zoned
 from incidents.model import Incident
 
 
 def stakeholder_update_email(incident: Incident, *, phase: str, text: str, author: str | None,
                              posted_at: datetime, number: int, team_name: str | None,
-                             teams_link: str | None, bridge_url: str | None
-                             ) -> tuple[str, str, str]:
+                             teams_link: str | None, bridge_url: str | None,
+                             zone: tzinfo = timezone.utc) -> tuple[str, str, str]:
     subject = (f"[Firebell] {incident.ref} update {number} ({phase}): "
                f"{incident.title}")[:250]
     facts = [("Incident", incident.ref), ("Phase", phase),
              ("Service", incident.service or "unknown"), ("Team", team_name or "—"),
              ("Level", incident.level), ("Incident status", incident.status),
-             ("Posted", posted_at.strftime("%Y-%m-%d %H:%M UTC")),
+             ("Posted", zoned(posted_at, zone)),
              *([("Posted by", author)] if author else [])]
     links = [(k, v) for k, v in (("Open the card in Teams", teams_link),
                                  ("Join bridge", bridge_url)) if v]

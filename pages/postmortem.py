@@ -3,9 +3,11 @@ person typed is escaped: it shows as text, never as markup."""
 from __future__ import annotations
 
 import re
+from datetime import timezone, tzinfo
 from html import escape
 from typing import Any, Mapping, Sequence
 
+from incidents.clock import zoned
 from incidents.model import Incident
 from incidents.postmortem import RCA_SECTIONS
 
@@ -18,9 +20,11 @@ _STYLE = ("body{font-family:Segoe UI,Arial,sans-serif;max-width:860px;margin:2em
 def postmortem_html(incident: Incident, postmortem: Mapping[str, Any] | None,
                     items: Sequence[Mapping[str, Any]], timeline: Sequence[Mapping[str, Any]], *,
                     missing: Sequence[str], impact_usd: float | None, service_name: str | None,
-                    team_name: str | None, jira: Mapping[str, str]) -> str:
+                    team_name: str | None, jira: Mapping[str, str],
+                    zone: tzinfo = timezone.utc) -> str:
+    """Times in `zone` (the catalog's), with the zone named."""
     pm = postmortem or {}
-    facts = _facts(incident, pm, missing, impact_usd, service_name, team_name)
+    facts = _facts(incident, pm, missing, impact_usd, service_name, team_name, zone)
     parts = [f"<!doctype html><html><head><meta charset=utf-8><title>{escape(incident.ref)} "
              f"postmortem</title><style>{_STYLE}</style></head><body>",
              f"<h1>{escape(incident.ref)}: {escape(incident.title)}</h1>",
@@ -32,7 +36,7 @@ def postmortem_html(incident: Incident, postmortem: Mapping[str, Any] | None,
                                                      else '<p class="s">Not written yet.</p>'))
     parts.append("<h2>Action items</h2>" + _items_html(items, jira))
     parts.append("<h2>Incident timeline</h2><table>" + "".join(
-        f"<tr><td class=s>{e['at'].strftime('%Y-%m-%d %H:%M UTC')}</td>"
+        f"<tr><td class=s>{zoned(e['at'], zone)}</td>"
         f"<td>{escape(e['text'])}</td><td class=s>{escape(e.get('actor') or '')}</td></tr>"
         for e in timeline) + "</table></body></html>")
     return "".join(parts)
@@ -41,11 +45,12 @@ def postmortem_html(incident: Incident, postmortem: Mapping[str, Any] | None,
 def postmortem_markdown(incident: Incident, postmortem: Mapping[str, Any] | None,
                         items: Sequence[Mapping[str, Any]], timeline: Sequence[Mapping[str, Any]],
                         *, missing: Sequence[str], impact_usd: float | None,
-                        service_name: str | None, team_name: str | None) -> str:
+                        service_name: str | None, team_name: str | None,
+                        zone: tzinfo = timezone.utc) -> str:
     pm = postmortem or {}
     lines = [f"# {incident.ref}: {_md(incident.title)}", ""]
     lines += [f"- **{k}:** {_md(v)}" for k, v in _facts(incident, pm, missing, impact_usd,
-                                                        service_name, team_name)]
+                                                        service_name, team_name, zone)]
     for key, label in RCA_SECTIONS:
         lines += ["", f"## {label}", "", _md(pm.get(key) or "_Not written yet._")]
     lines += ["", "## Action items", ""]
@@ -54,20 +59,20 @@ def postmortem_markdown(incident: Incident, postmortem: Mapping[str, Any] | None
               f"{i['due_date'].isoformat() if i.get('due_date') else 'n/a'}"
               + (f" ({i['jira_key']})" if i.get("jira_key") else "") for i in items] or ["_None._"]
     lines += ["", "## Incident timeline", ""]
-    lines += [f"- {e['at'].strftime('%Y-%m-%d %H:%M UTC')} — {_md(e['text'])}" for e in timeline]
+    lines += [f"- {zoned(e['at'], zone)} — {_md(e['text'])}" for e in timeline]
     return "\n".join(lines) + "\n"
 
 
 def _facts(incident: Incident, pm: Mapping[str, Any], missing: Sequence[str],
            impact_usd: float | None, service_name: str | None,
-           team_name: str | None) -> list[tuple[str, str]]:
+           team_name: str | None, zone: tzinfo) -> list[tuple[str, str]]:
     status = "complete" if pm and not missing else "draft"
     out = [("Status", f"incident {incident.status}, postmortem {status}"),
            ("Service", service_name or "unknown"), ("Team", team_name or "—"),
            ("Level", incident.level),
-           ("Triggered", incident.triggered_at.strftime("%Y-%m-%d %H:%M UTC")),
-           ("Resolved", incident.resolved_at.strftime("%Y-%m-%d %H:%M UTC")
-            if incident.resolved_at else "not yet")]
+           ("Triggered", zoned(incident.triggered_at, zone)),
+           ("Resolved", zoned(incident.resolved_at, zone) if incident.resolved_at
+            else "not yet")]
     if impact_usd:
         out.append(("Estimated business impact", f"${impact_usd:,.0f}"))
     if pm.get("owner"):

@@ -33,3 +33,14 @@ async def entries(conn: AsyncConnection, incident_id: int, *, limit: int = 200) 
     rows = [dict(r) for r in (await conn.execute(q)).mappings()]
     rows.reverse()
     return rows
+
+
+async def first_of(conn: AsyncConnection, incident_id: int, kinds: list[str], *,
+                   latest: bool = False) -> dict[str, Any] | None:
+    """The first (or, with `latest`, the last) entry of one of `kinds`: who declared or resolved
+    an incident is on its timeline, whichever door it came through."""
+    order = tl.c.id.desc() if latest else tl.c.id
+    q = (select(tl.c.at, tl.c.kind, tl.c.actor, tl.c.via).where(
+        tl.c.incident_id == incident_id, tl.c.kind.in_(kinds)).order_by(order).limit(1))
+    row = (await conn.execute(q)).mappings().first()
+    return dict(row) if row else None

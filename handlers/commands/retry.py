@@ -10,6 +10,7 @@ from handlers.commands.parsing import ref_only
 from handlers.commands.registry import Where, command, incident_from_card
 from handlers.commands.reply import Reply
 from handlers.context import Context
+from handlers.reads.status import not_configured
 from incidents.model import Actor
 from storage import outbox
 
@@ -21,8 +22,12 @@ async def retry_follow_ups(ctx: Context, actor: Actor, args: dict[str, Any],
                            where: Where) -> Reply:
     async def act(conn, incident):
         count = await outbox.retry_failed(conn, incident.id, ctx.now())
+        # What is skipped for want of settings is said here (and in `incident status` and the
+        # start-up log), not on every incident card: a retry cannot fix it.
+        unset = "".join(f"\n\n⚙️ {sentence}" for sentence in not_configured(ctx))
         if not count:
-            return Reply(text=f"Nothing failed on {incident.ref}: no follow-up to retry.")
+            return Reply(text=f"Nothing failed on {incident.ref}: no follow-up to retry."
+                              + unset)
         return Reply(text=f"🔁 Retrying {count} failed follow-up{'s' if count != 1 else ''} "
-                          f"of {incident.ref} now.")
+                          f"of {incident.ref} now." + unset)
     return await act_on_incident(ctx, args["incident"], where, act)

@@ -64,6 +64,13 @@ async def refresh_cards(ctx: Context, conn: AsyncConnection, incident_id: int) -
         await queue_update(ctx, conn, incident_id, msg)
 
 
+async def refresh_children_cards(ctx: Context, conn: AsyncConnection, parent_id: int) -> None:
+    """What a child's card shows of its root changed: update the children's posted cards."""
+    for msg in await conversations.want_refresh_children(conn, parent_id):
+        if msg["activity_id"]:
+            await queue_update(ctx, conn, msg["incident_id"], msg)
+
+
 async def queue_update(ctx: Context, conn: AsyncConnection, incident_id: int,
                        msg: dict[str, Any]) -> None:
     """One pending update per card, no sooner than the update interval after the last."""

@@ -11,6 +11,7 @@ from handlers.context import Context
 from handlers.effects.registry import Clients, effect
 from handlers.reads import links
 from incidents import postmortem as pm_rules
+from incidents.clock import zoned
 from incidents.model import FIREBELL, Incident
 from integrations.mailer import Email
 from mail.incident import IncidentMail, closed_mail, triggered_mail
@@ -100,5 +101,6 @@ async def _mail(ctx: Context, conn: AsyncConnection, incident: Incident) -> Inci
         oncall=ctx.catalog.display_name(service.primary) if service and service.primary else None,
         impact_usd=pm_rules.impact_of(ctx.catalog, incident, postmortem, ctx.now()),
         postmortem=postmortem or {}, action_items=await pm_store.action_items(conn, incident.id),
-        waiver=pm_rules.waiver_text(postmortem, ctx.catalog.display_name),
-        bridge=bridge["join_url"] if bridge else None)
+        waiver=pm_rules.waiver_text(postmortem, ctx.catalog.display_name,
+                                    stamp=lambda at: zoned(at, ctx.catalog.timezone)),
+        bridge=bridge["join_url"] if bridge else None, timezone=ctx.catalog.timezone)

@@ -1,5 +1,7 @@
 """Announcing a root incident: its card in the owning team's channel (else the default
-channel), and the follow-ups its level implies. Runs once correlation says "root"."""
+channel), and the follow-ups its level implies. Runs once correlation says "root".
+A cascade child of another team's root gets the compact card in its own team's channel: that
+team was paged too and must see where the work happens."""
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -7,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from handlers.context import Context
 from handlers.effects.incident_cards import post_card_to
 from handlers.incident import followups
+from handlers.reads.cascade import other_teams_root
 from incidents.model import FIREBELL, Incident
 from storage import conversations
 from storage.timeline import note
@@ -23,3 +26,16 @@ async def announce(ctx: Context, conn: AsyncConnection, incident: Incident) -> N
                         f"in a channel to get its card there")
         return
     await post_card_to(ctx, conn, incident, channel)
+
+
+async def announce_cascade_child(ctx: Context, conn: AsyncConnection, child: Incident) -> None:
+    """Whatever the arrival order: linked first (the root was there) or adopted later (the child
+    was announced as a root, and its card there turns compact on the refresh the link queues).
+    A channel that already shows the root's card gets nothing more."""
+    root = await other_teams_root(conn, child)
+    if root is None:
+        return
+    channel = await conversations.channel_for(conn, child.team)
+    if channel is None or channel == await conversations.channel_for(conn, root.team):
+        return
+    await post_card_to(ctx, conn, child, channel)

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handlers.context import Context
-from handlers.effects.incident_cards import refresh_cards
+from handlers.effects.incident_cards import refresh_cards, refresh_children_cards
 from handlers.incident import followups
 from incidents import postmortem as pm_rules
 from incidents.model import Actor, Incident
@@ -17,6 +17,8 @@ from storage.timeline import note
 
 # Changes to these fields can change what an incident correlates with.
 _CORRELATION_FIELDS = {"title", "service", "fingerprint", "status"}
+# What a child's card shows of its root (the compact cascade card: status, level, acknowledged).
+_SHOWN_ON_CHILDREN = ("status", "level", "acknowledged_by", "title", "service", "html_url")
 
 
 async def change(ctx: Context, conn: AsyncConnection, incident: Incident, changes: dict[str, Any],
@@ -56,9 +58,10 @@ async def after_change(ctx: Context, conn: AsyncConnection, before: Incident,
         await refresh_cards(ctx, conn, after.parent_id)   # its counts and child states
     if before.parent_id and before.parent_id != after.parent_id:
         await refresh_cards(ctx, conn, before.parent_id)  # it lost a child
+    if after.correlated and any(getattr(before, f) != getattr(after, f)
+                                for f in _SHOWN_ON_CHILDREN):
+        await refresh_children_cards(ctx, conn, after.id)  # "root resolved" shows on children
     if status_changed:
-        for child in await store.children(conn, after.id):
-            await refresh_cards(ctx, conn, child.id)      # "root resolved" shows on children
         await followups.on_status_change(ctx, conn, before, after, actor)
     if before.level != after.level:
         await followups.on_level_change(ctx, conn, after)

@@ -125,10 +125,11 @@ def _incident_row(ctx: Context, beat: Heartbeat, external_id: str, silent_for, n
 
 
 def _opened_text(beat: Heartbeat, found: Verdict, now: datetime) -> str:
-    last = "no beat since Firebell started watching" if found.silent_since == \
-        found.watched_since else f"last beat {found.silent_since:%Y-%m-%d %H:%M:%S} UTC"
+    # A length of time, no clock time: the entry is read on cards in many zones.
+    never = "; none since Firebell started watching" if found.silent_since == \
+        found.watched_since else ""
     return (f"no heartbeat from {beat.name} for {rules.format_duration(found.silent_for(now))} "
-            f"({beat.every()}; {last})")
+            f"({beat.every()}{never})")
 
 
 def heartbeat_of(incident: Incident) -> str | None:

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handlers.context import Context
 from handlers.incident import followups
-from handlers.incident.announce import announce
+from handlers.incident.announce import announce, announce_cascade_child
 from handlers.incident.change import change
 from incidents import correlation as rules
 from incidents.correlation import Link
@@ -49,12 +49,15 @@ async def link(ctx: Context, conn: AsyncConnection, child: Incident, proposal: L
                text=f"{child.ref} ({child.service or 'unknown service'}) linked as "
                     f"{proposal.kind}: {proposal.reason}")
     await followups.on_linked(ctx, conn, updated, parent)
+    await announce_cascade_child(ctx, conn, updated)
     for grandchild in await store.children(conn, child.id):
         # Cascades stay one level deep: the child's cascade children move to the new root.
         # Duplicates stay with their twin.
         if grandchild.link_by != "human" and grandchild.link_kind == rules.CASCADE:
-            await change(ctx, conn, grandchild, {"parent_id": parent.id}, kind="linked",
-                         actor=by, text=f"moved to {parent.ref} with {child.ref}")
+            moved = await change(ctx, conn, grandchild, {"parent_id": parent.id},
+                                 kind="linked", actor=by,
+                                 text=f"moved to {parent.ref} with {child.ref}")
+            await announce_cascade_child(ctx, conn, moved)
     return updated
 
 

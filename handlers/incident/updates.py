@@ -53,7 +53,8 @@ async def _send_out(ctx: Context, conn: AsyncConnection, incident: Incident,
     service = ctx.catalog.service(incident.service)
     if service and service.stakeholders:
         subject, text, html = stakeholder_update_email(
-            incident, **shown, teams_link=await links.card_in_channel(conn, incident))
+            incident, **shown, teams_link=await links.card_in_channel(conn, incident),
+            zone=ctx.catalog.timezone)
         await queue_email(ctx, conn, to=service.stakeholders, subject=subject, text=text,
                           html=html, once_key=f"update:{update['id']}:email",
                           incident_id=incident.id)

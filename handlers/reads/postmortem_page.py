@@ -86,7 +86,7 @@ async def _page(ctx: Context, find: Finder, markdown: bool, *,
     team = ctx.catalog.team(incident.team)
     impact = pm_rules.impact_of(ctx.catalog, incident, postmortem, ctx.now())
     common = dict(missing=missing, impact_usd=impact, service_name=incident.service,
-                  team_name=team.name if team else None)
+                  team_name=team.name if team else None, zone=ctx.catalog.timezone)
     if markdown:
         return web.Response(text=postmortem_markdown(incident, postmortem, items, entries,
                                                      **common),

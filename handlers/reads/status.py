@@ -3,6 +3,7 @@ is not), the outbox, what failed for good, the last digests. Read from settings 
 only; no outside call."""
 from __future__ import annotations
 
+from cards.common import when
 from cards.status import StatusRow, StatusSection
 from handlers.context import Context
 from incidents import bridge as bridge_rules
@@ -71,5 +72,5 @@ async def digests(ctx: Context) -> StatusSection:
     for kind in ("weekly", "monthly"):
         last = next((r for r in recent if r["kind"] == kind), None)
         rows.append(StatusRow(f"Last {kind}", f"{last['period']} to {last['target']}, "
-                              f"{last['created_at']:%Y-%m-%d %H:%M} UTC" if last else "none yet"))
+                              f"{when(last['created_at'])}" if last else "none yet"))
     return StatusSection("Digests", rows)

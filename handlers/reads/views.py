@@ -2,15 +2,16 @@
 the event that triggered them (docs/ARCHITECTURE.md)."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cards.common import when
 from cards.incident import Delivery, IncidentView, Paged, incident_card
 from handlers.context import Context
 from handlers.effects.registry import shown_as
 from handlers.reads import links
+from handlers.reads.cascade import compact_card, other_teams_root
 from handlers.reads.postmortem import missing_for
 from handlers.reads.running import running_view
 from handlers.reads.similar import similar_incidents
@@ -22,6 +23,9 @@ from storage import outbox
 from storage import pages as pages_store
 from storage import postmortems as pm_store
 from storage import timeline
+
+# Who opened an incident that no person declared.
+SOURCES = {"pagerduty": "PagerDuty", "alertmanager": "Alertmanager", "heartbeat": "Heartbeat"}
 
 
 async def load_view(ctx: Context, conn: AsyncConnection, incident: Incident, *,
@@ -36,6 +40,7 @@ async def load_view(ctx: Context, conn: AsyncConnection, incident: Incident, *,
         oncall = (service.primary, catalog.display_name(service.primary) or service.primary)
     jobs = await outbox.jobs_of(conn, incident.id)
     postmortem = await pm_store.get(conn, incident.id)
+    owner = postmortem.get("owner") if postmortem else None
     return IncidentView(
         incident=incident, levels=catalog.levels.levels,
         team_name=team.name if team else incident.team,
@@ -45,9 +50,14 @@ async def load_view(ctx: Context, conn: AsyncConnection, incident: Incident, *,
         deliveries=_deliveries(jobs, incident),
         needs_postmortem=pm_rules.needed(incident, catalog.levels),
         postmortem_missing=await missing_for(ctx, conn, incident),
-        postmortem_waiver=pm_rules.waiver_text(postmortem, catalog.display_name),
+        postmortem_waiver=pm_rules.waiver_text(postmortem, catalog.display_name, stamp=when),
         links=await _links(ctx, conn, incident, postmortem),
-        notices=_notices(ctx, incident),
+        declared_by=await _declared_by(conn, incident),
+        resolved_by=await _resolved_by(conn, incident),
+        standby=(catalog.display_name(service.standby) or service.standby)
+        if service and service.standby else None,
+        postmortem_owner=(catalog.display_name(owner) or owner) if owner else None,
+        postmortem_due=postmortem.get("due_at") if postmortem else None,
         impact_usd=pm_rules.impact_of(catalog, incident, postmortem, ctx.now()),
         commander_name=catalog.display_name(incident.commander) if incident.commander else None,
         similar=await similar_incidents(ctx, conn, incident),
@@ -57,6 +67,11 @@ async def load_view(ctx: Context, conn: AsyncConnection, incident: Incident, *,
 
 
 async def render_card(ctx: Context, conn: AsyncConnection, incident: Incident) -> dict[str, Any]:
+    """The live card: the compact one for a cascade child of another team's root (its team
+    follows the root's card), else the full one. `incident show` always gives the full one."""
+    root = await other_teams_root(conn, incident)
+    if root is not None:
+        return compact_card(ctx, incident, root)
     return incident_card(await load_view(ctx, conn, incident))
 
 
@@ -79,20 +94,22 @@ async def _pages(conn: AsyncConnection, incident: Incident) -> list[Paged]:
             for p in await pages_store.of_incident(conn, incident.id)]
 
 
-def _notices(ctx: Context, incident: Incident) -> list[str]:
-    """Steps Firebell skips because they are not configured: said, never silent."""
-    levels, out = ctx.catalog.levels, []
-    root = incident.parent_id is None
-    if root and levels.needs_war_room(incident.level) and not ctx.configured.graph:
-        out.append("War room: not opened — Microsoft Graph is not configured "
-                   "(GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, GRAPH_TENANT_ID).")
-    if pm_rules.needed(incident, levels) and not ctx.configured.jira:
-        out.append("JIRA: no postmortem task — JIRA is not configured "
-                   "(JIRA_URL, JIRA_EMAIL, JIRA_API_TOKEN).")
-    if incident.source == "pagerduty" and not ctx.configured.pagerduty:
-        out.append("Acknowledge and Resolve here are Firebell-only: PagerDuty is not connected "
-                   "(PAGERDUTY_API_TOKEN).")
-    return out
+async def _declared_by(conn: AsyncConnection, incident: Incident) -> str:
+    """A person (declared in Teams, or opened by hand in PagerDuty) or the monitoring system."""
+    if incident.declared_by:
+        return incident.declared_by
+    first = await timeline.first_of(conn, incident.id, ["declared", "triggered"])
+    source = SOURCES.get(incident.source, incident.source)
+    who = first["actor"] if first and first["actor"] else source
+    # PagerDuty names the person who opened an incident by hand (else it is "PagerDuty").
+    return f"{who} (in PagerDuty)" if incident.source == "pagerduty" and who != source else who
+
+
+async def _resolved_by(conn: AsyncConnection, incident: Incident) -> str | None:
+    if incident.status == "open":
+        return None
+    last = await timeline.first_of(conn, incident.id, ["resolved"], latest=True)
+    return last["actor"] if last and last["actor"] else None
 
 
 def _impacted(children: list[Incident]) -> list[str]:
@@ -111,8 +128,9 @@ def _deliveries(jobs: list[dict[str, Any]], incident: Incident) -> list[Delivery
     for system, job in latest.items():
         state = _state(job, incident)
         if state:
-            out.append(Delivery(system, state, problem=job["status"] == "failed"
-                                or bool(job["last_error"])))
+            failed = job["status"] == "failed"
+            out.append(Delivery(system, state, problem=failed or bool(job["last_error"]),
+                                retry_at=None if failed else job["run_after"]))
     return out
 
 
@@ -120,13 +138,10 @@ def _state(job: dict[str, Any], incident: Incident) -> str | None:
     if job["status"] == "failed":
         return f"failed ({_short(job['last_error'])}); /incident retry {incident.ref}"
     if job["status"] in ("pending", "running") and job["last_error"]:
-        return f"failed ({_short(job['last_error'])}), retrying at {_hhmm(job['run_after'])} UTC"
+        return f"failed ({_short(job['last_error'])}), retrying"
     return None
 
 
 def _short(error: str | None) -> str:
     return (error or "unknown error").splitlines()[0][:120]
 
-
-def _hhmm(at: datetime) -> str:
-    return at.strftime("%H:%M")

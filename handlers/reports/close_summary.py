@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cards.common import when
 from cards.summary import CloseSummary, close_summary_card
 from handlers.context import Context
 from handlers.effects.channel_messages import queue_card_message
@@ -46,4 +47,4 @@ async def _close_summary(ctx: Context, conn: AsyncConnection,
         people=ctx.catalog.names_by_email(),
         page_url=links.postmortem_page(ctx, postmortem),
         teams_url=await links.card_in_channel(conn, incident),
-        waiver=pm_rules.waiver_text(postmortem, ctx.catalog.display_name))
+        waiver=pm_rules.waiver_text(postmortem, ctx.catalog.display_name, stamp=when))

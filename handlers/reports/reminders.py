@@ -27,6 +27,7 @@ from handlers.effects.email import queue_email
 from handlers.reads import links
 from handlers.reports.settings import ReportSettings
 from incidents import postmortem as pm_rules
+from incidents.metrics import duration
 from incidents.model import FIREBELL, ref
 from incidents.periods import local_date
 from mail.reminders import action_reminder_email, postmortem_reminder_email
@@ -114,7 +115,8 @@ async def _queue_postmortem(ctx: Context, conn: AsyncConnection, row: dict, due:
     to = [row["owner"]] if row["owner"] else ([team.email] if team and team.email else [])
     if to and ctx.configured.email:
         subject, text, html = postmortem_reminder_email(incident_id, row["title"], owner, due,
-                                                        missing, page)
+                                                        missing, page,
+                                                        zone=ctx.catalog.timezone)
         await queue_email(ctx, conn, to=to, subject=subject, text=text, html=html,
                           once_key=f"{key}:email", incident_id=incident_id)
         jobs.append(f"{key}:email")
@@ -193,9 +195,10 @@ async def _nudge(ctx: Context, conn: AsyncConnection, row: dict, now: datetime) 
                                     summary=f"{ref(incident_id)}: no update for a while",
                                     once_key=key, incident_id=incident_id):
         return False
-    # The nudge is on the timeline too: the next one comes after another quiet spell.
+    # The nudge is on the timeline too: the next one comes after another quiet spell. (A
+    # length of time, not a clock time: the entry is shown on cards read in many zones.)
     await note(conn, incident_id, kind="nudge", actor=FIREBELL, at=now,
-               text=f"no update since {last:%Y-%m-%d %H:%M} UTC: nudged {place}")
+               text=f"no update for {duration((now - last).total_seconds())}: nudged {place}")
     return True
 
 

@@ -29,6 +29,7 @@ from cards.declare import declare_form
 from cards.help import help_card
 import handlers.commands  # noqa: F401  (registers every command)
 from handlers.commands.registry import help_sections
+from cards.cascade import CascadeView, cascade_child_card
 from cards.incident import Delivery, IncidentView, Paged, incident_card
 from cards.listing import incident_list_card
 from cards.notice import notice_card
@@ -47,15 +48,9 @@ PM_TOKEN = "Qm3v8Xk_2pLr-9sTzW4yBn6cHd1eFa7J"  # a postmortem link token (secret
 LONG_TITLE = ("checkout-api: 5xx error rate above 25% for 10 minutes on POST /v2/orders in prod-eu-west-1 and "
               "prod-eu-central-1 after release 1.8.3; payment authorisations timing out at the gateway (p99 "
               "12.4 s), orders queued")
-NOTICES = [
-    "War room: not opened — Microsoft Graph is not configured (GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, "
-    "GRAPH_TENANT_ID).",
-    "JIRA: no postmortem task — JIRA is not configured (JIRA_URL, JIRA_EMAIL, JIRA_API_TOKEN).",
-    "Acknowledge and Resolve here are Firebell-only: PagerDuty is not connected (PAGERDUTY_API_TOKEN).",
-]
 
 
-WAIVER = ("waived by Sarah Kim on 2025-03-14 09:40 UTC: " + "a synthetic probe paged, no customer saw "
+WAIVER = ("waived by Sarah Kim on {{DATE(2025-03-14T09:40:00Z, SHORT)}} {{TIME(2025-03-14T09:40:00Z)}}: " + "a synthetic probe paged, no customer saw "
           "an error; the level was lowered to minor. " * 8)[:560]
 
 
@@ -113,7 +108,8 @@ def _timeline(count: int, *, text_chars: int = 120) -> list[dict[str, Any]]:
 def _deliveries(ref: str) -> list[Delivery]:
     return [
         Delivery("JIRA", f"failed (JIRA create issue: HTTP 503 Service Unavailable); /incident retry {ref}", True),
-        Delivery("War room", "failed (Graph create chat: HTTP 429 Too Many Requests), retrying at 09:41 UTC", True),
+        Delivery("War room", "failed (Graph create chat: HTTP 429 Too Many Requests), retrying", True,
+                 retry_at=T0 + timedelta(minutes=39)),
         Delivery("E-mail", "failed (SMTP: connection refused); /incident retry " + ref, True),
         Delivery("PagerDuty", "failed (PagerDuty update incident: HTTP 403 Forbidden); /incident retry " + ref, True),
     ]
@@ -128,19 +124,25 @@ def incident_cards() -> dict[str, dict]:
             extra: dict[str, Any] = {}
             if status != "open":
                 extra.update(resolved_at=T0 + timedelta(minutes=31), acknowledged_by="Priya Raman",
+                             acknowledged_at=T0 + timedelta(minutes=2),
                              first_acknowledged_at=T0 + timedelta(minutes=2),
                              commander="priya.raman@shopfront.example")
             if status == "closed":
                 extra["closed_at"] = T0 + timedelta(days=2)
             i = incident(level=level, status=status, **extra)
-            view = _view(i, notices=NOTICES[:2] if status == "open" and level == "service-down" else [],
+            if status != "open":  # every fact the card can show once it is over
+                extra_view = dict(resolved_by="Priya Raman", postmortem_owner="Priya Raman",
+                                  postmortem_due=T0 + timedelta(days=5))
+            else:
+                extra_view = {}
+            view = _view(i, **extra_view,
                          postmortem_missing=(["summary", "root cause",
                                               "at least one action item with an owner and a due date"]
                                              if status == "resolved" and level != "minor" else []))
             cards[f"incident-{status}-{level}"] = incident_card(view)
     ack = incident(acknowledged_by="Priya Raman", acknowledged_at=T0 + timedelta(minutes=2),
                    first_acknowledged_at=T0 + timedelta(minutes=2), commander="priya.raman@shopfront.example")
-    cards["incident-acknowledged"] = incident_card(_view(ack, notices=NOTICES[:2]))
+    cards["incident-acknowledged"] = incident_card(_view(ack))
     # lowered after it needed a postmortem: still required ("To close:"), then waived
     lowered = incident(level="minor", status="resolved", postmortem_required=True,
                        resolved_at=T0 + timedelta(minutes=31), acknowledged_by="Guest User")
@@ -152,7 +154,7 @@ def incident_cards() -> dict[str, dict]:
     root = pagerduty_incident(12)
     dup = pagerduty_incident(13, parent_id=12, link_kind="duplicate", link_by="firebell",
                              link_reason="same fingerprint as INC-12 within 30 min (payment-gateway)")
-    cards["incident-child-duplicate"] = incident_card(_view(dup, parent=root, notices=NOTICES[2:]))
+    cards["incident-child-duplicate"] = incident_card(_view(dup, parent=root))
     cascade = incident(14, title="checkout-api: 5xx above 25% on POST /v2/orders", parent_id=12,
                        link_kind="cascade", link_by="firebell",
                        link_reason=("checkout-api calls payment-gateway (down since 09:00); started 2 min later; "
@@ -160,6 +162,19 @@ def incident_cards() -> dict[str, dict]:
     cards["incident-child-cascade"] = incident_card(_view(cascade, parent=root))
     cards["incident-child-cascade-root-resolved"] = incident_card(_view(
         cascade, parent=replace(root, status="resolved", resolved_at=T0 + timedelta(minutes=40))))
+    # the compact card a cascade child gets in its own team's channel (issue #14 part 1)
+    cards["cascade-child-compact"] = cascade_child_card(CascadeView(cascade, root, "Payments"))
+    cards["cascade-child-compact-longest-root-resolved"] = cascade_child_card(CascadeView(
+        replace(cascade, title=LONG_TITLE, acknowledged_by="Priya Raman", link_reason=LONG_TITLE),
+        replace(root, title=LONG_TITLE + " " + LONG_TITLE, status="resolved", acknowledged_by="Mei Tanaka"),
+        "Payments and Ledger Platform Engineering"))
+    # every fact at once: declared by PagerDuty's user, acknowledged, resolved, postmortem owner, standby
+    cards["incident-every-fact"] = incident_card(_view(
+        replace(root, status="resolved", acknowledged_by="Mei Tanaka", acknowledged_at=T0 + timedelta(minutes=4),
+                resolved_at=T0 + timedelta(hours=2, minutes=9)),
+        declared_by="Tom Brennan (in PagerDuty)", resolved_by="Mei Tanaka", standby="Sven Lindqvist",
+        postmortem_owner="Mei Tanaka", postmortem_due=T0 + timedelta(days=5),
+        postmortem_missing=["summary", "root cause"], needs_postmortem=True, timeline=_timeline(6)))
 
     # the fullest live card: long title, many children, every link, failures, notices, similar incidents
     services = list(catalog.services)
@@ -173,7 +188,7 @@ def incident_cards() -> dict[str, dict]:
                  links=[("War room", "https://teams.microsoft.com/l/chat/19%3a7b1c2d3e4f%40thread.v2/0"),
                         ("Postmortem", f"{BASE}/postmortems/{PM_TOKEN}"),
                         ("PAY-482", "https://shopfront.atlassian.net/browse/PAY-482")],
-                 deliveries=_deliveries("INC-12"), notices=NOTICES,
+                 deliveries=_deliveries("INC-12"),
                  similar=[incident(k, title=LONG_TITLE, status="closed") for k in (3, 5, 9)],
                  running=running_state(overdue=True))
     cards["incident-root-many-children-links-failures"] = incident_card(full)
@@ -329,7 +344,7 @@ def paging_and_heartbeat_cards() -> dict[str, dict]:
     return {
         "incident-paged-every-state": incident_card(_view(incident(), pages=states, deliveries=[failing])),
         "incident-paged-longest-names": incident_card(_view(
-            root, pages=longest, deliveries=_deliveries("INC-12") + [failing], notices=NOTICES,
+            root, pages=longest, deliveries=_deliveries("INC-12") + [failing],
             similar=[incident(k, title=LONG_TITLE, status="closed") for k in (3, 5, 9)],
             links=[("War room", "https://teams.microsoft.com/l/chat/19%3a7b1c2d3e4f%40thread.v2/0"),
                    ("Postmortem", f"{BASE}/postmortems/{PM_TOKEN}")])),

@@ -64,7 +64,8 @@ def test_every_firebell_card_renders_cleanly(e2e_artifacts: Path):
             "incident-root-many-children-links-failures", "incident-show-timeline",
             "incident-show-largest-timeline", "declare-form-error", "rca-form-empty", "rca-form-full-12-items",
             "postmortem-summary-complete", "list-25-rows", "help", "notice-ok", "notice-error",
-            "oncall-all"} <= set(cards)
+            "oncall-all", "cascade-child-compact", "cascade-child-compact-longest-root-resolved",
+            "incident-every-fact"} <= set(cards)
 
     report = render_cards(cards, e2e_artifacts)
     (e2e_artifacts / "cards-summary.txt").write_text("\n".join(

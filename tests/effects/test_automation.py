@@ -264,16 +264,33 @@ async def test_graph_rate_limit_is_honoured(world):
     assert statuses == [429, 201]
 
 
-async def test_without_configuration_the_card_says_what_is_skipped(database_url, connector):
+async def test_without_configuration_the_cards_stay_quiet_and_admins_are_told(
+        database_url, connector, caplog):
+    """Issue #14 part 4: "X is not configured" is admin noise on an incident card (open or
+    closed). It is said in the start-up log, the retry reply and `incident status`."""
+    caplog.set_level("WARNING", logger="firebell")
     h = await Harness(make_settings(database_url, integrations=Integrations()), connector).start()
     try:
+        assert any("JIRA is not configured, so no postmortem and action-item tasks: set "
+                   "JIRA_URL" in r.getMessage() for r in caplog.records)
         await h.subscribe("payments")
         await h.pagerduty("01-payment-gateway-triggered.json")
+        await h.pagerduty("07-payment-gateway-resolved.json")
         await h.settle()
-        text = card_text(h.cards_in("payments")[0])
-        assert "Microsoft Graph is not configured" in text
-        assert "JIRA is not configured" in text
-        assert "Firebell-only" in text
+        resolved = card_text(h.cards_in("payments")[0])
+        assert "Resolved" in resolved and "not configured" not in resolved
+        assert "Firebell-only" not in resolved
+        reply = await h.say("incident retry INC-1", channel="payments", who="mei")
+        assert "Microsoft Graph is not configured, so no war rooms: set GRAPH_CLIENT_ID" in \
+            reply["text"]
+        reply = await h.say("incident status", channel="payments", who="sarah")
+        status = card_text(reply["attachments"][0]["content"])
+        assert "PagerDuty: not configured" in status
+        reply = await h.say("incident waive INC-1 a probe", channel="payments", who="sarah")
+        reply = await h.say("incident close INC-1", channel="payments", who="mei")
+        await h.settle()
+        closed = card_text(h.cards_in("payments")[0])
+        assert "Closed" in closed and "not configured" not in closed
     finally:
         await h.stop()
     assert replace  # keeps the import used for readers extending these settings

@@ -25,14 +25,17 @@ async def test_the_friday_story(harness):
     assert "INC-1" in card_text(card) and "0/6 pods ready" in card_text(card)
     assert "<at>Mei Tanaka</at>" in card_text(card)
 
-    # 02 checkout-api 5xx two minutes later: a cascade child of INC-1, no card of its own.
+    # 02 checkout-api 5xx two minutes later: a cascade child of INC-1. Checkout was paged too,
+    # so its channel gets the compact card pointing at Payments' incident.
     await h.pagerduty("02-checkout-api-triggered.json")
     await h.settle()
     checkout = await h.incident(2)
     assert (checkout.parent_id, checkout.link_kind, checkout.level) == (1, "cascade",
                                                                         "high-error-rate")
     assert "2 min 4 s before" in checkout.link_reason
-    assert h.cards_in("checkout") == []
+    (compact,) = h.cards_in("checkout")
+    assert "likely caused by INC-1 payment-gateway (Payments); follow it there" in \
+        card_text(compact)
     assert "Impacted downstream: checkout-api" in card_text(h.cards_in("payments")[0])
 
     # The same delivery again (PagerDuty retries) changes nothing and posts nothing.
@@ -52,7 +55,7 @@ async def test_the_friday_story(harness):
     assert (await h.incident(2)).acknowledged_by == "Priya Raman"
     dup = await h.incident(3)
     assert (dup.parent_id, dup.link_kind, dup.pd_number) == (2, "duplicate", 1209)
-    assert h.cards_in("checkout") == []  # nobody is paged twice
+    assert len(h.cards_in("checkout")) == 1  # nobody is paged twice
 
     # 05 a note, 06 priority P1 and a bridge.
     await h.pagerduty("05-checkout-api-annotated.json")
