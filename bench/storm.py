@@ -253,13 +253,15 @@ async def _play(http, base, plan) -> dict:
 
 async def _figures(db: Database) -> dict:
     async with db.read() as conn:
-        rows = (await conn.execute(select(incidents.c.parent_id, incidents.c.link_kind,
-                                          func.count()).group_by(incidents.c.parent_id.is_(None),
-                                                                 incidents.c.link_kind))).all()
+        # Grouped by the selected expression itself: PostgreSQL refuses a GROUP BY expression
+        # that the select list only uses a column of.
+        is_root = incidents.c.parent_id.is_(None).label("is_root")
+        rows = (await conn.execute(select(is_root, incidents.c.link_kind, func.count())
+                                   .group_by(is_root, incidents.c.link_kind))).all()
         failed = (await conn.execute(select(func.count()).select_from(outbox)
                                      .where(outbox.c.status == "failed"))).scalar_one()
     await db.close()
-    roots = sum(n for parent, kind, n in rows if kind is None)
+    roots = sum(n for _, kind, n in rows if kind is None)
     by_kind = {kind: n for _, kind, n in rows if kind}
     return {"incidents": sum(n for *_, n in rows), "roots": roots,
             "links": sum(by_kind.values()), "duplicates": by_kind.get("duplicate", 0),
