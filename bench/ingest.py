@@ -41,7 +41,8 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.shop import bench_database, drain_outbox, percentile  # noqa: E402
+from bench.shop import (LEAD, bench_database, drain_outbox, percentile,  # noqa: E402
+                        subscribe_channels)
 from handlers.ingest.signature import sign  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.schema import card_messages, inbound_events, incidents  # noqa: E402
@@ -165,13 +166,14 @@ async def main(args: argparse.Namespace) -> dict:
         apps = [start([sys.executable, os.environ.get("FIREBELL_APP", str(ROOT / "app.py"))],
                       {"PORT": str(port), "HOST": "127.0.0.1", "DATABASE_URL": url,
                        "PAGERDUTY_WEBHOOK_SECRETS": SECRET, "LOG_LEVEL": "WARNING",
-                       "MicrosoftAppId": "",
+                       "MicrosoftAppId": "", "FIREBELL_ADMINS": LEAD["email"],
                        "FIREBELL_WORKER": os.environ.get("FIREBELL_WORKER", "on")},
                       logs / f"firebell-bench-ingest-{port}.log") for port in ports]
         try:
             for port, app in zip(ports, apps):  # one at a time: they migrate one at a time
                 await wait_ready(f"http://127.0.0.1:{port}/readyz", app)
-            await subscribe_default(f"http://127.0.0.1:{ports[0]}", connector_url)
+            await subscribe_channels(f"http://127.0.0.1:{ports[0]}", connector_url, url,
+                                     ["default"])
             connector.card_posts.clear()
             firebell = await load([f"http://127.0.0.1:{p}/webhooks/pagerduty" for p in ports],
                                   args.seconds, args.senders)
@@ -236,22 +238,7 @@ class StandInConnector:
         return web.json_response({"id": request.match_info["aid"]})
 
     async def _members(self, _request: web.Request) -> web.Response:
-        return web.json_response([])
-
-
-async def subscribe_default(base: str, connector_url: str) -> None:
-    """`incident subscribe default` in a channel, so every root incident's card goes there."""
-    channel = "19:bench-incidents@thread.tacv2"
-    activity = {"type": "message", "id": "bench-sub", "channelId": "msteams",
-                "serviceUrl": connector_url, "text": "incident subscribe default",
-                "from": {"id": "29:lead", "name": "Lead"}, "recipient": {"id": "28:bot"},
-                "conversation": {"id": f"{channel};messageid=bench-sub",
-                                 "conversationType": "channel", "isGroup": True},
-                "channelData": {"channel": {"id": channel}, "team": {"id": "19:team"}}}
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{base}/api/messages", json=activity) as resp:
-            if resp.status not in (200, 201):
-                raise SystemExit(f"subscribing a channel failed: HTTP {resp.status}")
+        return web.json_response([LEAD])
 
 
 async def after_run(url: str, accepted: int, connector: StandInConnector) -> dict:
@@ -265,8 +252,8 @@ async def after_run(url: str, accepted: int, connector: StandInConnector) -> dic
             stored = (await conn.execute(select(func.count()).select_from(incidents))).scalar_one()
             distinct = (await conn.execute(select(func.count(
                 incidents.c.external_id.distinct())))).scalar_one()
-            remembered = (await conn.execute(
-                select(func.count()).select_from(inbound_events))).scalar_one()
+            remembered = (await conn.execute(select(func.count()).select_from(inbound_events)
+                                             .where(inbound_events.c.key.like("pd%")))).scalar_one()
             recorded = set((await conn.execute(select(card_messages.c.activity_id).where(
                 card_messages.c.activity_id.is_not(None)))).scalars())
     finally:
