@@ -172,13 +172,15 @@ async def main(args: argparse.Namespace) -> dict:
         try:
             for port, app in zip(ports, apps):  # one at a time: they migrate one at a time
                 await wait_ready(f"http://127.0.0.1:{port}/readyz", app)
-            await subscribe_channels(f"http://127.0.0.1:{ports[0]}", connector_url, url,
-                                     ["default"])
+            worker_on = os.environ.get("FIREBELL_WORKER", "on") != "off"
+            if worker_on:  # (subscribing needs the worker: it fetches the roster)
+                await subscribe_channels(f"http://127.0.0.1:{ports[0]}", connector_url, url,
+                                         ["default"])
             connector.card_posts.clear()
             firebell = await load([f"http://127.0.0.1:{p}/webhooks/pagerduty" for p in ports],
                                   args.seconds, args.senders)
             catch_up = await correlation_catch_up(
-                url, limit=0 if os.environ.get("FIREBELL_WORKER") == "off" else args.drain_limit)
+                url, limit=args.drain_limit if worker_on else 0)
             rss = max(peak_rss_mb(app.pid) for app in apps)
         finally:
             for app in apps:
