@@ -2,11 +2,13 @@
 
     python bench/correlation.py --incidents 1000000 [--database-url URL] [--decisions 1000]
     python bench/correlation.py --storm [--events 5000] [--seconds 60] [--database-url URL]
+    python bench/correlation.py --drain [--events 5000] [--incidents 100000] [--database-url URL]
 
 Default mode: fills a fresh database with N incidents (a year of history over 200 services with a
 layered dependency graph), then times the correlation decision (duplicate + cascade look-ups) for
 new incidents, and the whole correlation job (decision, links, commit). Storm mode: see
-bench/storm.py. The last line printed is one JSON object with the figures.
+bench/storm.py; drain mode (the worker's decisions per second): see bench/drain.py. The last
+line printed is one JSON object with the figures.
 """
 from __future__ import annotations
 
@@ -96,12 +98,17 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=1000)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--storm", action="store_true", help="play an alert storm over HTTP")
-    parser.add_argument("--events", type=int, default=5000, help="storm: events to send")
+    parser.add_argument("--drain", action="store_true",
+                        help="time the worker deciding a storm's worth of new incidents")
+    parser.add_argument("--events", type=int, default=5000, help="storm, drain: events")
     parser.add_argument("--seconds", type=float, default=60, help="storm: over how long")
     args = parser.parse_args()
     if args.storm:
         from bench.storm import storm
         result = run(storm(args))
+    elif args.drain:
+        from bench.drain import drain
+        result = run(drain(args))
     else:
         result = run(decisions(args))
     print(json.dumps(result))

@@ -176,3 +176,49 @@ async def drain_outbox(url: str, *, limit: float, kinds: Sequence[str] | None = 
         return Drain(waiting, left, time.monotonic() - started)
     finally:
         await db.close()
+
+
+# Who subscribes the benchmarks' channels: an admin (FIREBELL_ADMINS) whom the stand-in Bot
+# Connector's roster knows, as routing a team's incidents is not for just anyone.
+LEAD = {"id": "29:bench-lead", "aadObjectId": "00000000-0000-4000-8000-00000000bead",
+        "name": "Bench Lead", "email": "lead@bench.example",
+        "userPrincipalName": "lead@bench.example"}
+TENANT = "bench-tenant"
+
+
+async def subscribe_channels(base: str, connector_url: str, db_url: str,
+                             teams: Sequence[str]) -> None:
+    """`incident subscribe <team>` in a channel per team, as LEAD. The first message from an
+    unknown person only starts the roster sync, so each is repeated until it took (at most 30 s)."""
+    import aiohttp
+    from storage.schema import subscriptions
+    db = Database(db_url)
+    deadline = time.monotonic() + 30
+    try:
+        async with aiohttp.ClientSession() as http:
+            for n, team in enumerate(teams):
+                channel = f"19:{team}-incidents@thread.tacv2"
+                while True:
+                    activity = {
+                        "type": "message", "id": f"sub{n}-{uuid.uuid4().hex[:6]}",
+                        "channelId": "msteams", "serviceUrl": connector_url,
+                        "text": f"incident subscribe {team}",
+                        "from": {"id": LEAD["id"], "name": LEAD["name"],
+                                 "aadObjectId": LEAD["aadObjectId"]},
+                        "recipient": {"id": "28:bot"},
+                        "conversation": {"id": f"{channel};messageid=sub{n}", "tenantId": TENANT,
+                                         "conversationType": "channel", "isGroup": True},
+                        "channelData": {"channel": {"id": channel}, "team": {"id": "19:team"},
+                                        "tenant": {"id": TENANT}}}
+                    async with http.post(f"{base}/api/messages", json=activity) as resp:
+                        if resp.status not in (200, 201):
+                            raise SystemExit(f"subscribing {team}: HTTP {resp.status}")
+                    async with db.read() as conn:
+                        if (await conn.execute(select(subscriptions.c.team).where(
+                                subscriptions.c.team == team))).first():
+                            break
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"could not subscribe a channel for {team}")
+                    await asyncio.sleep(0.5)
+    finally:
+        await db.close()
