@@ -71,6 +71,20 @@ class Identity:
         return await is_live_card(self.ctx, conversation_id, activity.reply_to_id)
 
 
+def teams_client(activity: Activity) -> bool:
+    """Does the activity come from a Teams client (desktop, web, mobile)? They name their
+    platform in a clientInfo entity, and they honour what Teams adds to Adaptive Cards (the
+    owner picker's typeahead); other hosts (Web Chat, the Emulator) do not."""
+    if activity.channel_id != "msteams":
+        return False
+    for entity in activity.entities or []:
+        props = entity.serialize() if hasattr(entity, "serialize") else entity
+        props = {**props, **(getattr(entity, "additional_properties", None) or {})}
+        if props.get("type") == "clientInfo" and props.get("platform"):
+            return True
+    return False
+
+
 def tenant_of(activity: Activity) -> str:
     """The activity's tenant ('' when it names none, as the Emulator's may not)."""
     return ((activity.conversation.tenant_id if activity.conversation else None)
