@@ -97,7 +97,7 @@ class FirebellBot(TeamsActivityHandler):
         reply = await self._card_action(activity, str(action.get("verb") or ""),
                                         action.get("data") or {})
         if reply.card is not None and reply.incident_id is None and \
-                await self._from_live_card(activity):
+                (reply.below or await self._from_live_card(activity)):
             # Not the incident's own card (the RCA form, a summary): a card answer would
             # replace the live incident card, and its next outbox update would overwrite the
             # answer. Post it as a new message in the thread instead.
