@@ -1,4 +1,4 @@
-"""The weekly digest card: last week's incidents for one team or for everyone, rendered from
+"""The weekly digest card: a week's incidents (the last complete week, or this week so far) for one team or for everyone, rendered from
 figures the database aggregated (handlers/reports.py). Names, titles and owners are user or
 catalog text: TextRuns via plain(), never Markdown."""
 from __future__ import annotations
@@ -42,6 +42,7 @@ class WeeklyDigest:
     people: Mapping[str, str] = field(default_factory=dict)   # e-mail -> name
     # Per incident of the week that had stakeholder updates or a level with a cadence.
     updates: Sequence[UpdateFigures] = ()
+    so_far: bool = False                 # the week is not over yet (`incident report weekly`)
 
     @property
     def quiet(self) -> bool:
@@ -118,7 +119,10 @@ def weekly_digest_card(d: WeeklyDigest) -> dict[str, Any]:
     f = d.figures
     body: list[dict] = [header("📊 Weekly incident digest", d.name, d.period.label)]
     if d.quiet:
-        body.append(block("No incidents last week. 🎉", weight="Bolder", color="Good"))
+        # One line, not a table of dashes; what is overdue still needs doing.
+        when_ = "this week so far" if d.so_far else "last week"
+        body.append(block(f"No incidents {when_}. 🎉", weight="Bolder", color="Good"))
+        return card(body + overdue_sections(d))
     body.append(figure_facts(f, period_word="week"))
     if (line := level_line(f.by_level)) is not None:
         body.append(line)
