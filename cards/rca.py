@@ -8,6 +8,7 @@ from incidents.model import Incident
 from incidents.postmortem import ACTION_TITLE_LIMIT, FIELD_LIMIT, RCA_SECTIONS, REQUIRED
 
 NEW_ITEM_ROWS = 2
+CHOICES_PER_FORM = 80
 PEOPLE_DATASET = "people"  # the typeahead's dataset: bot/ answers `application/search` for it
 PREFILL_LIMIT = 1500  # per field: the whole form must stay under Teams' 28 KB (rca_form shortens it if not)
 
@@ -42,8 +43,11 @@ def rca_form(incident: Incident, postmortem: Mapping[str, Any], items: Sequence[
     body.append(block("**Action items** (fill in an empty one to add it; tick Remove to drop "
                       "one)", spacing="Medium"))
     rows = list(items) + [{} for _ in range(NEW_ITEM_ROWS)]
+    # Each row repeats the choices: fewer each when there are many rows (28 KB). An item's own
+    # owner is always among its choices, and in Teams the typeahead finds everyone else.
+    offered = list(people)[:max(4, CHOICES_PER_FORM // len(rows))]
     for i, item in enumerate(rows):
-        body.append(_item_row(i, item, people, typeahead))
+        body.append(_item_row(i, item, offered, typeahead))
     data = {"incident": incident.ref, "items": [it.get("id") for it in rows],
             "timeline_through": timeline_through}
     actions = [execute("Save RCA", "rca_save", data, style="positive")]

@@ -14,6 +14,7 @@ from storage import people as roster
 from storage import roles
 
 MAX_CHOICES = 15  # Teams shows at most 15 typeahead options
+FORM_CHOICES = 10  # in the form itself, per action item (the card must stay under 28 KB)
 
 
 async def owner_choices(ctx: Context, conn: AsyncConnection, incident: Incident,
@@ -24,12 +25,12 @@ async def owner_choices(ctx: Context, conn: AsyncConnection, incident: Incident,
     team = ctx.catalog.team(incident.team)
     members = list(team.members) + list(team.incident_commanders) if team else []
     emails = [incident.commander, *held, *members,
-              *sorted(permissions.responders(incident, ctx.catalog)), *also]
+              *sorted(permissions.responders(incident, ctx.catalog))]
     out: dict[str, str] = {}
-    for email in emails:
+    for email in [*also, *emails]:  # owners chosen before always stay selectable
         if email and "@" in email and email.lower() not in out:
             out[email.lower()] = ctx.catalog.display_name(email.lower()) or email.lower()
-    return list(out.items())
+    return list(out.items())[:max(FORM_CHOICES, len(set(a for a in also if a)))]
 
 
 async def search_people(ctx: Context, conn: AsyncConnection, tenant_id: str, query: str, *,
