@@ -75,10 +75,11 @@ def _item_row(i: int, item: Mapping[str, Any], people: Sequence[tuple[str, str]]
     if owner and owner not in {email for email, _ in people}:
         choices.append({"title": owner, "value": owner})  # chosen before, kept selectable
     picker: dict[str, Any] = {"type": "Input.ChoiceSet", "id": f"item_{i}_owner",
-                              "label": "Owner", "style": "filtered", "choices": choices,
+                              "label": "Owner", "style": "compact", "choices": choices,
                               "placeholder": "Pick a person", **({"value": owner} if owner else {})}
-    if typeahead:
-        picker["choices.data"] = {"type": "Data.Query", "dataset": PEOPLE_DATASET}
+    if typeahead:  # Teams: type to filter, and to ask the bot for anyone else
+        picker.update({"style": "filtered",
+                       "choices.data": {"type": "Data.Query", "dataset": PEOPLE_DATASET}})
     lower: list[dict] = [
         {"type": "Column", "width": "stretch", "items": [picker]},
         {"type": "Column", "width": "stretch", "items": [{

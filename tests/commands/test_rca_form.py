@@ -65,7 +65,7 @@ async def test_action_items_have_a_full_width_title_an_owner_picked_from_people_
                and any(i.get("id") == "item_0_title" for i in n["items"]))
     assert row["items"][0]["id"] == "item_0_title" and row["items"][0]["type"] == "Input.Text"
     owner = inputs["item_0_owner"]
-    assert owner["type"] == "Input.ChoiceSet" and owner["style"] == "filtered"
+    assert owner["type"] == "Input.ChoiceSet" and owner["style"] == "compact"
     offered = {c["value"]: c["title"] for c in owner["choices"]}
     # the team (Priya, Daniel) and the other responders (the service's on-call) by name
     assert offered["priya.raman@shopfront.example"] == "Priya Raman"
@@ -75,8 +75,9 @@ async def test_action_items_have_a_full_width_title_an_owner_picked_from_people_
     assert "choices.data" not in owner
 
     teams_form = await _open(h, teams=True)
-    assert _inputs(teams_form)["item_0_owner"]["choices.data"] == {"type": "Data.Query",
-                                                                  "dataset": "people"}
+    teams_owner = _inputs(teams_form)["item_0_owner"]
+    assert teams_owner["style"] == "filtered"  # type to filter, and to ask Firebell for anyone else
+    assert teams_owner["choices.data"] == {"type": "Data.Query", "dataset": "people"}
 
 
 async def test_adding_and_removing_action_items(harness):
