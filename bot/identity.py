@@ -73,9 +73,11 @@ class Identity:
 
 def teams_client(activity: Activity) -> bool:
     """Does the activity come from a Teams client (desktop, web, mobile)? They name their
-    platform in a clientInfo entity, and they honour what Teams adds to Adaptive Cards (the
-    owner picker's typeahead); other hosts (Web Chat, the Emulator) do not."""
-    if activity.channel_id != "msteams":
+    platform in a clientInfo entity, come through the Bot Connector (https), and honour what
+    Teams adds to Adaptive Cards (the owner picker's typeahead). Other hosts do not: Web Chat
+    and the Emulator name no platform, and the Agents Playground, which looks like Teams on
+    the web, is served over plain http and answers no `application/search`."""
+    if activity.channel_id != "msteams" or not (activity.service_url or "").startswith("https://"):
         return False
     for entity in activity.entities or []:
         props = entity.serialize() if hasattr(entity, "serialize") else entity

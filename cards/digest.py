@@ -127,9 +127,14 @@ def weekly_digest_card(d: WeeklyDigest) -> dict[str, Any]:
     if (line := level_line(f.by_level)) is not None:
         body.append(line)
     if d.scope == "company":
-        rows = [(t.name, t.figures, t.before) for t in d.teams[:MAX_TEAMS]]
+        # Teams with no incident this week are left out (they would be rows of "— · —").
+        active = [t for t in d.teams if t.figures.new or t.figures.linked]
+        rows = [(t.name, t.figures, t.before) for t in active[:MAX_TEAMS]]
         rows.append(("All teams", f, d.before))
-        body += speed_table(rows, len(d.teams) + 1)
+        body += speed_table(rows, len(active) + 1)
+        if len(active) < len(d.teams):
+            body.append(block(f"{len(d.teams) - len(active)} other team(s) had no incidents.",
+                              isSubtle=True, spacing="Small"))
         busiest = [(t.name, t.figures.new) for t in d.teams if t.figures.new][:10]
         if busiest:
             body.append(block("**By team**", spacing="Medium"))

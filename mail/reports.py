@@ -59,7 +59,7 @@ def weekly_email(d: WeeklyDigest) -> tuple[str, str, str]:
         speed = [(t.name, t.figures.new, duration(t.figures.mtta.median),
                   duration(t.figures.mtta.p90), duration(t.figures.mttr.median),
                   duration(t.figures.mttr.p90), duration(t.before.mttr.median))
-                 for t in d.teams]
+                 for t in d.teams if t.figures.new or t.figures.linked]  # quiet teams left out
         speed.append(("All teams", f.new, duration(f.mtta.median), duration(f.mtta.p90),
                       duration(f.mttr.median), duration(f.mttr.p90),
                       duration(d.before.mttr.median)))

@@ -23,15 +23,21 @@ def _inputs(card):
     return {n["id"]: n for n in _walk(card["body"]) if str(n.get("type", "")).startswith("Input.")}
 
 
-def _teams_client(activity):
+def _teams_client(activity, service_url=None):
+    """As Teams sends it: a clientInfo entity naming the platform, through the Bot Connector (https;
+    the Agents Playground, plain http, gets the static picker: it answers no typeahead search)."""
     activity["entities"] = [*activity.get("entities", []),
                             {"type": "clientInfo", "platform": "Web", "locale": "en-US"}]
+    if service_url:
+        activity["serviceUrl"] = service_url
     return activity
 
 
 async def _open(h, *, teams=False, who="priya"):
     click = h.card_click("rca", {"incident": "INC-1"}, who=who)
-    status, body = await h.send(_teams_client(click) if teams else click)
+    if teams:  # the form answers the invoke itself: nothing is sent to this address
+        click = _teams_client(click, "https://127.0.0.1:9/teams/")  # https, as the Bot Connector
+    status, body = await h.send(click)
     assert status == 200 and body["type"] == CARD, body
     return body["value"]
 
@@ -73,6 +79,8 @@ async def test_action_items_have_a_full_width_title_an_owner_picked_from_people_
     assert inputs["item_0_due"]["type"] == "Input.Date"
     # not a Teams client (Web Chat, the Playground): static choices only, no 1.6 property
     assert "choices.data" not in owner
+    click = _teams_client(h.card_click("rca", {"incident": "INC-1"}))  # Teams-like, over http
+    assert "choices.data" not in _inputs((await h.send(click))[1]["value"])["item_0_owner"]
 
     teams_form = await _open(h, teams=True)
     teams_owner = _inputs(teams_form)["item_0_owner"]

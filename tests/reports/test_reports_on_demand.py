@@ -69,3 +69,18 @@ async def test_the_monthly_report_leaves_out_teams_with_nothing_to_report(report
     subject, text, html = monthly_email(compiled.view(COMPANY))
     by_team = text.split("By team")[1]
     assert "Checkout" in by_team and "Search" not in by_team
+
+
+async def test_the_company_digest_leaves_out_teams_with_no_incidents(reporting):  # noqa: F811
+    h = reporting
+    await story(h.ctx)
+    h.ctx.clock = moving_clock(at("2025-04-02T10:00"))
+    digest = card_text(_card(await h.say("incident report weekly last")))
+    assert "Checkout" in digest and "other team(s) had no incidents" in digest
+    table = digest.split("Time to acknowledge and to resolve")[1].split("other team(s)")[0]
+    assert "Search" not in table and "Data Platform" not in table
+
+    compiled = await compile_report(h.ctx, "weekly", now=h.ctx.now())
+    subject, text, html = weekly_email(compiled.view(COMPANY))
+    speed = text.split("Time to acknowledge and resolve")[1].split("By service")[0]
+    assert "Checkout" in speed and "Search" not in speed and "Data Platform" not in speed
