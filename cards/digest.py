@@ -1,6 +1,6 @@
 """The weekly digest card: a week's incidents (the last complete week, or this week so far) for
-one team or for everyone, rendered from figures the database aggregated (handlers/reports.py). Names, titles and owners are user or
-catalog text: TextRuns via plain(), never Markdown."""
+one team or for everyone, rendered from figures the database aggregated (handlers/reports.py).
+Names, titles and owners are user or catalog text: TextRuns via plain(), never Markdown."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
