@@ -81,6 +81,22 @@ class Identity:
         return await is_live_card(self.ctx, conversation_id, activity.reply_to_id)
 
 
+def teams_client(activity: Activity) -> bool:
+    """Does the activity come from a Teams client (desktop, web, mobile)? They name their
+    platform in a clientInfo entity, come through the Bot Connector (https), and honour what
+    Teams adds to Adaptive Cards (the owner picker's typeahead). Other hosts do not: Web Chat
+    and the Emulator name no platform, and the Agents Playground, which looks like Teams on
+    the web, is served over plain http and answers no `application/search`."""
+    if activity.channel_id != "msteams" or not (activity.service_url or "").startswith("https://"):
+        return False
+    for entity in activity.entities or []:
+        props = entity.serialize() if hasattr(entity, "serialize") else entity
+        props = {**props, **(getattr(entity, "additional_properties", None) or {})}
+        if props.get("type") == "clientInfo" and props.get("platform"):
+            return True
+    return False
+
+
 def tenant_of(activity: Activity) -> str:
     """The activity's tenant ('' when it names none, as the Emulator's may not)."""
     return ((activity.conversation.tenant_id if activity.conversation else None)

@@ -37,7 +37,9 @@ def messages_route(adapter: CloudAdapter, bot: Bot) -> web.RouteDef:
         except DatabaseUnavailable:
             return _error(503, "database unavailable, retry later")
         if invoke_response:
-            return web.json_response(data=serializer_helper(invoke_response.body),
+            body = invoke_response.body  # a botbuilder model, or plain JSON (search answers)
+            return web.json_response(data=body if isinstance(body, dict)
+                                     else serializer_helper(body),
                                      status=invoke_response.status)
         return web.Response(status=201)
 

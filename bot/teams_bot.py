@@ -13,12 +13,14 @@ from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, AdaptiveCardInvokeResponse
 
 from bot.app_token import NoAppToken
-from bot.identity import Identity, tenant_of
+from bot.identity import Identity, teams_client, tenant_of
+from cards.rca import PEOPLE_DATASET
 from handlers.commands import (COMMANDS, ParseError, Reply, Where, handle_card_action,
                                parse_command, run_command)
 from handlers.commands.look import help_reply
 from handlers.context import Context
 from handlers.effects.incident_cards import queue_reserved_card, remember_reply_card
+from handlers.reads.people import MAX_CHOICES, search_people
 from storage.db import DatabaseUnavailable
 
 log = logging.getLogger("firebell.bot")
@@ -89,13 +91,15 @@ class FirebellBot(TeamsActivityHandler):
     # -- card actions (Universal Actions) ---------------------------------------------------------
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
         activity = turn_context.activity
+        if activity.name == "application/search":
+            return await self._search(activity)
         if activity.name != "adaptiveCard/action":
             return await super().on_invoke_activity(turn_context)
         action = (activity.value or {}).get("action") or {}
         reply = await self._card_action(activity, str(action.get("verb") or ""),
                                         action.get("data") or {})
         if reply.card is not None and reply.incident_id is None and \
-                await self._from_live_card(activity):
+                (reply.below or await self._from_live_card(activity)):
             # Not the incident's own card (the RCA form, a summary): a card answer would
             # replace the live incident card, and its next outbox update would overwrite the
             # answer. Post it as a new message in the thread instead.
@@ -108,6 +112,31 @@ class FirebellBot(TeamsActivityHandler):
         else:
             body = _message_body(reply.text or "Done.")
         return InvokeResponse(status=200, body=body)
+
+    async def _search(self, activity: Activity) -> InvokeResponse:
+        """Teams' typeahead on an Input.ChoiceSet with `choices.data` (the RCA form's owner
+        picker): {dataset, queryText, queryOptions: {skip, top}} -> up to 15 {title, value}."""
+        value = activity.value if isinstance(activity.value, dict) else {}
+        if value.get("dataset") != PEOPLE_DATASET:
+            return _search_error(400, "BadRequest", f"unknown dataset "
+                                 f"{str(value.get('dataset'))[:40]!r}: Firebell answers "
+                                 f"{PEOPLE_DATASET!r}")
+        options = value.get("queryOptions") if isinstance(value.get("queryOptions"), dict) else {}
+        skip, top = options.get("skip", 0), options.get("top", MAX_CHOICES)
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                   for n in (skip, top)):
+            return _search_error(400, "BadRequest", "queryOptions.skip and top must be "
+                                 "whole numbers")
+        try:
+            async with self.ctx.db.read() as conn:
+                found = await search_people(self.ctx, conn, tenant_of(activity),
+                                            str(value.get("queryText") or "")[:100],
+                                            skip=skip, top=top)
+        except DatabaseUnavailable:
+            return _search_error(503, "ServiceUnavailable", DB_DOWN)
+        return InvokeResponse(status=200, body={
+            "type": "application/vnd.microsoft.search.searchResponse",
+            "value": {"results": [{"title": name, "value": email} for email, name in found]}})
 
     async def _from_live_card(self, activity: Activity) -> bool:
         try:
@@ -143,7 +172,8 @@ class FirebellBot(TeamsActivityHandler):
     # -- helpers ---------------------------------------------------------------------------------
     def _where(self, activity: Activity, event_key: str | None = None) -> Where:
         conversation_id, kind = self.identity.conversation_of(activity)
-        return Where(conversation_id, kind, event_key=event_key)
+        return Where(conversation_id, kind, event_key=event_key,
+                     typeahead=teams_client(activity))
 
     async def _reply(self, turn_context: TurnContext, reply: Reply, where: Where) -> None:
         sent = await _send(turn_context, reply)
@@ -190,6 +220,11 @@ def _message_body(text: str) -> AdaptiveCardInvokeResponse:
     """A message instead of a card: Teams shows it and leaves the card as it was."""
     return _MessageInvokeResponse(status_code=200,
                                   type="application/vnd.microsoft.activity.message", value=text)
+
+
+def _search_error(status: int, code: str, message: str) -> InvokeResponse:
+    return InvokeResponse(status=status, body={"type": "application/vnd.microsoft.error",
+                                               "value": {"code": code, "message": message}})
 
 
 def _action_key(verb: str, data: dict[str, Any], activity: Activity) -> str:

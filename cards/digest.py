@@ -1,6 +1,6 @@
-"""The weekly digest card: last week's incidents for one team or for everyone, rendered from
-figures the database aggregated (handlers/reports.py). Names, titles and owners are user or
-catalog text: TextRuns via plain(), never Markdown."""
+"""The weekly digest card: a week's incidents (the last complete week, or this week so far) for
+one team or for everyone, rendered from figures the database aggregated (handlers/reports.py).
+Names, titles and owners are user or catalog text: TextRuns via plain(), never Markdown."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -42,6 +42,7 @@ class WeeklyDigest:
     people: Mapping[str, str] = field(default_factory=dict)   # e-mail -> name
     # Per incident of the week that had stakeholder updates or a level with a cadence.
     updates: Sequence[UpdateFigures] = ()
+    so_far: bool = False                 # the week is not over yet (`incident report weekly`)
 
     @property
     def quiet(self) -> bool:
@@ -118,14 +119,22 @@ def weekly_digest_card(d: WeeklyDigest) -> dict[str, Any]:
     f = d.figures
     body: list[dict] = [header("📊 Weekly incident digest", d.name, d.period.label)]
     if d.quiet:
-        body.append(block("No incidents last week. 🎉", weight="Bolder", color="Good"))
+        # One line, not a table of dashes; what is overdue still needs doing.
+        when_ = "this week so far" if d.so_far else "last week"
+        body.append(block(f"No incidents {when_}. 🎉", weight="Bolder", color="Good"))
+        return card(body + overdue_sections(d))
     body.append(figure_facts(f, period_word="week"))
     if (line := level_line(f.by_level)) is not None:
         body.append(line)
     if d.scope == "company":
-        rows = [(t.name, t.figures, t.before) for t in d.teams[:MAX_TEAMS]]
+        # Teams with no incident this week are left out (they would be rows of "— · —").
+        active = [t for t in d.teams if t.figures.new or t.figures.linked]
+        rows = [(t.name, t.figures, t.before) for t in active[:MAX_TEAMS]]
         rows.append(("All teams", f, d.before))
-        body += speed_table(rows, len(d.teams) + 1)
+        body += speed_table(rows, len(active) + 1)
+        if len(active) < len(d.teams):
+            body.append(block(f"{len(d.teams) - len(active)} other team(s) had no incidents.",
+                              isSubtle=True, spacing="Small"))
         busiest = [(t.name, t.figures.new) for t in d.teams if t.figures.new][:10]
         if busiest:
             body.append(block("**By team**", spacing="Medium"))

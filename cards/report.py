@@ -45,8 +45,11 @@ def rate_text(done: int, needed: int) -> str:
 def monthly_report_card(r: MonthlyReport, *, chart_url: str | None = None) -> dict[str, Any]:
     f = r.figures
     body: list[dict] = [header("📈 Monthly incident report", r.name, r.period.label)]
-    if f.new == 0 and f.linked == 0:
-        body.append(block("No incidents this month. 🎉", weight="Bolder", color="Good"))
+    if f.new == 0 and f.linked == 0 and not r.postmortems_needed:
+        # One line, not a table of dashes.
+        body.append(block(f"No incidents in {r.period.label}. 🎉", weight="Bolder",
+                          color="Good"))
+        return card(body)
     linked = f" (+{f.linked} linked)" if f.linked else ""
     body.append(facts([
         ("Incidents", f"{f.new}{linked}"), ("Resolved", str(f.resolved)),
@@ -67,19 +70,24 @@ def monthly_report_card(r: MonthlyReport, *, chart_url: str | None = None) -> di
         body.append(_cells([(p.label, False), (str(p.new), False),
                             (duration(p.mtta.median), False), (duration(p.mttr.median), False),
                             (money(p.impact_usd), False)], first_plain=False))
-    if r.scope == "company" and r.teams:
+    # Teams with nothing to report this month are left out of the table.
+    teams = [t for t in r.teams if t.figures.new or t.figures.linked or t.postmortems_needed]
+    if r.scope == "company" and teams:
         body.append(block("**By team this month** (MTTA · MTTR medians)", spacing="Medium"))
         body.append(_cells([("Team", False), ("Incidents", False), ("MTTA · MTTR", False),
                             ("Impact", False), ("RCAs done", False)], bold=True))
-        for t in r.teams[:MAX_TEAMS]:
+        for t in teams[:MAX_TEAMS]:
             tf = t.figures
             rate = completion_rate(t.postmortems_done, t.postmortems_needed)
             body.append(_cells([(t.name, False), (str(tf.new), False),
                                 (f"{duration(tf.mtta.median)} · {duration(tf.mttr.median)}",
                                  False), (money(tf.impact_usd), False),
                                 ("—" if rate is None else f"{rate:.0%}", False)]))
-        if (extra := more(min(MAX_TEAMS, len(r.teams)), len(r.teams), "teams")):
+        if (extra := more(min(MAX_TEAMS, len(teams)), len(teams), "teams")):
             body.append(extra)
+        if len(teams) < len(r.teams):
+            body.append(block(f"{len(r.teams) - len(teams)} other team(s) had no incidents.",
+                              isSubtle=True, spacing="Small"))
     return card(body)
 
 

@@ -1,6 +1,7 @@
 """Postmortem rules: what a complete RCA needs, when it is due, and the timeline it starts with."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -101,13 +102,50 @@ def impact_usd(revenue_per_minute: float, minutes: float) -> float:
     return round(revenue_per_minute * minutes, 2)
 
 
+def timeline_line(entry: Mapping[str, Any]) -> str:
+    who = f" ({entry['actor']})" if entry.get("actor") else ""
+    return f"{entry['at'].strftime('%Y-%m-%d %H:%M')} UTC — {entry['text']}{who}"
+
+
 def timeline_text(entries: Iterable[Mapping[str, Any]]) -> str:
     """The incident timeline as the RCA's starting point, one line per entry."""
-    lines = []
+    return _within_limit("\n".join(timeline_line(e) for e in entries))
+
+
+def refill_timeline(text: str | None, entries: Sequence[Mapping[str, Any]],
+                    through: int | None) -> tuple[str, int | None]:
+    """The RCA timeline with the incident timeline's entries after `through` (an entry id) put
+    in at their place in time. What people wrote, changed or deleted stays as they left it:
+    only entries never offered before are added. With no `through` (a postmortem from before
+    it was recorded) an entry is new when its line is not in the text yet.
+    Returns (text, the newest entry id offered)."""
+    lines = (text or "").splitlines()
+    present = set(lines)
+    newest = through
     for e in entries:
-        who = f" ({e['actor']})" if e.get("actor") else ""
-        lines.append(f"{e['at'].strftime('%Y-%m-%d %H:%M')} UTC — {e['text']}{who}")
-    text = "\n".join(lines)
+        newest = max(newest or 0, e["id"])
+        if through is not None and e["id"] <= through:
+            continue
+        line = timeline_line(e)
+        if through is None and line in present:
+            continue
+        lines.insert(_place(lines, line[:16]), line)
+    return _within_limit("\n".join(lines)), newest
+
+
+_STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d")
+
+
+def _place(lines: Sequence[str], stamp: str) -> int:
+    """Before the first line stamped later than `stamp`, so after the earlier lines and the
+    unstamped notes a person wrote under them; at the end when nothing is later."""
+    for i, line in enumerate(lines):
+        if _STAMP.match(line) and line[:16] > stamp:
+            return i
+    return len(lines)
+
+
+def _within_limit(text: str) -> str:
     return text if len(text) <= FIELD_LIMIT else text[: FIELD_LIMIT - 1] + "…"
 
 

@@ -59,7 +59,7 @@ def weekly_email(d: WeeklyDigest) -> tuple[str, str, str]:
         speed = [(t.name, t.figures.new, duration(t.figures.mtta.median),
                   duration(t.figures.mtta.p90), duration(t.figures.mttr.median),
                   duration(t.figures.mttr.p90), duration(t.before.mttr.median))
-                 for t in d.teams]
+                 for t in d.teams if t.figures.new or t.figures.linked]  # quiet teams left out
         speed.append(("All teams", f.new, duration(f.mtta.median), duration(f.mtta.p90),
                       duration(f.mttr.median), duration(f.mttr.p90),
                       duration(d.before.mttr.median)))
@@ -90,8 +90,10 @@ def weekly_email(d: WeeklyDigest) -> tuple[str, str, str]:
                  ["Incident", "Owner", "Due", "Title"], pms),
                 (f"Action items overdue ({d.overdue_actions_total})",
                  ["Incident", "Owner", "Due", "JIRA", "Title"], actions)]
-    intro = "No incidents last week." if d.quiet else f"{f.new} incident(s) last week."
-    return _render(subject, d.period.label, intro, sections)
+    when = "this week so far" if d.so_far else "last week"
+    if d.quiet:  # one line, not tables of dashes; what is overdue still needs doing
+        return _render(subject, d.period.label, f"No incidents {when}.", sections[-2:])
+    return _render(subject, d.period.label, f"{f.new} incident(s) {when}.", sections)
 
 
 def monthly_email(r: MonthlyReport, *, chart_cid: str | None = None) -> tuple[str, str, str]:
@@ -113,7 +115,10 @@ def monthly_email(r: MonthlyReport, *, chart_cid: str | None = None) -> tuple[st
                          [(t.name, t.figures.new, duration(t.figures.mtta.median),
                            duration(t.figures.mttr.median), money(t.figures.impact_usd),
                            rate_text(t.postmortems_done, t.postmortems_needed))
-                          for t in r.teams]))
+                          for t in r.teams
+                          if t.figures.new or t.figures.linked or t.postmortems_needed]))
+    if f.new == 0 and f.linked == 0 and not r.postmortems_needed:
+        return _render(subject, r.period.label, f"No incidents in {r.period.label}.", [])
     intro = f"{f.new} incident(s) in {r.period.label}."
     chart = (f'<img src="cid:{escape(chart_cid)}" width="640" height="360" '
              f'alt="Incidents per month and MTTA / MTTR medians" style="display:block">'

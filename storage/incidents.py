@@ -93,13 +93,29 @@ async def list_recent(conn: AsyncConnection, *, statuses: Sequence[str] | None, 
     return [Incident.from_row(r) for r in (await conn.execute(q)).mappings()]
 
 
-async def count(conn: AsyncConnection, *, statuses: Sequence[str] | None, team: str | None) -> int:
+async def count(conn: AsyncConnection, *, statuses: Sequence[str] | None, team: str | None,
+                roots_only: bool = False) -> int:
     q = select(func.count()).select_from(t)
     if statuses:
         q = q.where(t.c.status.in_(statuses))
     if team:
         q = q.where(t.c.team == team)
+    if roots_only:
+        q = q.where(t.c.parent_id.is_(None))
     return (await conn.execute(q)).scalar_one()
+
+
+async def children_counts(conn: AsyncConnection,
+                          parent_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """{root id: {link kind: how many children}} (a root with none is left out)."""
+    if not parent_ids:
+        return {}
+    q = (select(t.c.parent_id, t.c.link_kind, func.count())
+         .where(t.c.parent_id.in_(list(parent_ids))).group_by(t.c.parent_id, t.c.link_kind))
+    out: dict[int, dict[str, int]] = {}
+    for parent, kind, n in (await conn.execute(q)).all():
+        out.setdefault(parent, {})[kind or "duplicate"] = n
+    return out
 
 
 async def children(conn: AsyncConnection, parent_id: int) -> list[Incident]:

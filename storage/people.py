@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import teams_users as t
@@ -46,3 +46,16 @@ async def by_teams_id(conn: AsyncConnection, tenant_id: str,
     q = select(t).where(t.c.tenant_id == tenant_id, t.c.teams_user_id == teams_user_id)
     row = (await conn.execute(q)).mappings().first()
     return dict(row) if row else None
+
+
+async def search(conn: AsyncConnection, tenant_id: str, words: list[str],
+                 limit: int) -> list[dict[str, Any]]:
+    """Roster members of a tenant (with an e-mail) whose name or e-mail contains every word."""
+    q = select(t.c.name, t.c.email).where(t.c.tenant_id == tenant_id, t.c.email.is_not(None))
+    for word in words:
+        pattern = "%" + word.lower().replace("\\", "\\\\").replace("%", "\\%")\
+            .replace("_", "\\_") + "%"
+        q = q.where(func.lower(t.c.name).like(pattern, escape="\\")
+                    | t.c.email.like(pattern, escape="\\"))
+    q = q.order_by(t.c.name).limit(limit)
+    return [dict(r) for r in (await conn.execute(q)).mappings()]

@@ -22,11 +22,12 @@ async def get(conn: AsyncConnection, incident_id: int) -> dict[str, Any] | None:
 
 
 async def create(db, conn: AsyncConnection, incident_id: int, *, owner: str | None,
-                 timeline: str, now: datetime) -> bool:
+                 timeline: str, now: datetime, timeline_through: int | None = None) -> bool:
     """Start the postmortem (draft, timeline pre-filled, its own link token); False if it
     already exists."""
     stmt = db.insert(pm).values(incident_id=incident_id, status="draft", owner=owner,
-                                timeline=timeline, reminders=0, created_at=now, updated_at=now,
+                                timeline=timeline, timeline_through=timeline_through,
+                                reminders=0, created_at=now, updated_at=now,
                                 link_token=_link_token())
     return (await conn.execute(stmt.on_conflict_do_nothing(
         index_elements=[pm.c.incident_id]))).rowcount == 1
@@ -59,9 +60,17 @@ async def links_of(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, dict[
     return {r["incident_id"]: dict(r) for r in (await conn.execute(q)).mappings()}
 
 
+async def refill_timeline(conn: AsyncConnection, incident_id: int, *, timeline: str,
+                          through: int | None) -> None:
+    """Firebell's own refill of the RCA timeline: not a save by a person (no status change)."""
+    await conn.execute(update(pm).where(pm.c.incident_id == incident_id)
+                       .values(timeline=timeline, timeline_through=through))
+
+
 async def save(conn: AsyncConnection, incident_id: int, fields: dict[str, Any], *,
                complete: bool, now: datetime) -> None:
-    values = {k: v for k, v in fields.items() if k in RCA_FIELDS or k == "owner"}
+    values = {k: v for k, v in fields.items()
+              if k in RCA_FIELDS or k in ("owner", "timeline_through")}
     # A waived postmortem written afterwards stays waived until it is complete.
     draft = case((pm.c.waived_at.is_not(None), "waived"), else_="draft")
     values.update(updated_at=now, status="complete" if complete else draft,

@@ -234,6 +234,8 @@ postmortems = Table(
     Column("summary", Text), Column("customer_impact", Text),
     Column("impact_minutes", Integer),                       # overrides trigger -> resolve
     Column("detection", Text), Column("timeline", Text), Column("root_cause", Text),
+    # The newest incident timeline entry the RCA timeline was given (its refill adds later ones).
+    Column("timeline_through", BigInteger),
     Column("trigger", Text), Column("resolution", Text), Column("went_well", Text),
     Column("went_badly", Text), Column("lessons", Text),
     Column("jira_key", String(50)),

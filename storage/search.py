@@ -26,25 +26,46 @@ def terms(query: str) -> list[str]:
     return list(dict.fromkeys(words))[:MAX_TERMS]
 
 
-def _fts5_all(words: Sequence[str]) -> str:
-    return " AND ".join(f'"{w}"' for w in words)
-
-
 def _fts5_any(words: Sequence[str]) -> str:
     return " OR ".join(f'"{w}"' for w in words)
 
 
-async def search(conn: AsyncConnection, query: str, *, limit: int = 10) -> list[int]:
-    """Incidents whose title, timeline or postmortem contains every word, newest first."""
+def _splits(word: str) -> list[tuple[str, str]]:
+    """A run-together word read as two ("rollback" -> "roll back"): each part 3+ letters."""
+    if len(word) < 6 or word.isdigit():
+        return []
+    return [(word[:k], word[k:]) for k in range(3, len(word) - 2)]
+
+
+def _fts5_word(word: str) -> str:
+    """One query word in FTS5 (porter stemming): the word as a prefix, or its two halves
+    as a phrase; so "rollback" finds "rollbacks", "Rolled back" and "roll back"."""
+    return "(" + " OR ".join([f'"{word}" *'] + [f'"{a} {b}"' for a, b in _splits(word)]) + ")"
+
+
+def _tsquery_word(word: str) -> str:
+    """The same in a PostgreSQL tsquery ('english' stems each lexeme). Words are letters and
+    digits only (terms()), so nothing here is tsquery syntax from the user."""
+    return "(" + " | ".join([f"{word}:*"] + [f"{a} <-> {b}" for a, b in _splits(word)]) + ")"
+
+
+MATCH_ALL, MATCH_ANY = "all", "any"
+
+
+async def search(conn: AsyncConnection, query: str, *, limit: int = 10,
+                 match: str = MATCH_ALL) -> list[int]:
+    """Incidents whose title, timeline or postmortem has every word (MATCH_ANY: any word) of
+    the query, by prefix or stem, newest first."""
     words = terms(query)
     if not words:
         return []
     if conn.dialect.name == "sqlite":
+        joined = (" AND " if match == MATCH_ALL else " OR ").join(map(_fts5_word, words))
         q = text("SELECT rowid FROM search_incidents WHERE search_incidents MATCH :q "
                  "ORDER BY rowid DESC LIMIT :n")
-        params = {"q": _fts5_all(words), "n": limit}
-        return [r[0] for r in (await conn.execute(q, params)).all()]
-    return await _search_postgresql(conn, " ".join(words), limit)
+        return [r[0] for r in (await conn.execute(q, {"q": joined, "n": limit})).all()]
+    joined = (" & " if match == MATCH_ALL else " | ").join(map(_tsquery_word, words))
+    return await _search_postgresql(conn, joined, limit)
 
 
 # Newest incidents first. First the newest 2,000 ids (where common words end), then ever
@@ -58,18 +79,18 @@ _PG_BUCKET_RUNS = (2, 16, None)
 _PG_NEWEST = text("""
     WITH matches AS MATERIALIZED (
         SELECT incident_id FROM search_incidents
-        WHERE doc @@ plainto_tsquery('english', :q) AND incident_id > :lo)
+        WHERE doc @@ to_tsquery('english', :q) AND incident_id > :lo)
     SELECT incident_id FROM matches ORDER BY incident_id DESC LIMIT :n""")
 _PG_BUCKETS = text("""
     WITH matches AS MATERIALIZED (
         SELECT incident_id FROM search_incidents
-        WHERE doc @@ (plainto_tsquery('english', :q) && CAST(:buckets AS tsquery))
+        WHERE doc @@ (to_tsquery('english', :q) && CAST(:buckets AS tsquery))
           AND incident_id <= :hi)
     SELECT incident_id FROM matches ORDER BY incident_id DESC LIMIT :n""")
 _PG_OLDER = text("""
     WITH matches AS MATERIALIZED (
         SELECT incident_id FROM search_incidents
-        WHERE doc @@ plainto_tsquery('english', :q) AND incident_id <= :hi)
+        WHERE doc @@ to_tsquery('english', :q) AND incident_id <= :hi)
     SELECT incident_id FROM matches ORDER BY incident_id DESC LIMIT :n""")
 
 

@@ -44,3 +44,13 @@ async def first_of(conn: AsyncConnection, incident_id: int, kinds: list[str], *,
         tl.c.incident_id == incident_id, tl.c.kind.in_(kinds)).order_by(order).limit(1))
     row = (await conn.execute(q)).mappings().first()
     return dict(row) if row else None
+
+
+async def entries_with_ids(conn: AsyncConnection, incident_id: int, *,
+                           limit: int = 500) -> list[dict]:
+    """As `entries`, with each entry's id (the RCA timeline's refill remembers the newest)."""
+    q = (select(tl.c.id, tl.c.at, tl.c.kind, tl.c.actor, tl.c.via, tl.c.text)
+         .where(tl.c.incident_id == incident_id).order_by(tl.c.id.desc()).limit(limit))
+    rows = [dict(r) for r in (await conn.execute(q)).mappings()]
+    rows.reverse()
+    return rows

@@ -5,9 +5,9 @@ from typing import Any
 
 from cards.help import help_card
 from cards.incident import incident_card
-from cards.listing import incident_list_card
+from cards.listing import MAX_ROWS, ListRow, incident_list_card
 from handlers.commands.parsing import ref_only, words
-from handlers.commands.registry import Where, command, help_sections
+from handlers.commands.registry import Where, command, help_sections, incident_from_card
 from handlers.commands.reply import Reply
 from handlers.context import Context
 from handlers.reads.views import load_view
@@ -41,21 +41,29 @@ async def list_incidents(ctx: Context, actor: Actor, args: dict[str, Any], where
         team = found.key
     statuses = None if scope == "all" else [scope]
     async with ctx.db.read() as conn:
-        found_list = await store.list_recent(conn, statuses=statuses, team=team, limit=25)
-        total = await store.count(conn, statuses=statuses, team=team)
+        roots = await store.list_recent(conn, statuses=statuses, team=team, limit=MAX_ROWS,
+                                        roots_only=True)
+        total = await store.count(conn, statuses=statuses, team=team, roots_only=True)
+        children = await store.children_counts(conn, [i.id for i in roots])
+    rows = [ListRow(i, team_name=ctx.catalog.team_name(i.team) if i.team else None,
+                    children=children.get(i.id, {}),
+                    acknowledged_by=ctx.catalog.display_name(i.acknowledged_by)
+                    or i.acknowledged_by) for i in roots]
     heading = f"{scope.capitalize()} incidents" + (f" for {team}" if team else "") + f" ({total})"
-    return Reply(card=incident_list_card(found_list, heading=heading, total=total))
+    return Reply(card=incident_list_card(rows, heading=heading, total=total, now=ctx.now()))
 
 
 @command("show", usage="incident show ‹INC-n›", summary="One incident with its timeline",
-         section="Look", parse=ref_only, card_reply=True)
+         section="Look", parse=ref_only, card_reply=True,
+         card_verbs={"show": incident_from_card})
 async def show(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
     async with ctx.db.read() as conn:
         incident = await store.get(conn, args["incident"])
         if incident is None:
             return Reply.refuse(f"{ref(args['incident'])} does not exist.")
         view = await load_view(ctx, conn, incident, with_timeline=True)
-    return Reply(card=incident_card(view))
+    # From a list's or a search's Show button: below it, the list stays.
+    return Reply(card=incident_card(view), below=True)
 
 
 def help_reply(ctx: Context, note: str | None = None) -> Reply:

@@ -6,12 +6,13 @@ The building blocks every command's own parser uses are here; each command names
 in the registry."""
 from __future__ import annotations
 
+import difflib
 import html
 import re
 import shlex
 from typing import Any, NamedTuple
 
-from handlers.commands.registry import find
+from handlers.commands.registry import ALIASES, COMMANDS, find
 from incidents.model import parse_ref
 
 MAX_TEXT = 4000
@@ -31,6 +32,9 @@ def clean_text(text: str | None) -> str:
     text = _AT.sub(lambda m: "@" + m.group(1).strip(), text)
     text = _TAG.sub(" ", text)
     text = html.unescape(text).replace("\u00a0", " ")
+    # The help card keeps commands whole with a non-breaking hyphen and word joiners: a
+    # command copied from it still reads as typed.
+    text = text.replace("\u2011", "-").replace("\u2060", "")
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -51,9 +55,28 @@ def parse_command(text: str | None) -> Typed:
     head, _, rest = words.partition(" ")
     found = find(head.lstrip("/"))
     if found is None:
-        raise ParseError(f"I don't know the command `{head[:40]}`. Type `incident help` "
-                         "to see what I can do.")
-    return Typed(found.verb, found.parse(rest.strip(), found.verb))
+        raise ParseError(_unknown(head.lstrip("/")))
+    try:
+        return Typed(found.verb, found.parse(rest.strip(), found.verb))
+    except ParseError as exc:
+        raise ParseError(with_usage(str(exc), found.usage)) from None
+
+
+def with_usage(message: str, usage: str) -> str:
+    """Every error about a command's words ends with its usage line (once)."""
+    plain = usage.replace("‹", "").replace("›", "")
+    if "Usage:" in message or usage in message or plain in message:
+        return message
+    return f"{message.rstrip()}\nUsage: `{usage}`"
+
+
+def _unknown(word: str) -> str:
+    """"did you mean `declare`?" for a typo of a verb or an alias (difflib's ratio)."""
+    names = [c.verb for c in COMMANDS.values()] + list(ALIASES)
+    close = difflib.get_close_matches(word.lower(), names, n=1, cutoff=0.6)
+    guess = f" Did you mean `{find(close[0]).verb}`?" if close else ""
+    return (f"I don't know the command `{word[:40]}`.{guess} Type `incident help` to see what "
+            "I can do.")
 
 
 # -- building blocks --------------------------------------------------------------------------

@@ -3,6 +3,7 @@ validates every field, keeps partial work, and turns new action items into JIRA 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -18,11 +19,13 @@ from handlers.effects.jira_tasks import queue_action_item_task
 from handlers.incident.change import change
 from handlers.incident.postmortem import ensure_postmortem
 from handlers.reads import links
+from handlers.reads.people import owner_choices
 from handlers.reads.postmortem import summary_card
 from incidents import permissions
 from incidents import postmortem as rules
 from incidents.model import Actor, Incident, ref
 from storage import postmortems as pm_store
+from storage import timeline
 
 
 @command("rca", usage="incident rca ‹INC-n›", summary="Open the RCA form of the postmortem",
@@ -34,12 +37,13 @@ async def open_rca_form(ctx: Context, actor: Actor, args: dict[str, Any], where:
                                 f"RCA is {ref(incident.parent_id)}'s.")
         # Anyone may read the form; starting a postmortem (a JIRA task, a timeline entry, and
         # from then on a lower level needs a reason) is for the incident's responders.
-        if permissions.may_act("rca_save", actor, incident, ctx.catalog, ctx.policy.admins):
+        responder = permissions.may_act("rca_save", actor, incident, ctx.catalog,
+                                        ctx.policy.admins)
+        if responder:
             await ensure_postmortem(ctx, conn, incident, force=True)
-        return Reply(card=await _form(ctx, conn, incident))
+        return Reply(card=await _form(ctx, conn, incident, where=where, refill=responder))
     # Opening the form is a read: no event key, so opening it twice shows it twice.
-    return await act_on_incident(ctx, args["incident"], Where(where.conversation_id, where.kind),
-                                 act)
+    return await act_on_incident(ctx, args["incident"], replace(where, event_key=None), act)
 
 
 @command("rca_save", usage="(the RCA form's Save button)", summary="Save the RCA",
@@ -50,11 +54,16 @@ async def save_rca(ctx: Context, actor: Actor, args: dict[str, Any], where: Wher
             await ensure_postmortem(ctx, conn, incident, force=True)
         stored = await pm_store.get(conn, incident.id) or {}
         fields, errors = _fields(args, stored)
+        through = args.get("timeline_through")
+        if "timeline" in fields and isinstance(through, int) and not isinstance(through, bool):
+            # the entries the form showed are now the person's to edit or delete
+            fields["timeline_through"] = max(through, stored.get("timeline_through") or 0)
         drafts, item_errors = _action_items(ctx, args)
         errors.update(item_errors)
         if errors:
             return Reply.refuse("; ".join(errors.values()),
-                                card=await _form(ctx, conn, incident, args, errors))
+                                card=await _form(ctx, conn, incident, args, errors,
+                                                 where=where))
         await _store_items(ctx, conn, incident, drafts)
         items = await pm_store.action_items(conn, incident.id)
         merged = {**(await pm_store.get(conn, incident.id)), **fields}
@@ -70,15 +79,28 @@ async def save_rca(ctx: Context, actor: Actor, args: dict[str, Any], where: Wher
 
 
 async def _form(ctx: Context, conn: AsyncConnection, incident: Incident,
-                typed: dict[str, Any] | None = None,
-                errors: dict[str, str] | None = None) -> dict[str, Any]:
+                typed: dict[str, Any] | None = None, errors: dict[str, str] | None = None, *,
+                where: Where, refill: bool = False) -> dict[str, Any]:
     postmortem = {**(await pm_store.get(conn, incident.id) or {})}
+    if postmortem:
+        # The RCA timeline follows the incident's: entries since it was last filled go in,
+        # what people wrote stays (incidents.postmortem.refill_timeline).
+        text, through = rules.refill_timeline(
+            postmortem.get("timeline"), await timeline.entries_with_ids(conn, incident.id),
+            postmortem.get("timeline_through"))
+        if refill and (text, through) != (postmortem.get("timeline"),
+                                          postmortem.get("timeline_through")):
+            await pm_store.refill_timeline(conn, incident.id, timeline=text, through=through)
+        postmortem.update(timeline=text, timeline_through=through)
     items = await pm_store.action_items(conn, incident.id)
     if typed:  # show back what was typed, so a validation error loses nothing
         postmortem.update({k: typed.get(k) for k, _ in rules.RCA_SECTIONS if k in typed})
     minutes = rules.impact_minutes(incident.triggered_at, incident.resolved_at, ctx.now())
+    people = await owner_choices(ctx, conn, incident, [i.get("owner") for i in items])
     return rca_form(incident, postmortem, items, errors=errors,
-                    page_url=links.postmortem_page(ctx, postmortem), impact_minutes=minutes)
+                    page_url=links.postmortem_page(ctx, postmortem), impact_minutes=minutes,
+                    people=people, typeahead=where.typeahead,
+                    timeline_through=postmortem.get("timeline_through"))
 
 
 def _fields(args: dict[str, Any], stored: dict[str, Any]) -> tuple[dict[str, Any],
@@ -119,6 +141,8 @@ def _action_items(ctx: Context, args: dict[str, Any]) -> tuple[list[rules.Action
     drafts, errors = [], {}
     for i in range(min(len(ids), 50)):
         title = str(args.get(f"item_{i}_title") or "").strip()
+        if str(args.get(f"item_{i}_remove") or "").lower() == "true":
+            title = ""  # ticked Remove: an existing item goes, a new one is not added
         owner_raw = str(args.get(f"item_{i}_owner") or "").strip()
         due_raw = str(args.get(f"item_{i}_due") or "").strip()
         item_id = ids[i] if isinstance(ids[i], int) else None

@@ -25,6 +25,7 @@ class Where:
     conversation_id: str
     kind: str                      # channel | personal | groupChat
     event_key: str | None = None   # natural id of the activity: a redelivery changes nothing
+    typeahead: bool = False        # the client is Teams: its cards may ask the bot for choices
 
 
 CommandFn = Callable[[Context, Actor, dict[str, Any], Where], Awaitable[Reply]]

@@ -13,6 +13,8 @@ class Reply:
     ok: bool = True
     repeated: bool = False           # a redelivered activity: nothing was done again
     live: bool = False               # the card is the incident's live card here: keep it updated
+    below: bool = False              # from a card button: post the card as a new message and
+                                     # leave the clicked card (a list, search results) as it was
 
     @classmethod
     def refuse(cls, text: str, card: dict[str, Any] | None = None) -> "Reply":

@@ -6,7 +6,7 @@ from typing import Any
 
 from cards.report import HistoryRow, history_card
 from cards.stats import stats_card
-from handlers.commands.parsing import optional_words
+from handlers.commands.parsing import optional_words, with_usage
 from handlers.commands.registry import Where, command
 from handlers.commands.reply import Reply
 from handlers.context import Context
@@ -17,7 +17,7 @@ from handlers.reports.settings import MONTHLY, WEEKLY
 from incidents.metrics import Figures
 from incidents.period_figures import ALL
 from incidents.model import Actor
-from incidents.periods import MONTH, WEEK, parse_period
+from incidents.periods import MONTH, WEEK, last_complete, parse_period
 from storage import reports as store
 
 
@@ -31,8 +31,9 @@ def _team_from_words(ctx: Context, words: list[str]) -> tuple[str | None, list[s
     return None, words
 
 
-@command("report", usage="incident report weekly|monthly|history [team] [period]",
-         summary="Digests on demand", section="Look", parse=optional_words)
+@command("report", usage="incident report weekly|monthly|history [last] [team] [period]",
+         summary="Digests on demand: this week so far, or `last` week", section="Look",
+         parse=optional_words)
 async def report_command(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
     words = list(args.get("words") or [])
     kind = (words.pop(0).lower() if words else "weekly")
@@ -41,18 +42,24 @@ async def report_command(ctx: Context, actor: Actor, args: dict[str, Any], where
     if kind == "history":
         return await _history(ctx, team)
     if kind not in (WEEKLY, MONTHLY):
-        return Reply.refuse("Usage: `incident report weekly|monthly|history [team] [period]`, "
-                            "e.g. `incident report weekly checkout`.")
+        return Reply.refuse("Usage: `incident report weekly|monthly|history [last] [team] "
+                            "[period]`, e.g. `incident report weekly last checkout`.")
     now = ctx.now()
     tz = ctx.catalog.timezone
-    period = None
+    # On demand the weekly digest is this week so far; `last` is the last complete week (the
+    # one the scheduled digest sends). A monthly report is of the last complete month.
+    period = parse_period("week", now, tz) if kind == WEEKLY else None
+    if rest and rest[0].lower() in ("last", "previous"):
+        period, rest = last_complete(WEEK if kind == WEEKLY else MONTH, now, tz), rest[1:]
     if rest:
         period = parse_period(rest[0], now, tz)
         if period is None or period.kind not in (WEEK, MONTH):
             unknown = " ".join(rest)[:40]
-            return Reply.refuse(f"`{unknown}` is neither a team nor a week/month "
-                                "(e.g. 2025-W11, 2025-03, last-week). Teams: "
-                                + ", ".join(ctx.catalog.teams) + ".")
+            return Reply.refuse(with_usage(f"`{unknown}` is neither a team nor a week/month "
+                                           "(e.g. 2025-W11, 2025-03, last-week). Teams: "
+                                           + ", ".join(ctx.catalog.teams) + ".",
+                                           "incident report weekly|monthly|history [last] "
+                                           "[team] [period]"))
     compiled = await compile_report(ctx, kind, now=now, period=period)
     scope = team or COMPANY
     chart_url = None

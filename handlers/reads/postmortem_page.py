@@ -20,7 +20,7 @@ from handlers.reads import links
 from handlers.reads.bearer import bearer_matches, unauthorized
 from handlers.reads.postmortem import missing_for
 from incidents import postmortem as pm_rules
-from incidents.model import parse_ref, ref
+from incidents.model import Incident, parse_ref, ref
 from pages.postmortem import postmortem_html, postmortem_markdown
 from storage import incidents as store
 from storage import postmortems as pm_store
@@ -78,21 +78,37 @@ async def _page(ctx: Context, find: Finder, markdown: bool, *,
             if incident is None:
                 raise web.HTTPNotFound(text=not_found) if not_found else web.HTTPNotFound()
             items = await pm_store.action_items(conn, incident.id)
-            entries = await timeline.entries(conn, incident.id, limit=500)
+            entries = await timeline.entries_with_ids(conn, incident.id)
             missing = await missing_for(ctx, conn, incident)
+            card = await links.card_in_channel(conn, incident)
     except DatabaseUnavailable:
         raise web.HTTPServiceUnavailable(text="database unavailable",
                                          headers={"Retry-After": "5"}) from None
+    # One timeline: the RCA's, with what the incident timeline gained since the form last
+    # opened (shown, not stored: a read changes nothing).
+    text, _ = pm_rules.refill_timeline(postmortem.get("timeline"), entries,
+                                       postmortem.get("timeline_through"))
+    postmortem = {**postmortem, "timeline": text}
     team = ctx.catalog.team(incident.team)
     impact = pm_rules.impact_of(ctx.catalog, incident, postmortem, ctx.now())
     common = dict(missing=missing, impact_usd=impact, service_name=incident.service,
-                  team_name=team.name if team else None, zone=ctx.catalog.timezone)
+                  team_name=team.name if team else None, name=ctx.catalog.display_name,
+                  links=_links_back(ctx, incident, postmortem, card), zone=ctx.catalog.timezone)
     if markdown:
-        return web.Response(text=postmortem_markdown(incident, postmortem, items, entries,
-                                                     **common),
+        return web.Response(text=postmortem_markdown(incident, postmortem, items, **common),
                             content_type="text/markdown", charset="utf-8", headers=_PRIVATE)
     jira = {i["jira_key"]: links.jira_task(ctx, i["jira_key"]) for i in items
             if links.jira_task(ctx, i.get("jira_key"))}
-    return web.Response(text=postmortem_html(incident, postmortem, items, entries, jira=jira,
-                                             **common),
+    return web.Response(text=postmortem_html(incident, postmortem, items, jira=jira, **common),
                         content_type="text/html", charset="utf-8", headers=_HTML_HEADERS)
+
+
+def _links_back(ctx: Context, incident: Incident, postmortem: dict[str, Any],
+                card: str | None) -> list[tuple[str, str]]:
+    """Where the incident lives elsewhere: its card in Teams, PagerDuty, the service's runbook,
+    the postmortem's JIRA task (each only when there is one)."""
+    service = ctx.catalog.service(incident.service)
+    found = [("Incident card in Teams", card), ("PagerDuty", incident.html_url),
+             ("Runbook", service.runbook if service else None),
+             ("JIRA", links.jira_task(ctx, postmortem.get("jira_key")))]
+    return [(label, url) for label, url in found if url and url.startswith(("https://", "http://"))]

@@ -20,13 +20,21 @@ class SearchResult:
 
 
 async def search(ctx: Context, query: str, *, limit: int = RESULTS) -> SearchResult:
+    """Incidents matching all the words first (newest first), then those matching any of them."""
     async with ctx.db.read() as conn:
-        ids = await index.search(conn, query, limit=limit + 1)
+        every = await index.search(conn, query, limit=limit + 1)
+        some: list[int] = []
+        if len(every) <= limit and len(index.terms(query)) > 1:
+            some = [i for i in await index.search(conn, query, limit=limit + 1 + len(every),
+                                                  match=index.MATCH_ANY) if i not in every]
+        ids = every + some
         shown = ids[:limit]
         incidents = await store.get_many(conn, shown)
         cards = await links.cards_in_channels(conn, shown)
         postmortems = await pm_store.links_of(conn, shown)
+    all_words = set(every)
     found = [Found(incidents[i], teams_url=cards.get(i),
-                   postmortem_url=links.postmortem_page(ctx, postmortems.get(i)))
+                   postmortem_url=links.postmortem_page(ctx, postmortems.get(i)),
+                   all_words=i in all_words)
              for i in shown if i in incidents]
     return SearchResult(found, more=len(ids) > limit)

@@ -127,7 +127,8 @@ async def _weekly(ctx: Context, period: Period, now: datetime) -> Compiled:
                                 c["usd"]) for c in costly
                        if (c["overall_rank"] <= 3 if key is None else c["team"] == key
                            and c["team_rank"] <= 3)],
-            people=people, updates=[u for u in stakeholder_updates if mine(u.team)])
+            people=people, updates=[u for u in stakeholder_updates if mine(u.team)],
+            so_far=period.end >= now)
 
     return Compiled(WEEKLY, period, digest(COMPANY, None),
                     {k: digest(k, k) for k in _teams_in_scope(ctx)})

@@ -76,3 +76,33 @@ def test_postmortem_new_link_in_every_accepted_spelling():
                  "incident postmortem INC-3 new-link please"):
         with pytest.raises(ParseError, match=r"Usage: `incident postmortem INC-7 new-link`"):
             parse_command(text)
+
+
+@pytest.mark.parametrize("text, guess", [
+    ("incident delcare checkout is down", "`declare`"),
+    ("incident ackn 3", "`ack`"),
+    ("incident serach payment", "`search`"),
+    ("incident hlep", "`help`"),
+])
+def test_typos_get_did_you_mean(text, guess):
+    """Issue 14 part 6: difflib over the registry's verbs and aliases."""
+    with pytest.raises(ParseError) as err:
+        parse_command(text)
+    assert f"Did you mean {guess}?" in str(err.value)
+
+
+def test_no_guess_for_nonsense_and_every_parse_error_names_the_usage():
+    with pytest.raises(ParseError) as err:
+        parse_command("incident xyzzyplugh")
+    assert "Did you mean" not in str(err.value) and "incident help" in str(err.value)
+    for text, usage in (("incident ack", "incident ack ‹INC-n›"), ("incident show nope", "incident show ‹INC-n›"),
+                        ("incident resolve INC-x", "incident resolve ‹INC-n›")):
+        with pytest.raises(ParseError) as err:
+            parse_command(text)
+        assert f"Usage: `{usage}`" in str(err.value), str(err.value)
+
+
+def test_commands_copied_from_the_help_card_parse_as_typed():
+    assert parse_command("incident postmortem INC\u20113 new\u2011link").args == {"incident": 3,
+                                                                             "action": "new-link"}
+    assert parse_command("incident list open|\u2060all").verb == "list"

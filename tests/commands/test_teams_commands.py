@@ -112,7 +112,8 @@ async def test_list_show_help_and_mistakes(harness):
     await _declared(h)
     await h.say("incident declare payment-gateway 503s")
     listing = card_text(_card_of(await h.say("incident list")))
-    assert "INC-1" in listing and "INC-2" in listing and "Open incidents (2)" in listing
+    # checkout follows from payment-gateway (a cascade): folded into its root's row (issue 14)
+    assert "INC-2 payment-gateway, +1 cascade" in listing and "Open incidents (1)" in listing
     shown = card_text(_card_of(await h.say("incident show INC-1")))
     assert "Timeline" in shown and "declared in Teams" in shown
     assert "incident declare" in card_text(_card_of(await h.say("incident help")))

@@ -105,7 +105,8 @@ await page.addInitScript(() => {
 let asUser = null;
 await page.route('**/_conversation/v1/**', async (route) => {
   const req = route.request();
-  if (asUser && req.method() === 'POST') {
+  // (not typed messages: the Playground sends those as its current user whatever `from` says; see armAsUser)
+  if (asUser && req.method() === 'POST' && !/\/messages$/.test(new URL(req.url()).pathname)) {
     try {
       const body = JSON.parse(req.postData() || '{}');
       if (body && typeof body === 'object') {
@@ -118,6 +119,32 @@ await page.route('**/_conversation/v1/**', async (route) => {
   }
   return route.continue();
 });
+
+// as_user on `send`: the Playground ignores the client's `from` for typed messages, so the harness's relay between
+// the Playground and the bot (AsUserRelay) rewrites the next message activity's `from`; armed here, per step.
+async function armAsUser(user, text) {
+  const r = await fetch(job.as_user_url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ id: user.id, name: user.name, aadObjectId: user.aadObjectId, text: String(text ?? '') }),
+  });
+  if (r.status !== 204) throw new Error(`as_user: the relay answered HTTP ${r.status}`);
+}
+
+// The Playground hands the message to the bot just after answering the client: wait until the relay has sent it on.
+async function waitAsUserDelivered(timeout) {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    const r = await fetch(job.as_user_url);
+    if (!(await r.json()).armed) return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error('as_user: the message never reached the bot (in a channel, mention it: mention is the default)');
+}
+
+async function disarmAsUser() {
+  if (job.as_user_url) await fetch(job.as_user_url, { method: 'DELETE' }).catch(() => {});
+}
 
 let currentChat = null;
 
@@ -238,8 +265,10 @@ const actions = {
       (r) => r.request().method() === 'POST' && /\/_conversation\/v1\/conversations\/[^/]+\/messages$/.test(new URL(r.url()).pathname),
       { timeout },
     );
+    if (asUser) await armAsUser(asUser, step.text); // the Playground sends typed messages as its current user
     await page.keyboard.press('Enter');
     const resp = await respP;
+    if (asUser) await waitAsUserDelivered(timeout);
     const m = /\/conversations\/([^/]+)\/messages$/.exec(new URL(resp.url()).pathname);
     const body = await resp.json().catch(() => null);
     if (resp.status() >= 400) throw new Error(`Playground refused the message: HTTP ${resp.status()} ${JSON.stringify(body)}`);
@@ -436,6 +465,7 @@ try {
       result.failed_step = { index: entry.index, name, action, error: entry.error, screenshot: entry.screenshot };
       exitCode = 1;
     } finally {
+      if (asUser && action === 'send') await disarmAsUser();
       asUser = null;
       entry.ms = Date.now() - t0;
       writeResult();

@@ -31,7 +31,7 @@ import handlers.commands  # noqa: F401  (registers every command)
 from handlers.commands.registry import help_sections
 from cards.cascade import CascadeView, cascade_child_card
 from cards.incident import Delivery, IncidentView, Paged, incident_card
-from cards.listing import incident_list_card
+from cards.listing import ListRow, incident_list_card
 from cards.notice import notice_card
 from cards.oncall import oncall_card
 from cards.rca import postmortem_card, rca_form
@@ -250,11 +250,17 @@ def rca_cards() -> dict[str, dict]:
     errors = {"item_0_owner": "action 1: owner `nobody here` is not an e-mail address or a person in the catalog",
               "item_0_due": "action 1: due date must look like 2025-03-21",
               "summary": f"Summary is over {FIELD_LIMIT} characters"}
+    # The owner picker's choices: the team, responders and role holders (at most 10, as the form offers).
+    names = {p.email: p.name for p in _catalog().people.values()}
+    choices = [(email, names[email]) for email in people[:10]]
+    # Not the Teams variant (`choices.data`, Teams' typeahead): it is an Adaptive Cards 1.6 property that Teams
+    # honours in 1.5 cards and the SDK at 1.5 reports as unsupported; tests/commands/test_rca_form.py covers it.
     cards = {
-        "rca-form-empty": rca_form(pm_incident, started, [], page_url=page, impact_minutes=31),
-        "rca-form-full-12-items": rca_form(pm_incident, full, items, page_url=page, impact_minutes=31),
+        "rca-form-empty": rca_form(pm_incident, started, [], page_url=page, impact_minutes=31, people=choices),
+        "rca-form-full-12-items": rca_form(pm_incident, full, items, page_url=page, impact_minutes=31,
+                                           people=choices, timeline_through=1234),
         "rca-form-errors": rca_form(pm_incident, {**started, "summary": "pods crashed"}, [], errors=errors,
-                                    page_url=page, impact_minutes=31),
+                                    page_url=page, impact_minutes=31, people=choices),
         "postmortem-summary-draft": postmortem_card(pm_incident, {**started, "summary": "pods crashed"}, [],
                                                     missing=missing({"summary": "pods crashed"}, []),
                                                     page_url=page),
@@ -277,8 +283,12 @@ def everyday_cards() -> dict[str, dict]:
     error = ("`checkout-apii` is not a service in the catalog. Did you mean checkout-api? Known services: "
              + ", ".join(services) + ".")
     return {
-        "list-25-rows": incident_list_card(rows, heading="All incidents (137)", total=137),
-        "list-empty": incident_list_card([], heading="Open incidents for Checkout (0)", total=0),
+        "list-25-rows": incident_list_card(
+            [ListRow(replace(r, parent_id=None, acknowledged_at=T0 if k % 2 else None),
+                     team_name=catalog.team_name(r.team), children={"cascade": k % 3, "duplicate": k % 4},
+                     acknowledged_by="Priya Raman" if k % 2 else None) for k, r in enumerate(rows)],
+            heading="All incidents (137)", total=137, now=T0 + timedelta(days=2)),
+        "list-empty": incident_list_card([], heading="Open incidents for Checkout (0)", total=0, now=T0),
         "help": help_card(help_sections(), levels),
         "help-welcome": help_card(help_sections(), levels,
                                   note="Hi! I'm Firebell. Here is what I can do."),
@@ -450,7 +460,8 @@ def search_cards() -> dict[str, dict]:
     found = [Found(pagerduty_incident(100 + k, title=LONG_TITLE, status=("open", "resolved", "closed")[k % 3]),
                    teams_url=("https://teams.microsoft.com/l/message/19%3Acheckout-incidents%40thread.tacv2/"
                               f"17000000000{k:02d}?parentMessageId=17000000000{k:02d}"),
-                   postmortem_url=f"{BASE}/postmortems/{PM_TOKEN[:-3]}{100 + k}") for k in range(10)]
+                   postmortem_url=f"{BASE}/postmortems/{PM_TOKEN[:-3]}{100 + k}", all_words=k < 4)
+             for k in range(10)]
     return {"search-10-results": search_card("payment gateway 503 timeout", found, more=True),
             "search-nothing": search_card("kafka lag", [], more=False)}
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
@@ -29,6 +30,7 @@ import yaml
 if __package__ in (None, ""):  # run as a script: make `tests.e2e` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from handlers.ingest.signature import sign
 from tests.e2e.harness import DEFAULT_CURRENT_USER, DEFAULT_USERS, REPO_ROOT, PlaygroundUser, ServiceSpec
 
 CATALOG = REPO_ROOT / "config" / "catalog.yaml"
@@ -110,6 +112,22 @@ def pagerduty_fixture(name: str) -> tuple[bytes, dict[str, str]]:
     if recorded.exists():
         headers = {**json.loads(recorded.read_text()).get(name, {}), **headers}
     return body, headers
+
+
+def demo_alert(name: str, now: datetime | None = None) -> tuple[bytes, dict[str, str]]:
+    """A PagerDuty fixture as if it happened now: its times moved to `now` (a 2025 fixture replayed
+    today would show years of outage: "≈ $2,263,365,566 so far"), a fresh event id (so each one
+    counts), then signed again with the e2e secret (the signature covers the exact bytes)."""
+    body, headers = pagerduty_fixture(name)
+    doc = json.loads(body)
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    event = doc["event"]
+    event["id"] = f"demo-{now:%Y%m%dT%H%M%S%f}"
+    event["occurred_at"] = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(event.get("data"), dict) and "created_at" in event["data"]:
+        event["data"]["created_at"] = now.isoformat(timespec="seconds").replace("+00:00", "Z")
+    body = json.dumps(doc).encode()
+    return body, {**headers, "X-PagerDuty-Signature": sign(WEBHOOK_SECRET, body)}
 
 
 def wait_roster(database: str | Path, emails: Iterable[str], timeout: float = 15.0, *, quiet: bool = False) -> int:

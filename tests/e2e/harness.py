@@ -736,6 +736,102 @@ def render_cards(
     return json.loads(report_path.read_text())
 
 
+# as_user on `send` steps: the Playground sends a typed message to the bot as its current user whatever the web
+# client says (only invokes take the client's `from`). The relay sits between the Playground and the bot and, when
+# the driver arms it for one step, rewrites `from` of the next message activity to that user.
+
+
+class AsUserRelay:
+    """Forward every request to the bot unchanged, except: ``POST /_e2e/as_user`` {id, name, aadObjectId, text}
+    arms it, ``DELETE`` disarms it, ``GET`` says whether it is still armed; while armed, the next ``type: message``
+    activity whose text contains ``text`` is sent as that user (and the relay disarms)."""
+
+    CONTROL = "/_e2e/as_user"
+
+    def __init__(self, bot_base: str):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.bot_base = bot_base.rstrip("/")
+        self.armed: dict | None = None
+        self.rewritten: list[dict] = []
+        self._lock = threading.Lock()
+        relay = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet: the Playground and bot logs say enough
+                pass
+
+            def _forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if self.path == relay.CONTROL:
+                    with relay._lock:
+                        if self.command == "GET":  # {"armed": bool}: false once the message went through
+                            out = json.dumps({"armed": relay.armed is not None}).encode()
+                            self.send_response(200)
+                            self.send_header("Content-Type", "application/json")
+                            self.send_header("Content-Length", str(len(out)))
+                            self.end_headers()
+                            self.wfile.write(out)
+                            return
+                        relay.armed = json.loads(body) if self.command == "POST" else None
+                    self.send_response(204)
+                    self.end_headers()
+                    return
+                body = relay.rewrite(body)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                req = urllib.request.Request(relay.bot_base + self.path, data=body if body else None,
+                                             headers=headers, method=self.command)
+                try:
+                    with urllib.request.urlopen(req, timeout=60) as resp:
+                        status, out, out_headers = resp.status, resp.read(), resp.headers
+                except urllib.error.HTTPError as err:
+                    status, out, out_headers = err.code, err.read(), err.headers
+                except OSError as err:
+                    status, out, out_headers = 502, str(err).encode(), {}
+                self.send_response(status)
+                for k, v in out_headers.items():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, name="as-user-relay", daemon=True)
+
+    def rewrite(self, body: bytes) -> bytes:
+        with self._lock:
+            user = self.armed
+            if not user or not body:
+                return body
+            try:
+                activity = json.loads(body)
+            except ValueError:
+                return body
+            if not isinstance(activity, dict) or activity.get("type") != "message" \
+                    or user.get("text", "") not in str(activity.get("text") or ""):
+                return body
+            self.armed = None  # one message per step
+        activity["from"] = {**(activity.get("from") or {}), "id": user["id"], "name": user["name"],
+                            "aadObjectId": user.get("aadObjectId")}
+        self.rewritten.append({"text": activity.get("text"), "from": activity["from"]})
+        return json.dumps(activity).encode()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # supervisor (inside the namespace)
 
@@ -774,13 +870,16 @@ def _inside(job_path: str) -> int:
             started.append(proc)
             proc.start()
             proc.wait_ready()
-        pg = Playground(config, art / "playground", bot_endpoint=f"http://127.0.0.1:{bot_port}{job['bot_path']}",
-                        port=pg_port)
+        relay = AsUserRelay(f"http://127.0.0.1:{bot_port}")
+        relay.start()
+        started.append(relay)
+        pg = Playground(config, art / "playground", bot_endpoint=f"{relay.url}{job['bot_path']}", port=pg_port)
         started.append(pg)
         pg.start()
         mapping.update(playground_port=pg.port, playground_url=pg.url, connector_url=pg.connector_url)
         driver_job = {
             "playground_url": pg.url,
+            "as_user_url": relay.url + AsUserRelay.CONTROL,
             "bot_name": config.bot_name,
             "team_name": config.team_name,
             "users": [u.to_config() for u in config.all_users()],

@@ -108,7 +108,9 @@ def test_largest_cards_keep_what_matters():
     form = cards["rca-form-full-12-items"]
     ids = [e.get("id") for e in form["body"] if e.get("type") == "Input.Text"]
     assert ids[:3] == ["summary", "customer_impact", "detection"]
-    rows = [e for e in form["body"] if e.get("type") == "ColumnSet"]
+    rows = [e for e in form["body"] if e.get("type") == "Container" and e["items"][0]["id"].startswith("item_")]
     assert len(rows) == 14  # 12 saved action items + 2 empty rows, none dropped
+    owners = [r["items"][1]["columns"][0]["items"][0] for r in rows]  # each owner is among its choices
+    assert all(o.get("value", "") in {c["value"] for c in o["choices"]} | {""} for o in owners)
     summary = next(e for e in form["body"] if e.get("id") == "summary")["value"]
     assert summary.startswith("Summary: Release 1.8.3") and summary.endswith("…")

@@ -7,7 +7,8 @@ It re-runs itself under ``unshare -n`` (only ``lo`` exists in there), starts Fir
 PagerDuty secret ``whsec-test-secret``) and the Playground with the e2e tenant (tests/e2e/harness.py
 PlaygroundConfig), then reads commands on stdin:
 
-    pd      post the signed PagerDuty fixture 01-payment-gateway-triggered.json to Firebell's webhook
+    pd      post the PagerDuty fixture 01-payment-gateway-triggered.json to Firebell's webhook, its times moved to
+            now and signed again (so the card's "so far" impact is minutes, not years)
     open    (re)open the Chromium window on the Playground          q / Ctrl-D   stop everything
 
 Options: ``--dir`` (work folder, default test-artifacts/e2e/try; wiped at start), ``--no-browser``,
@@ -29,18 +30,26 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.e2e.firebell_service import PLAYGROUND_USERS, firebell_bot, pagerduty_fixture, wait_roster
+from tests.e2e.firebell_service import PLAYGROUND_USERS, demo_alert, firebell_bot, wait_roster
 from tests.e2e.harness import (ARTIFACTS_ROOT, CHROMIUM, DEFAULT_BOT_PORT, DEFAULT_PLAYGROUND_PORT, ManagedProcess,
                                Playground, PlaygroundConfig, _end_leftovers, _terminate_group, in_private_netns,
                                missing_prerequisites, netns_argv)
 
 FIXTURE = "01-payment-gateway-triggered.json"
+CHROMIUM_HELP = """
+Chromium is needed: the Playground runs in a loopback-only network namespace, and only a browser started in
+there can reach it. To get it:
+  Debian / Ubuntu:  sudo apt-get install -y chromium
+  Fedora:           sudo dnf install -y chromium
+  any other path:   FIREBELL_E2E_CHROMIUM=/path/to/chromium python tests/e2e/try_firebell.py
+  emoji on cards:   sudo apt-get install -y fonts-noto-color-emoji   (optional)
+Without it, `python tests/e2e/try_firebell.py --smoke` still starts both, checks them and stops."""
 CHROMIUM_FLAGS = ["--no-first-run", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-sandbox"]
 
 
 def post_pagerduty(bot_url: str) -> str:
-    body, headers = pagerduty_fixture(FIXTURE)
+    body, headers = demo_alert(FIXTURE)  # happening now, signed again
     req = urllib.request.Request(f"{bot_url}/webhooks/pagerduty", data=body, headers=headers, method="POST")
     with urllib.request.urlopen(req, timeout=10) as resp:
         return f"HTTP {resp.status} {resp.read().decode()[:200]}"
@@ -123,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     missing = missing_prerequisites(chromium=not (args.no_browser or args.smoke))
     if missing:
         print("missing prerequisites:\n  " + "\n  ".join(missing), file=sys.stderr)
+        if any("Chromium" in m for m in missing):
+            print(CHROMIUM_HELP, file=sys.stderr)
         return 2
     argv_inside = [sys.executable, str(Path(__file__).resolve()), "--inside", "--dir", args.dir,
                    *(["--no-browser"] if args.no_browser else []), *(["--smoke"] if args.smoke else [])]

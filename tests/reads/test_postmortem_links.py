@@ -61,7 +61,7 @@ async def test_the_postmortem_opens_by_its_token_and_not_by_the_incident_id(harn
     assert headers["Referrer-Policy"] == "no-referrer"
     status, markdown, headers = await _get(h, f"/postmortems/{token}.md")
     assert status == 200 and headers["Content-Type"].startswith("text/markdown")
-    assert markdown.startswith("# INC-1: payment\\-gateway: 0/6 pods ready")
+    assert markdown.startswith("# INC-1: payment-gateway: 0/6 pods ready")  # no over-escaping
 
     for ref in ("INC-1", "inc-1", "1"):
         for suffix in ("", ".md"):
@@ -85,7 +85,7 @@ async def test_tools_read_the_postmortem_with_the_api_token(database_url, connec
             assert status == 200 and f"INC-1: {TITLE}" in page
         status, markdown, headers = await _get(h, "/api/incidents/INC-1/postmortem.md", **bearer)
         assert status == 200 and headers["Content-Type"].startswith("text/markdown")
-        assert markdown.startswith("# INC-1: payment\\-gateway: 0/6 pods ready")
+        assert markdown.startswith("# INC-1: payment-gateway: 0/6 pods ready")  # no over-escaping
         for wrong in ({}, {"Authorization": "Bearer nope"}, {"Authorization": API_TOKEN},
                       {"Authorization": f"Basic {API_TOKEN}"}):
             status, body, headers = await _get(h, "/api/incidents/INC-1/postmortem", **wrong)
@@ -287,3 +287,28 @@ async def test_the_migration_gives_every_existing_postmortem_its_own_token(empty
             assert await index.search(conn, "zebra", limit=5) == [2]
     finally:
         await engine.dispose()
+
+
+async def test_the_page_links_back_names_people_and_exports_plain_markdown(harness):
+    """Issue 14 part 8: links to the Teams card, PagerDuty, the runbook (and JIRA when it is
+    configured); people by name; Markdown escaped only where it would start markup."""
+    h = harness
+    await _paged(h)
+    token = await _token(h)
+    status, body = await h.send(h.card_click("rca_save", {
+        "incident": "INC-1", "items": [None],
+        "summary": "checkout-api and payment_gateway timed out\n- 12 pods restarted\n1.8.3 rolled back",
+        "item_0_title": "Alert on *pod* readiness", "item_0_owner": "mei.tanaka@shopfront.example",
+        "item_0_due": "2026-12-20"}, channel="payments", who="mei"))
+    assert status == 200
+    status, page, _ = await _get(h, f"/postmortems/{token}")
+    assert 'href="https://teams.microsoft.com/l/message/' in page
+    assert "Incident card in Teams" in page and ">PagerDuty</a>" in page and ">Runbook</a>" in page
+    assert "Mei Tanaka" in page and "mei.tanaka@shopfront.example" not in page
+    status, md, headers = await _get(h, f"/postmortems/{token}.md")
+    assert headers["Content-Type"].startswith("text/markdown")
+    assert "checkout-api and payment_gateway timed out" in md   # no over-escaping
+    assert "\\- 12 pods restarted" in md and "1.8.3 rolled back" in md  # a list item stays text
+    assert "Alert on \\*pod\\* readiness — Mei Tanaka, due 2026-12-20" in md
+    assert "[PagerDuty](<https://" in md and "[Runbook](<https://wiki.shopfront.example/" in md
+    assert "mei.tanaka@shopfront.example" not in md
