@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any, Callable, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
@@ -102,18 +102,20 @@ def impact_usd(revenue_per_minute: float, minutes: float) -> float:
     return round(revenue_per_minute * minutes, 2)
 
 
-def timeline_line(entry: Mapping[str, Any]) -> str:
+def timeline_line(entry: Mapping[str, Any], zone: tzinfo = timezone.utc) -> str:
+    """"2025-03-14 15:00 CET — text (who)": in the catalog's zone, named (people read the RCA
+    on its page and in exports)."""
     who = f" ({entry['actor']})" if entry.get("actor") else ""
-    return f"{entry['at'].strftime('%Y-%m-%d %H:%M')} UTC — {entry['text']}{who}"
+    return f"{zoned(entry['at'], zone)} — {entry['text']}{who}"
 
 
-def timeline_text(entries: Iterable[Mapping[str, Any]]) -> str:
+def timeline_text(entries: Iterable[Mapping[str, Any]], zone: tzinfo = timezone.utc) -> str:
     """The incident timeline as the RCA's starting point, one line per entry."""
-    return _within_limit("\n".join(timeline_line(e) for e in entries))
+    return _within_limit("\n".join(timeline_line(e, zone) for e in entries))
 
 
 def refill_timeline(text: str | None, entries: Sequence[Mapping[str, Any]],
-                    through: int | None) -> tuple[str, int | None]:
+                    through: int | None, zone: tzinfo = timezone.utc) -> tuple[str, int | None]:
     """The RCA timeline with the incident timeline's entries after `through` (an entry id) put
     in at their place in time. What people wrote, changed or deleted stays as they left it:
     only entries never offered before are added. With no `through` (a postmortem from before
@@ -126,7 +128,7 @@ def refill_timeline(text: str | None, entries: Sequence[Mapping[str, Any]],
         newest = max(newest or 0, e["id"])
         if through is not None and e["id"] <= through:
             continue
-        line = timeline_line(e)
+        line = timeline_line(e, zone)
         if through is None and line in present:
             continue
         lines.insert(_place(lines, line[:16]), line)

@@ -184,10 +184,17 @@ class Harness:
                 return resp.status, raw.decode(errors="replace")
 
     async def say(self, text: str, **kw: Any) -> dict[str, Any]:
-        """Send a channel message and return the bot's reply activity (the last it posted)."""
+        """Send a channel message and return the bot's reply activity: its reply to this very
+        message (made within the turn, so before `send` returns), else the last it posted (a
+        card posted below instead). Not simply the last: an outbox post may land meanwhile."""
         before = len(self.connector.requests_of("reply")) + len(self.connector.requests_of("post"))
-        status, _ = await self.send(self.channel_message(text, **kw))
+        activity = self.channel_message(text, **kw)
+        status, _ = await self.send(activity)
         assert status in (200, 201), status
+        replies = [r for r in self.connector.requests_of("reply")
+                   if r.params.get("activityId") == activity["id"]]
+        if replies:
+            return replies[-1].body
         await self.connector.wait_for(lambda: len(self.connector.requests_of("reply"))
                                       + len(self.connector.requests_of("post")) > before)
         last = (self.connector.requests_of("reply") + self.connector.requests_of("post"))

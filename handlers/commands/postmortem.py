@@ -54,7 +54,8 @@ async def waive_postmortem(ctx: Context, actor: Actor, args: dict[str, Any],
             return Reply.refuse(refused)
         entries = await timeline.entries(conn, incident.id)
         await pm_store.waive(ctx.db, conn, incident.id, by=actor.email or actor.label,
-                             reason=why, timeline=rules.timeline_text(entries), now=ctx.now())
+                             reason=why, now=ctx.now(),
+                             timeline=rules.timeline_text(entries, ctx.catalog.timezone))
         updated = await change(ctx, conn, incident, {}, kind="postmortem_waived", actor=actor,
                                text=f"postmortem waived: {why}", data={"reason": why})
         return await with_card(ctx, conn, updated, f"✅ {incident.ref}'s postmortem is waived "

@@ -87,7 +87,7 @@ async def _form(ctx: Context, conn: AsyncConnection, incident: Incident,
         # what people wrote stays (incidents.postmortem.refill_timeline).
         text, through = rules.refill_timeline(
             postmortem.get("timeline"), await timeline.entries_with_ids(conn, incident.id),
-            postmortem.get("timeline_through"))
+            postmortem.get("timeline_through"), ctx.catalog.timezone)
         if refill and (text, through) != (postmortem.get("timeline"),
                                           postmortem.get("timeline_through")):
             await pm_store.refill_timeline(conn, incident.id, timeline=text, through=through)

@@ -25,7 +25,8 @@ async def ensure_postmortem(ctx: Context, conn: AsyncConnection, incident: Incid
     owner = incident.commander or (service.primary if service else None)
     entries = await timeline.entries_with_ids(conn, incident.id)
     if not await pm_store.create(ctx.db, conn, incident.id, owner=owner,
-                                 timeline=rules.timeline_text(entries), now=ctx.now(),
+                                 timeline=rules.timeline_text(entries, ctx.catalog.timezone),
+                                 now=ctx.now(),
                                  timeline_through=max((e["id"] for e in entries), default=None)):
         return False
     await timeline.note(conn, incident.id, kind="postmortem", actor=FIREBELL, at=ctx.now(),

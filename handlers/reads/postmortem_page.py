@@ -87,7 +87,7 @@ async def _page(ctx: Context, find: Finder, markdown: bool, *,
     # One timeline: the RCA's, with what the incident timeline gained since the form last
     # opened (shown, not stored: a read changes nothing).
     text, _ = pm_rules.refill_timeline(postmortem.get("timeline"), entries,
-                                       postmortem.get("timeline_through"))
+                                       postmortem.get("timeline_through"), ctx.catalog.timezone)
     postmortem = {**postmortem, "timeline": text}
     team = ctx.catalog.team(incident.team)
     impact = pm_rules.impact_of(ctx.catalog, incident, postmortem, ctx.now())
