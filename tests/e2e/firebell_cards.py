@@ -25,7 +25,7 @@ from typing import Any, Callable
 if __package__ in (None, ""):  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from cards.declare import declare_form
+from cards.declare import declare_form, message_declare_form
 from cards.help import help_card
 import handlers.commands  # noqa: F401  (registers every command)
 from handlers.commands.registry import help_sections
@@ -269,6 +269,14 @@ def everyday_cards() -> dict[str, dict]:
                                   note="Hi! I'm Firebell. Here is what I can do."),
         "declare-form": declare_form(services, levels),
         "declare-form-error": declare_form(services, levels, title="checkout is down " * 12, error=error),
+        "declare-form-private": declare_form(services, levels, title="payroll export leaks", private=True),
+        "declare-from-message": message_declare_form(
+            services, levels, title="Customers say the **cart** spins forever since 10:02.",
+            quote="Customers say the **cart** spins forever since 10:02. <b>Orders</b> are failing. " * 30,
+            author="Mei [Tanaka](https://x.example)", service="checkout-api"),
+        "declare-from-message-error": message_declare_form(
+            services, levels, title="", quote="lunch is here", author=None, service=None, private=True,
+            error="A short title is required: what is broken?"),
         "notice-ok": notice_card("✅ INC-7 acknowledged by Priya Raman.", ok=True),
         "notice-error": notice_card("INC-7 cannot be closed yet: its postmortem is incomplete (missing: summary; "
                                     "root cause; at least one action item with an owner and a due date).",
