@@ -81,8 +81,11 @@ async def update_fields(conn: AsyncConnection, incident: Incident, changes: dict
 
 
 async def list_recent(conn: AsyncConnection, *, statuses: Sequence[str] | None, team: str | None,
-                      limit: int, roots_only: bool = False) -> list[Incident]:
+                      limit: int, roots_only: bool = False, visible=None) -> list[Incident]:
+    """`visible`: a clause from storage.members.visible_to (None: every incident)."""
     q = select(t)
+    if visible is not None:
+        q = q.where(visible)
     if statuses:
         q = q.where(t.c.status.in_(statuses))
     if team:
@@ -93,8 +96,11 @@ async def list_recent(conn: AsyncConnection, *, statuses: Sequence[str] | None, 
     return [Incident.from_row(r) for r in (await conn.execute(q)).mappings()]
 
 
-async def count(conn: AsyncConnection, *, statuses: Sequence[str] | None, team: str | None) -> int:
+async def count(conn: AsyncConnection, *, statuses: Sequence[str] | None, team: str | None,
+                visible=None) -> int:
     q = select(func.count()).select_from(t)
+    if visible is not None:
+        q = q.where(visible)
     if statuses:
         q = q.where(t.c.status.in_(statuses))
     if team:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, false, not_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import incident_members as m
@@ -47,3 +47,12 @@ def visible_to(email: str | None, *, admin: bool = False, column=t.c.id,
 def public_only(private=t.c.private) -> ColumnElement[bool]:
     """For what goes to a channel, a mailbox or a report: no private incident by name."""
     return private == false()
+
+
+async def hidden_ids(conn: AsyncConnection, email: str | None, *, admin: bool = False) -> set[int]:
+    """The private incidents `email` may not see (few: private incidents are rare), for reads
+    that cannot narrow in SQL, such as the full-text index."""
+    if admin:
+        return set()
+    q = select(t.c.id).where(t.c.private == true(), not_(visible_to(email)))
+    return set((await conn.execute(q)).scalars())

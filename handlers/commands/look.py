@@ -10,6 +10,7 @@ from handlers.commands.parsing import ref_only, words
 from handlers.commands.registry import Where, command, help_sections
 from handlers.commands.reply import Reply
 from handlers.context import Context
+from handlers.reads import privacy
 from handlers.reads.views import load_view
 from incidents.model import Actor, ref
 from storage import incidents as store
@@ -40,9 +41,12 @@ async def list_incidents(ctx: Context, actor: Actor, args: dict[str, Any], where
                                 + ", ".join(ctx.catalog.teams) + ".")
         team = found.key
     statuses = None if scope == "all" else [scope]
+    # Private incidents: named only to their members (and admins) in a personal chat.
+    visible = privacy.viewer(ctx, actor, where.kind).clause()
     async with ctx.db.read() as conn:
-        found_list = await store.list_recent(conn, statuses=statuses, team=team, limit=25)
-        total = await store.count(conn, statuses=statuses, team=team)
+        found_list = await store.list_recent(conn, statuses=statuses, team=team, limit=25,
+                                             visible=visible)
+        total = await store.count(conn, statuses=statuses, team=team, visible=visible)
     heading = f"{scope.capitalize()} incidents" + (f" for {team}" if team else "") + f" ({total})"
     return Reply(card=incident_list_card(found_list, heading=heading, total=total))
 
@@ -54,6 +58,10 @@ async def show(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -
         incident = await store.get(conn, args["incident"])
         if incident is None:
             return Reply.refuse(f"{ref(args['incident'])} does not exist.")
+        hidden = await privacy.refusal(ctx, conn, incident, actor, where.conversation_id,
+                                       where.kind)
+        if hidden:
+            return Reply.refuse(hidden)
         view = await load_view(ctx, conn, incident, with_timeline=True)
     return Reply(card=incident_card(view))
 

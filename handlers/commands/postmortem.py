@@ -59,7 +59,7 @@ async def waive_postmortem(ctx: Context, actor: Actor, args: dict[str, Any],
                                text=f"postmortem waived: {why}", data={"reason": why})
         return await with_card(ctx, conn, updated, f"✅ {incident.ref}'s postmortem is waived "
                                                    f"by {actor.label}: {why}")
-    return await act_on_incident(ctx, args["incident"], where, act)
+    return await act_on_incident(ctx, args["incident"], where, act, actor=actor)
 
 
 async def _nothing_to_waive(ctx: Context, conn: AsyncConnection,

@@ -39,7 +39,7 @@ async def open_rca_form(ctx: Context, actor: Actor, args: dict[str, Any], where:
         return Reply(card=await _form(ctx, conn, incident))
     # Opening the form is a read: no event key, so opening it twice shows it twice.
     return await act_on_incident(ctx, args["incident"], Where(where.conversation_id, where.kind),
-                                 act)
+                                 act, actor=actor)
 
 
 @command("rca_save", usage="(the RCA form's Save button)", summary="Save the RCA",

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from cards.search import Found
 from handlers.context import Context
 from handlers.reads import links
+from handlers.reads.privacy import PUBLIC, Viewer
 from storage import incidents as store
+from storage import members
 from storage import postmortems as pm_store
 from storage import search as index
 
@@ -19,9 +21,12 @@ class SearchResult:
     more: bool
 
 
-async def search(ctx: Context, query: str, *, limit: int = RESULTS) -> SearchResult:
+async def search(ctx: Context, query: str, *, limit: int = RESULTS,
+                 viewer: Viewer = PUBLIC) -> SearchResult:
     async with ctx.db.read() as conn:
-        ids = await index.search(conn, query, limit=limit + 1)
+        hidden = await members.hidden_ids(conn, viewer.email, admin=viewer.admin)
+        ids = [i for i in await index.search(conn, query, limit=limit + 1 + len(hidden))
+               if i not in hidden]
         shown = ids[:limit]
         incidents = await store.get_many(conn, shown)
         cards = await links.cards_in_channels(conn, shown)
