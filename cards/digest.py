@@ -42,6 +42,7 @@ class WeeklyDigest:
     people: Mapping[str, str] = field(default_factory=dict)   # e-mail -> name
     # Per incident of the week that had stakeholder updates or a level with a cadence.
     updates: Sequence[UpdateFigures] = ()
+    private: int = 0                     # private incidents counted above, never named
 
     @property
     def quiet(self) -> bool:
@@ -72,6 +73,14 @@ def level_line(by_level: Mapping[str, int]) -> dict | None:
         return None
     parts = [f"{LEVEL_ICON.get(level, '⚪')} {level} {n}" for level, n in by_level.items()]
     return plain(" · ".join(parts), limit=400)
+
+
+def private_line(n: int) -> list[dict]:
+    """Private incidents are in the figures, anonymised: a count, never a name."""
+    if not n:
+        return []
+    return [block(f"🔒 {n} private incident{'s' if n != 1 else ''} (counted above, not "
+                  "named)", isSubtle=True, spacing="Small")]
 
 
 def figure_facts(f: Figures, *, period_word: str) -> dict:
@@ -120,6 +129,7 @@ def weekly_digest_card(d: WeeklyDigest) -> dict[str, Any]:
     if d.quiet:
         body.append(block("No incidents last week. 🎉", weight="Bolder", color="Good"))
     body.append(figure_facts(f, period_word="week"))
+    body += private_line(d.private)
     if (line := level_line(f.by_level)) is not None:
         body.append(line)
     if d.scope == "company":
