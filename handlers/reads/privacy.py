@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handlers.context import Context
 from incidents.model import Actor, Incident
-from storage import members
+from storage import conversations, members
 from storage import postmortems as pm_store
 
 
@@ -55,3 +55,16 @@ async def refusal(ctx: Context, conn: AsyncConnection, incident: Incident, actor
              "else reads along.")
     return (f"{incident.ref} is a private incident: only its members (its declarer and its "
             f"service's responders) and admins may see it or act on it.{where}")
+
+
+async def home_of(conn: AsyncConnection, incident_id: int, team: str | None,
+                  private: bool) -> str | None:
+    """Where messages about an incident go (reminders, role mentions, the close summary): its
+    team's channel, or for a private incident its private chat (once Firebell is in it), never
+    a channel."""
+    if not private:
+        return await conversations.channel_for(conn, team)
+    room = await pm_store.war_room(conn, incident_id)
+    if room and room.get("chat_id") and await conversations.get(conn, room["chat_id"]):
+        return room["chat_id"]
+    return None
