@@ -101,7 +101,8 @@ async def declare(ctx: Context, actor: Actor, args: dict[str, Any], where: Where
             "postmortem_required": pm_rules.required_after(False, level, True, catalog.levels),
             "triggered_at": now, "declared_by": actor.label,
             "fingerprint": title_fingerprint(service, title),
-            "duplicate_window_until": now + ctx.policy.duplicate_window,
+            # A private incident is never anyone's twin (no duplicate window).
+            "duplicate_window_until": None if private else now + ctx.policy.duplicate_window,
             "last_event_at": now,
             # Nothing links to or from a private incident: a public root's card would name it.
             "private": private, "correlated": private, "no_auto_link": private}, now)
