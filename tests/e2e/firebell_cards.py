@@ -141,6 +141,7 @@ def incident_cards() -> dict[str, dict]:
     ack = incident(acknowledged_by="Priya Raman", acknowledged_at=T0 + timedelta(minutes=2),
                    first_acknowledged_at=T0 + timedelta(minutes=2), commander="priya.raman@shopfront.example")
     cards["incident-acknowledged"] = incident_card(_view(ack, notices=NOTICES[:2]))
+    cards["incident-private"] = incident_card(_view(incident(8, title="payroll export leaks", private=True)))
     # lowered after it needed a postmortem: still required ("To close:"), then waived
     lowered = incident(level="minor", status="resolved", postmortem_required=True,
                        resolved_at=T0 + timedelta(minutes=31), acknowledged_by="Guest User")
@@ -383,7 +384,7 @@ def digest_cards() -> dict[str, dict]:
         people=people, updates=_update_figures())
     quiet = WeeklyDigest(scope="checkout", name="Checkout", period=period, figures=_figures(0), before=_figures(0))
     return {"digest-weekly-company": weekly_digest_card(full), "digest-weekly-team": weekly_digest_card(
-        replace(full, scope="checkout", name="Checkout", teams=())), "digest-weekly-quiet": weekly_digest_card(quiet)}
+        replace(full, scope="checkout", name="Checkout", teams=(), private=1)), "digest-weekly-quiet": weekly_digest_card(quiet)}
 
 
 def _update_figures():
@@ -411,6 +412,7 @@ def report_cards() -> dict[str, dict]:
                           ("sent", "queued", "failed (Teams post message: HTTP 403)")[k % 3]) for k in range(40)]
     return {
         "report-monthly-company": monthly_report_card(report, chart_url=f"{BASE}/charts/monthly-2025-03.png"),
+        "report-monthly-private": monthly_report_card(replace(report, private=2)),
         "report-monthly-team-empty": monthly_report_card(MonthlyReport("search", "Search", period, _figures(0),
                                                                        trend[:1])),
         "report-history": history_card(history[:30], heading="Report deliveries (40)", total=40),
