@@ -76,11 +76,13 @@ def texts_in(h: Harness, conversation_id: str) -> str:
 
 
 def everything_outside(h: Harness, chat_id: str) -> str:
-    """All Teams messages anywhere but the private chat and personal chats, and every e-mail."""
+    """All Teams messages anywhere but the private chat and personal chats, and every e-mail
+    to anyone but its members."""
     conversations = {p["conversation_id"] for p in h.connector.posts}
     teams = "\n".join(texts_in(h, c) for c in conversations
                       if c != chat_id and not c.startswith("a:personal-"))
-    mail = "\n".join(m.message.as_string() for m in h.smtp.messages)
+    mail = "\n".join(m.message.as_string() for m in h.smtp.messages
+                     if set(m.rcpt_tos) - {PRIYA, DANIEL, SARAH})
     return teams + "\n" + mail
 
 
@@ -260,3 +262,34 @@ async def test_public_incidents_never_link_to_it_nor_show_it_as_similar(h):
     reply = await h.say("incident link INC-2 INC-1", channel="checkout")
     assert "INC-1 is a private incident" in reply["text"]
     assert (await h.incident(2)).parent_id is None
+
+
+async def test_reminders_and_nudges_go_to_its_private_chat_never_the_channel(h):
+    from handlers.reports.reminders import nudge_stale, remind_postmortems
+    from handlers.reports.running import remind_running
+    from handlers.reports.settings import ReportSettings
+    from tests.reports.test_report_delivery import moving_clock
+    from tests.reports.test_report_figures import at
+
+    t0 = at("2025-03-31T08:00")   # a Monday
+    h.ctx.clock = moving_clock(t0)
+    chat_id = await declared(h)
+    h.ctx.clock = moving_clock(t0 + timedelta(minutes=11))
+    assert (await remind_running(h.ctx))["commander"] == 1      # no commander after 10 min
+    h.ctx.clock = moving_clock(t0 + timedelta(minutes=45))
+    assert (await remind_running(h.ctx))["updates"] == 1        # no stakeholder update in 30m
+    h.ctx.clock = moving_clock(t0 + timedelta(hours=5))
+    assert await nudge_stale(h.ctx, ReportSettings(), h.ctx.now()) == 1
+    await h.settle()
+    await ask(h, "incident resolve INC-1")
+    later = t0 + timedelta(days=14, hours=3)
+    h.ctx.clock = moving_clock(later)
+    assert await remind_postmortems(h.ctx, ReportSettings(), later) == 1
+    await h.settle()
+    in_chat = texts_in(h, chat_id)
+    assert "has no incident commander" in in_chat and "Postmortem" in in_chat
+    assert in_chat.count("INC-1") >= 5
+    outside = everything_outside(h, chat_id)
+    assert TITLE not in outside and outside.count("INC-1") == 1  # the declaration's answer
+    # The postmortem's owner (a member) is reminded by e-mail too, as for any incident.
+    assert [m.rcpt_tos for m in h.smtp.messages] == [[PRIYA]]
