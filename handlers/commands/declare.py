@@ -47,7 +47,7 @@ def _parse(rest: str, verb: str) -> dict[str, Any]:
         raise ParseError(f"The title is {len(title)} characters; keep it under {TITLE_LIMIT}.")
     if private and not title:
         raise ParseError("A private incident needs a title: `incident declare ‹title› private`.")
-    return {"title": title, **options, "private": private}
+    return {"title": title, **options, **({"private": True} if private else {})}
 
 
 def _from_form(data: dict[str, Any]) -> dict[str, Any]:
