@@ -271,11 +271,11 @@ def everyday_cards() -> dict[str, dict]:
         "declare-form": declare_form(services, levels),
         "declare-form-error": declare_form(services, levels, title="checkout is down " * 12, error=error),
         "declare-form-private": declare_form(services, levels, title="payroll export leaks", private=True),
-        "declare-from-message": message_declare_form(
+        "dialog-declare-from-message": message_declare_form(
             services, levels, title="Customers say the **cart** spins forever since 10:02.",
             quote="Customers say the **cart** spins forever since 10:02. <b>Orders</b> are failing. " * 30,
             author="Mei [Tanaka](https://x.example)", service="checkout-api"),
-        "declare-from-message-error": message_declare_form(
+        "dialog-declare-from-message-error": message_declare_form(
             services, levels, title="", quote="lunch is here", author=None, service=None, private=True,
             error="A short title is required: what is broken?"),
         "notice-ok": notice_card("✅ INC-7 acknowledged by Priya Raman.", ok=True),
