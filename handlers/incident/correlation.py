@@ -50,6 +50,8 @@ async def correlate(ctx: Context, conn: AsyncConnection, job: Job) -> dict | Non
     incident = await store.get(conn, job.incident_id, lock=True)
     if incident is None:
         return None
+    if incident.private:  # stored as decided: it links to nothing and adopts nothing
+        return {"decision": "private", "parent": None}
     decision = await decide(ctx, conn, incident)
     try:
         outcome = await _apply(ctx, conn, incident, decision)

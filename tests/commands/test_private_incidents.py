@@ -293,3 +293,17 @@ async def test_reminders_and_nudges_go_to_its_private_chat_never_the_channel(h):
     assert TITLE not in outside and outside.count("INC-1") == 1  # the declaration's answer
     # The postmortem's owner (a member) is reminded by e-mail too, as for any incident.
     assert [m.rcpt_tos for m in h.smtp.messages] == [[PRIYA]]
+
+
+async def test_a_private_upstream_incident_is_nobodys_root(h):
+    reply = await h.say("incident declare order-db replica lag leaks data service=order-db "
+                        "level=service-down private", channel="checkout")
+    assert reply["text"].startswith("🔒 INC-1 declared as a private incident")
+    await h.settle()
+    # checkout-api calls order-db: a public incident there would be its cascade child.
+    await h.say("incident declare checkout errors service=checkout-api", channel="checkout")
+    await h.settle()
+    await ask(h, "incident level INC-1 high-error-rate", who="sarah")  # correlation runs again
+    await h.settle()
+    assert (await h.incident(2)).parent_id is None
+    assert not [e for e in await h.timeline(2) if "INC-1" in e["text"]]
