@@ -15,6 +15,7 @@ import pytest
 from app import Integrations
 from handlers.reports.compile import compile_report
 from incidents.catalog import load_catalog
+from mail.reports import monthly_email, weekly_email
 from tests.conftest import CATALOG
 from tests.fakes.graph import FakeGraph
 from tests.fakes.smtp import FakeSmtpServer
@@ -196,9 +197,14 @@ async def test_digests_and_reports_count_it_anonymised(h):
         assert "🔒 1 private incident (counted above, not named)" in text
         assert TITLE not in text and "INC-1" not in text
     assert [u.incident_id for u in company.updates] == [2]
+    subject, text, html = weekly_email(company)
+    assert "Private incidents (counted above, not named) | 1" in text
+    assert TITLE not in text + html
     monthly = await compile_report(h.ctx, "monthly", now=h.ctx.now() + timedelta(days=40))
     text = card_text(monthly.card("company"))
     assert monthly.view("company").private == 1 and TITLE not in text
+    _, text, html = monthly_email(monthly.view("company"))
+    assert "Private incidents (counted above, not named) | 1" in text and TITLE not in html
 
 
 async def test_the_api_and_csv_leave_it_out_and_count_it(h):
