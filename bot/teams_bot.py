@@ -11,12 +11,16 @@ from typing import Any
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, AdaptiveCardInvokeResponse
+from botbuilder.schema.teams import (MessagingExtensionActionResponse,
+                                     TaskModuleContinueResponse, TaskModuleMessageResponse,
+                                     TaskModuleTaskInfo)
 
 from bot.app_token import NoAppToken
 from bot.identity import Identity, teams_client, tenant_of
 from cards.rca import PEOPLE_DATASET
 from handlers.commands import (COMMANDS, ParseError, Reply, Where, handle_card_action,
                                parse_command, run_command)
+from handlers.commands.from_message import COMMAND_ID, declare_from_message, message_form
 from handlers.commands.look import help_reply
 from handlers.context import Context
 from handlers.effects.incident_cards import queue_reserved_card, remember_reply_card
@@ -93,6 +97,8 @@ class FirebellBot(TeamsActivityHandler):
         activity = turn_context.activity
         if activity.name == "application/search":
             return await self._search(activity)
+        if activity.name in MESSAGE_ACTIONS:
+            return await self._message_action(activity)
         if activity.name != "adaptiveCard/action":
             return await super().on_invoke_activity(turn_context)
         action = (activity.value or {}).get("action") or {}
@@ -137,6 +143,30 @@ class FirebellBot(TeamsActivityHandler):
         return InvokeResponse(status=200, body={
             "type": "application/vnd.microsoft.search.searchResponse",
             "value": {"results": [{"title": name, "value": email} for email, name in found]}})
+
+    # -- "Declare incident" on a message (message-extension action) --------------------------------
+    async def _message_action(self, activity: Activity) -> InvokeResponse:
+        value = activity.value if isinstance(activity.value, dict) else {}
+        if value.get("commandId") != COMMAND_ID:
+            return _task_message(f"Firebell has no action `{str(value.get('commandId'))[:40]}`; "
+                                 "use \"Declare incident\" on a message.")
+        payload = value.get("messagePayload")
+        if activity.name == "composeExtension/fetchTask":
+            return _task_form(message_form(self.ctx, payload))
+        actor = await self.identity.actor(activity)
+        where = self._where(activity, f"activity:{activity.conversation.id}:{activity.id}")
+        try:
+            reply, form = await declare_from_message(self.ctx, actor, payload,
+                                                     value.get("data"), where)
+        except DatabaseUnavailable:
+            return _task_message(DB_DOWN)
+        if form is not None:
+            return _task_form(form)
+        if reply.ok and reply.incident_id:
+            # The dialog answers with text; the card goes to this conversation through the
+            # outbox (its slot was made by the declaration).
+            await queue_reserved_card(self.ctx, reply.incident_id, where.conversation_id)
+        return _task_message(reply.text or ("Already declared." if reply.repeated else "Done."))
 
     async def _from_live_card(self, activity: Activity) -> bool:
         try:
@@ -203,6 +233,22 @@ async def _send(turn_context: TurnContext, reply: Reply) -> str | None:
         log.exception("could not send the reply")
         return None
     return response.id if response else None
+
+
+MESSAGE_ACTIONS = ("composeExtension/fetchTask", "composeExtension/submitAction")
+
+
+def _task_form(card: dict[str, Any]) -> InvokeResponse:
+    info = TaskModuleTaskInfo(title="Declare incident", height="large", width="medium",
+                              card=CardFactory.adaptive_card(card))
+    return InvokeResponse(status=200, body=MessagingExtensionActionResponse(
+        task=TaskModuleContinueResponse(value=info)))
+
+
+def _task_message(text: str) -> InvokeResponse:
+    """Closes the dialog with a message to the person who used the action."""
+    return InvokeResponse(status=200, body=MessagingExtensionActionResponse(
+        task=TaskModuleMessageResponse(value=text)))
 
 
 async def _invoke_answer(turn_context: TurnContext, body: AdaptiveCardInvokeResponse) -> None:

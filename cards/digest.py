@@ -43,6 +43,7 @@ class WeeklyDigest:
     # Per incident of the week that had stakeholder updates or a level with a cadence.
     updates: Sequence[UpdateFigures] = ()
     so_far: bool = False                 # the week is not over yet (`incident report weekly`)
+    private: int = 0                     # private incidents counted above, never named
 
     @property
     def quiet(self) -> bool:
@@ -73,6 +74,14 @@ def level_line(by_level: Mapping[str, int]) -> dict | None:
         return None
     parts = [f"{LEVEL_ICON.get(level, '⚪')} {level} {n}" for level, n in by_level.items()]
     return plain(" · ".join(parts), limit=400)
+
+
+def private_line(n: int) -> list[dict]:
+    """Private incidents are in the figures, anonymised: a count, never a name."""
+    if not n:
+        return []
+    return [block(f"🔒 {n} private incident{'s' if n != 1 else ''} (counted above, not "
+                  "named)", isSubtle=True, spacing="Small")]
 
 
 def figure_facts(f: Figures, *, period_word: str) -> dict:
@@ -124,6 +133,7 @@ def weekly_digest_card(d: WeeklyDigest) -> dict[str, Any]:
         body.append(block(f"No incidents {when_}. 🎉", weight="Bolder", color="Good"))
         return card(body + overdue_sections(d))
     body.append(figure_facts(f, period_word="week"))
+    body += private_line(d.private)
     if (line := level_line(f.by_level)) is not None:
         body.append(line)
     if d.scope == "company":

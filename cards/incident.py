@@ -88,10 +88,13 @@ def _header(view: IncidentView) -> list[dict]:
     headline = f"{LEVEL_ICON.get(i.level, '⚪')} **{i.ref}** · {i.status.upper()} · {i.level}"
     if i.pd_number:
         headline += f" · PagerDuty #{i.pd_number}"
-    return [{"type": "Container", "style": style, "bleed": True, "items": [
-        block(headline, size="Medium", weight="Bolder"),
-        plain(i.title, limit=TITLE_CHARS, weight="Bolder", size_="Large"),
-    ]}]
+    items = [block(headline, size="Medium", weight="Bolder"),
+             plain(i.title, limit=TITLE_CHARS, weight="Bolder", size_="Large")]
+    if i.private:
+        items.append(block(f"🔒 Private: only its members and admins see it. Your own link to "
+                           f"its postmortem: `incident postmortem {i.ref} link` in a personal "
+                           "chat with Firebell.", isSubtle=True, spacing="Small"))
+    return [{"type": "Container", "style": style, "bleed": True, "items": items}]
 
 
 def _relations(view: IncidentView) -> list[dict]:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Mapping, Sequence
 
 from cards.common import block, card, facts, plain, when
-from cards.digest import _cells, header, level_line, more
+from cards.digest import _cells, header, level_line, more, private_line
 from incidents.metrics import Figures, TrendPoint, completion_rate, duration, money
 from incidents.periods import Period
 
@@ -35,6 +35,7 @@ class MonthlyReport:
     postmortems_needed: int = 0
     teams: Sequence[MonthlyTeamRow] = ()
     people: Mapping[str, str] = field(default_factory=dict)
+    private: int = 0                             # private incidents counted above, never named
 
 
 def rate_text(done: int, needed: int) -> str:
@@ -58,6 +59,7 @@ def monthly_report_card(r: MonthlyReport, *, chart_url: str | None = None) -> di
         ("MTTR (median · p90)", f"{duration(f.mttr.median)} · {duration(f.mttr.p90)}"),
         ("Estimated impact", f"≈ {money(f.impact_usd)}"),
         ("Postmortems complete", rate_text(r.postmortems_done, r.postmortems_needed))]))
+    body += private_line(r.private)
     if (line := level_line(f.by_level)) is not None:
         body.append(line)
     if chart_url:

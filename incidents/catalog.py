@@ -63,6 +63,8 @@ class Service:
     standby: str | None = None
     calls: tuple[str, ...] = ()
     stakeholders: tuple[str, ...] = ()
+    # Other words people use for it ("checkout", "cart"): declare-from-message guesses with them.
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -265,6 +267,10 @@ def _service(s: dict, where: str, teams: Mapping[str, Team], problems: list[str]
     if not isinstance(calls, list):
         problems.append(f"{where}: calls must be a list of service names")
         calls = []
+    aliases = s.get("aliases") or []
+    if not isinstance(aliases, list):
+        problems.append(f"{where}: aliases must be a list of words")
+        aliases = []
     return Service(
         name=str(s["name"]), owner_team=str(owner) if owner is not None else None,
         runbook=s.get("runbook"), revenue_per_minute_usd=revenue,
@@ -274,7 +280,8 @@ def _service(s: dict, where: str, teams: Mapping[str, Team], problems: list[str]
         standby=_email(oncall["standby"], f"{where}.oncall.standby", problems)
         if oncall.get("standby") else None,
         calls=tuple(str(c) for c in calls),
-        stakeholders=_emails(s.get("stakeholders"), f"{where}.stakeholders", problems))
+        stakeholders=_emails(s.get("stakeholders"), f"{where}.stakeholders", problems),
+        aliases=tuple(str(a).lower() for a in aliases))
 
 
 def _standby(raw: Any, default_tz: ZoneInfo, problems: list[str]) -> StandbyRotations | None:

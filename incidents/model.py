@@ -60,6 +60,7 @@ class Incident:
     recurrence_of: int | None = None
     duplicate_window_until: datetime | None = None
     postmortem_required: bool = False       # sticky: see incidents.postmortem.required_after
+    private: bool = False                   # seen by its members and admins only
 
     @property
     def ref(self) -> str:

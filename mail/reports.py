@@ -48,10 +48,15 @@ def _summary_rows(f: Figures, period_word: str, *, closed: bool = True) -> list[
            ("Estimated impact", f"≈ {money(f.impact_usd)}")]
 
 
+def _private_rows(n: int) -> list[tuple[str, str]]:
+    """Private incidents are in the figures, anonymised: a count, never a name."""
+    return [("Private incidents (counted above, not named)", str(n))] if n else []
+
+
 def weekly_email(d: WeeklyDigest) -> tuple[str, str, str]:
     f = d.figures
     subject = f"[Firebell] Weekly incident digest — {d.name}, {d.period.label}"
-    summary = _summary_rows(f, "week")
+    summary = _summary_rows(f, "week") + _private_rows(d.private)
     levels = [(lvl, str(n)) for lvl, n in f.by_level.items()]
     if d.scope == "company":
         speed_head = ["Team", "New", "MTTA median", "MTTA p90", "MTTR median", "MTTR p90",
@@ -102,7 +107,8 @@ def monthly_email(r: MonthlyReport, *, chart_cid: str | None = None) -> tuple[st
     summary = _summary_rows(f, "month", closed=False) + [
         ("MTTA median · p90", f"{duration(f.mtta.median)} · {duration(f.mtta.p90)}"),
         ("MTTR median · p90", f"{duration(f.mttr.median)} · {duration(f.mttr.p90)}"),
-        ("Postmortems complete", rate_text(r.postmortems_done, r.postmortems_needed))]
+        ("Postmortems complete", rate_text(r.postmortems_done, r.postmortems_needed))] \
+        + _private_rows(r.private)
     levels = [(lvl, str(n)) for lvl, n in f.by_level.items()]
     trend = [(p.label, p.new, duration(p.mtta.median), duration(p.mttr.median),
               duration(p.mttr.p90), money(p.impact_usd)) for p in r.trend]

@@ -8,7 +8,8 @@ import functools
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from sqlalchemy import and_, bindparam, literal_column, or_, select, true, union_all, update
+from sqlalchemy import (and_, bindparam, false, literal_column, or_, select, true, union_all,
+                        update)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidents.model import Incident
@@ -28,8 +29,10 @@ async def extend_duplicate_window(conn: AsyncConnection, incident_id: int,
 
 async def last_resolved_with_fingerprint(conn: AsyncConnection, fingerprint: str, *,
                                          exclude: int) -> Incident | None:
+    # Never a private incident: "recurrence of INC-n" would name it on a public timeline.
     q = (select(t).where(t.c.fingerprint == fingerprint, t.c.id != exclude,
-                         t.c.resolved_at.is_not(None), t.c.status != "open")
+                         t.c.resolved_at.is_not(None), t.c.status != "open",
+                         t.c.private == false())
          .order_by(t.c.resolved_at.desc()).limit(1))
     row = (await conn.execute(q)).mappings().first()
     return Incident.from_row(row) if row else None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import incidents as t
@@ -43,10 +43,15 @@ def _where(f: IncidentFilter) -> list:
 
 
 async def list_incidents(conn: AsyncConnection, f: IncidentFilter, *, limit: int,
-                         offset: int) -> tuple[list[dict[str, Any]], int]:
+                         offset: int) -> tuple[list[dict[str, Any]], int, int]:
+    """(rows, total, private): private incidents are never rows (the API's token is nobody's
+    in particular); the filters' matching private ones are only counted."""
     where = _where(f)
+    private = (await conn.execute(select(func.count()).select_from(t).where(
+        *where, t.c.private == true()))).scalar_one()
+    where.append(t.c.private == false())
     total = (await conn.execute(select(func.count()).select_from(t).where(*where))).scalar_one()
     q = (select(*COLUMNS, pm.c.impact_minutes, pm.c.status.label("postmortem_status"))
          .select_from(t.outerjoin(pm, pm.c.incident_id == t.c.id))
          .where(*where).order_by(t.c.id).limit(limit).offset(offset))
-    return [dict(r) for r in (await conn.execute(q)).mappings()], total
+    return [dict(r) for r in (await conn.execute(q)).mappings()], total, private

@@ -56,7 +56,7 @@ async def insert_many(db, conn: AsyncConnection, rows: list[dict[str, Any]],
     if not rows:
         return {}
     defaults = {"assignees": [], "details": {}, "version": 1, "created_at": now, "updated_at": now,
-                "correlated": False, "no_auto_link": False}
+                "correlated": False, "no_auto_link": False, "private": False}
     stmt = (db.insert(t).on_conflict_do_nothing(index_elements=[t.c.source, t.c.external_id])
             .returning(t.c.source, t.c.external_id, t.c.id))
     result = await conn.execute(stmt, [{**defaults, **r} for r in rows])
@@ -65,7 +65,7 @@ async def insert_many(db, conn: AsyncConnection, rows: list[dict[str, Any]],
 
 async def insert(conn: AsyncConnection, values: dict[str, Any], now: datetime) -> Incident:
     values = {"assignees": [], "details": {}, "version": 1, "created_at": now, "updated_at": now,
-              "correlated": False, "no_auto_link": False, **values}
+              "correlated": False, "no_auto_link": False, "private": False, **values}
     new_id = (await conn.execute(t.insert().values(**values).returning(t.c.id))).scalar_one()
     return Incident.from_row({**values, "id": new_id})
 
@@ -81,8 +81,11 @@ async def update_fields(conn: AsyncConnection, incident: Incident, changes: dict
 
 
 async def list_recent(conn: AsyncConnection, *, statuses: Sequence[str] | None, team: str | None,
-                      limit: int, roots_only: bool = False) -> list[Incident]:
+                      limit: int, roots_only: bool = False, visible=None) -> list[Incident]:
+    """`visible`: a clause from storage.members.visible_to (None: every incident)."""
     q = select(t)
+    if visible is not None:
+        q = q.where(visible)
     if statuses:
         q = q.where(t.c.status.in_(statuses))
     if team:
@@ -94,8 +97,10 @@ async def list_recent(conn: AsyncConnection, *, statuses: Sequence[str] | None, 
 
 
 async def count(conn: AsyncConnection, *, statuses: Sequence[str] | None, team: str | None,
-                roots_only: bool = False) -> int:
+                roots_only: bool = False, visible=None) -> int:
     q = select(func.count()).select_from(t)
+    if visible is not None:
+        q = q.where(visible)
     if statuses:
         q = q.where(t.c.status.in_(statuses))
     if team:

@@ -13,7 +13,8 @@ from datetime import date, datetime
 from hashlib import sha256
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Boolean, Float, and_, case, func, literal, or_, select, union_all
+from sqlalchemy import (Boolean, Float, and_, case, false, func, literal, or_, select, true,
+                        union_all)
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
@@ -81,6 +82,18 @@ def _root_sqlite(element, compiler, **kw):
 
 
 ROOT = _Root()
+# What a report names: never a private incident (its figures count it, anonymised).
+PUBLIC = t.c.private == false()
+
+
+async def private_counts(conn: AsyncConnection, start: datetime,
+                         end: datetime) -> dict[str | None, int]:
+    """Private root incidents triggered in [start, end), per team: reports say "1 private
+    incident" where they would have named it."""
+    q = (select(t.c.team, func.count()).where(_in_range(t.c.triggered_at, [start, end]), ROOT,
+                                              t.c.private == true())
+         .group_by(t.c.team))
+    return {team: n for team, n in (await conn.execute(q)).all()}
 
 
 # -- counts ------------------------------------------------------------------------------------
@@ -233,7 +246,7 @@ async def costliest(conn: AsyncConnection, start: datetime, end: datetime, now: 
     cost = (rate * minutes).label("usd")
     inner = (select(t.c.id, t.c.title, t.c.service, t.c.team, minutes.label("minutes"), cost)
              .select_from(t.outerjoin(pm, pm.c.incident_id == t.c.id))
-             .where(_in_range(t.c.triggered_at, [start, end]), ROOT,
+             .where(_in_range(t.c.triggered_at, [start, end]), ROOT, PUBLIC,
                     t.c.service.in_(list(priced)))).subquery("c")
     ranked = select(inner, func.row_number().over(partition_by=inner.c.team,
                                                   order_by=[inner.c.usd.desc(), inner.c.id])
@@ -254,7 +267,7 @@ async def recurring(conn: AsyncConnection, start: datetime, end: datetime, *,
     n = func.count().label("n")
     q = (select(t.c.team, t.c.fingerprint, n, func.max(t.c.title).label("title"),
                 func.max(t.c.service).label("service"), func.max(t.c.id).label("latest_id"))
-         .where(_in_range(t.c.triggered_at, [start, end]), ROOT)
+         .where(_in_range(t.c.triggered_at, [start, end]), ROOT, PUBLIC)
          .group_by(t.c.team, t.c.fingerprint).having(func.count() >= min_count)
          .order_by(n.desc(), t.c.fingerprint).limit(limit))
     return [dict(r) for r in (await conn.execute(q)).mappings()]
@@ -282,7 +295,8 @@ async def overdue_postmortems(conn: AsyncConnection, now: datetime, undated_cuto
         return (select(t.c.id, t.c.title, t.c.team, pm.c.owner,
                        func.coalesce(pm.c.due_at, t.c.resolved_at).label("due_at"))
                 .select_from(pm.join(t, t.c.id == pm.c.incident_id))
-                .where(pm.c.status == "draft", t.c.resolved_at.is_not(None), ROOT, where))
+                .where(pm.c.status == "draft", t.c.resolved_at.is_not(None), ROOT, PUBLIC,
+                       where))
     # Two index-friendly halves (status, due_at) instead of one OR the planners scan on.
     rows = union_all(part(and_(pm.c.due_at.is_not(None), pm.c.due_at < _at(now))),
                      part(and_(pm.c.due_at.is_(None),
@@ -298,7 +312,8 @@ async def overdue_actions(conn: AsyncConnection, today: date, *,
     rows = (select(ai.c.id, ai.c.incident_id, ai.c.title, t.c.team, ai.c.owner, ai.c.due_date,
                    ai.c.jira_key)
             .select_from(ai.join(t, t.c.id == ai.c.incident_id))
-            .where(ai.c.jira_done.is_(False), ai.c.due_date.is_not(None), ai.c.due_date < today))
+            .where(ai.c.jira_done.is_(False), ai.c.due_date.is_not(None), ai.c.due_date < today,
+                   PUBLIC))
     return await _counted(conn, _per_team(rows, ["due_date", "id"], per_team))
 
 

@@ -83,6 +83,8 @@ incidents = Table(
     Column("version", Integer, nullable=False, default=1),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # Private: seen only by its members (incident_members) and admins; never in a channel.
+    Column("private", Boolean, nullable=False, default=False, server_default=false()),
     UniqueConstraint("source", "external_id"),
 )
 Index("ix_incidents_open_fingerprint", incidents.c.fingerprint, incidents.c.triggered_at,
@@ -460,3 +462,12 @@ pagerduty_pages = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 Index("ix_pagerduty_pages_incident", pagerduty_pages.c.incident_id)
+
+# Who may see a private incident: its declarer and its service's responders (e-mails, lower case).
+incident_members = Table(
+    "incident_members", metadata,
+    Column("incident_id", Id, ForeignKey("incidents.id"), primary_key=True),
+    Column("email", String(200), primary_key=True),
+    Column("added_at", UtcDateTime, nullable=False),
+)
+Index("ix_incident_members_email", incident_members.c.email)

@@ -132,7 +132,8 @@ def similarity_words(title: str, service: str | None) -> list[str]:
 async def similar(conn: AsyncConnection, *, incident_id: int, service: str | None, title: str,
                   limit: int = 3) -> list[int]:
     """Past root incidents on the same service whose title and postmortem read most like this
-    title (BM25 on SQLite, ts_rank on PostgreSQL), best first."""
+    title (BM25 on SQLite, ts_rank on PostgreSQL), best first. Never a private one: the card
+    showing them is read by a whole channel."""
     words = similarity_words(title, service)
     if not service or not words:
         return []
@@ -146,17 +147,21 @@ async def similar(conn: AsyncConnection, *, incident_id: int, service: str | Non
                  "JOIN incidents i ON i.id = search_incidents.rowid "
                  "WHERE search_incidents MATCH :q AND search_incidents.rowid != :id "
                  "AND i.service = :service AND i.parent_id IS NULL AND i.status != 'open' "
+                 "AND i.private = :public "
                  "ORDER BY bm25(search_incidents, 0.0, 10.0, 1.0, 4.0), "
                  "search_incidents.rowid DESC LIMIT :n")
-        params = {"q": match, "id": incident_id, "service": service, "n": limit}
+        params = {"q": match, "id": incident_id, "service": service, "n": limit,
+                  "public": False}
     else:
         q = text("SELECT s.incident_id FROM search_incidents s "
                  "JOIN incidents i ON i.id = s.incident_id "
                  "WHERE s.service = :service AND s.doc @@ to_tsquery('english', :q) "
                  "AND s.incident_id != :id AND i.parent_id IS NULL AND i.status != 'open' "
+                 "AND i.private = :public "
                  "ORDER BY ts_rank(s.doc, to_tsquery('english', :q)) DESC, s.incident_id DESC "
                  "LIMIT :n")
-        params = {"q": " | ".join(words), "id": incident_id, "service": service, "n": limit}
+        params = {"q": " | ".join(words), "id": incident_id, "service": service, "n": limit,
+                  "public": False}
     return [r[0] for r in (await conn.execute(q, params)).all()]
 
 

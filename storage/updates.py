@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, false, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import incidents as t
@@ -50,7 +50,9 @@ async def of_period(conn: AsyncConnection, start: datetime, end: datetime,
                     levels: Sequence[str]) -> tuple[list[dict], list[dict]]:
     """Root incidents triggered in [start, end) that had updates or whose level has a cadence
     (id, title, team, level), and their updates (incident_id, posted_at)."""
-    in_period = (t.c.triggered_at >= start, t.c.triggered_at < end, t.c.parent_id.is_(None))
+    # Never a private incident: the digest names each one with its update count.
+    in_period = (t.c.triggered_at >= start, t.c.triggered_at < end, t.c.parent_id.is_(None),
+                 t.c.private == false())
     q = (select(su.c.incident_id, su.c.posted_at).join(t, t.c.id == su.c.incident_id)
          .where(*in_period).order_by(su.c.incident_id, su.c.posted_at))
     updates = [dict(r) for r in (await conn.execute(q)).mappings()]

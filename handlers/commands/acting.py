@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from handlers.commands.registry import Where
 from handlers.commands.reply import Reply
 from handlers.context import Context
+from handlers.reads import privacy
 from handlers.reads.views import render_card
 from incidents import permissions
 from incidents.lifecycle import IllegalTransition
@@ -34,16 +35,21 @@ async def first_time(ctx: Context, conn: AsyncConnection, where: Where) -> bool:
 
 
 async def act_on_incident(ctx: Context, incident_id: int, where: Where, act: Act, *,
-                          action: str | None = None, actor: Actor | None = None) -> Reply:
-    """Load the incident (locked), check the actor may do `action` (a responder's act), run
-    `act`, commit; a refusal (from here or from `act`) commits nothing."""
+                          actor: Actor, action: str | None = None) -> Reply:
+    """Load the incident (locked), check the actor may see it here (a private incident) and
+    may do `action` (a responder's act), run `act`, commit; a refusal (from here or from
+    `act`) commits nothing."""
     try:
         async with ctx.db.write() as conn:
             incident = await store.get(conn, incident_id, lock=True)
             if incident is None:
                 return Reply.refuse(f"{ref(incident_id)} does not exist. "
                                     "`incident list` shows the open ones.")
-            if action and actor and not permissions.may_act(action, actor, incident,
+            hidden = await privacy.refusal(ctx, conn, incident, actor, where.conversation_id,
+                                           where.kind)
+            if hidden:
+                return Reply.refuse(hidden)
+            if action and not permissions.may_act(action, actor, incident,
                                                             ctx.catalog, ctx.policy.admins):
                 return Reply.refuse(permissions.refusal(action, actor, incident, ctx.catalog))
             if not await first_time(ctx, conn, where):

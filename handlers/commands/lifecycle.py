@@ -44,7 +44,7 @@ async def acknowledge(ctx: Context, actor: Actor, args: dict[str, Any], where: W
         }, kind="acknowledged", text="acknowledged in Teams", actor=actor)
         return await with_card(ctx, conn, updated,
                                f"✅ {incident.ref} acknowledged by {actor.label}.")
-    return await act_on_incident(ctx, args["incident"], where, act)
+    return await act_on_incident(ctx, args["incident"], where, act, actor=actor)
 
 
 async def _acknowledged_before(ctx: Context, conn: AsyncConnection, incident: Incident,
@@ -189,4 +189,4 @@ async def add_note(ctx: Context, actor: Actor, args: dict[str, Any], where: Wher
     async def act(conn, incident):
         await note(conn, incident.id, kind="note", text=args["text"], actor=actor, at=ctx.now())
         return Reply(text=f"📝 Noted on {incident.ref}.")
-    return await act_on_incident(ctx, args["incident"], where, act)
+    return await act_on_incident(ctx, args["incident"], where, act, actor=actor)

@@ -29,6 +29,10 @@ async def link_incidents(ctx: Context, actor: Actor, args: dict[str, Any], where
         parent = await store.get(conn, args["parent"], lock=True)
         if parent is None:
             return Reply.refuse(f"{ref(args['parent'])} does not exist.")
+        if child.private or parent.private:
+            which = child if child.private else parent
+            return Reply.refuse(f"{which.ref} is a private incident: it is not linked to "
+                                "other incidents, whose cards and timelines others read.")
         try:
             linked = await human_link(ctx, conn, child, parent, by=actor)
         except LinkRefused as exc:

@@ -10,6 +10,7 @@ from handlers.commands.parsing import ref_only, words
 from handlers.commands.registry import Where, command, help_sections, incident_from_card
 from handlers.commands.reply import Reply
 from handlers.context import Context
+from handlers.reads import privacy
 from handlers.reads.views import load_view
 from incidents.model import Actor, ref
 from storage import incidents as store
@@ -40,10 +41,13 @@ async def list_incidents(ctx: Context, actor: Actor, args: dict[str, Any], where
                                 + ", ".join(ctx.catalog.teams) + ".")
         team = found.key
     statuses = None if scope == "all" else [scope]
+    # Private incidents: named only to their members (and admins) in a personal chat.
+    visible = privacy.viewer(ctx, actor, where.kind).clause()
     async with ctx.db.read() as conn:
         roots = await store.list_recent(conn, statuses=statuses, team=team, limit=MAX_ROWS,
-                                        roots_only=True)
-        total = await store.count(conn, statuses=statuses, team=team, roots_only=True)
+                                        roots_only=True, visible=visible)
+        total = await store.count(conn, statuses=statuses, team=team, roots_only=True,
+                                  visible=visible)
         children = await store.children_counts(conn, [i.id for i in roots])
     rows = [ListRow(i, team_name=ctx.catalog.team_name(i.team) if i.team else None,
                     children=children.get(i.id, {}),
@@ -61,6 +65,10 @@ async def show(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -
         incident = await store.get(conn, args["incident"])
         if incident is None:
             return Reply.refuse(f"{ref(args['incident'])} does not exist.")
+        hidden = await privacy.refusal(ctx, conn, incident, actor, where.conversation_id,
+                                       where.kind)
+        if hidden:
+            return Reply.refuse(hidden)
         view = await load_view(ctx, conn, incident, with_timeline=True)
     # From a list's or a search's Show button: below it, the list stays.
     return Reply(card=incident_card(view), below=True)

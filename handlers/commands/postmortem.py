@@ -60,7 +60,7 @@ async def waive_postmortem(ctx: Context, actor: Actor, args: dict[str, Any],
                                text=f"postmortem waived: {why}", data={"reason": why})
         return await with_card(ctx, conn, updated, f"✅ {incident.ref}'s postmortem is waived "
                                                    f"by {actor.label}: {why}")
-    return await act_on_incident(ctx, args["incident"], where, act)
+    return await act_on_incident(ctx, args["incident"], where, act, actor=actor)
 
 
 async def _nothing_to_waive(ctx: Context, conn: AsyncConnection,
@@ -83,19 +83,23 @@ async def _nothing_to_waive(ctx: Context, conn: AsyncConnection,
 
 def _parse_postmortem(rest: str, verb: str) -> dict[str, Any]:
     parts = rest.split()
-    incident = parse_ref(parts[0]) if len(parts) == 2 and parts[1].lower() == "new-link" \
-        else None
+    action = parts[1].lower() if len(parts) == 2 else ""
+    incident = parse_ref(parts[0]) if action in ("new-link", "link") else None
     if incident is None:
         raise ParseError("Usage: `incident postmortem INC-7 new-link`: a new link to INC-7's "
-                         "postmortem page (the old link stops working).")
-    return {"incident": incident, "action": "new-link"}
+                         "postmortem page (the old link stops working); `incident postmortem "
+                         "INC-7 link`: the link (a private incident's: your own).")
+    return {"incident": incident, "action": action}
 
 
-@command("postmortem", usage="incident postmortem ‹INC-n› new-link",
-         summary="A new secret link to the postmortem page", section="Follow-ups",
-         parse=_parse_postmortem)
+@command("postmortem", usage="incident postmortem ‹INC-n› new-link|link",
+         summary="A new secret link to the postmortem page (`link`: the link; a private "
+                 "incident's: your own)", section="Follow-ups", parse=_parse_postmortem)
 async def renew_postmortem_link(ctx: Context, actor: Actor, args: dict[str, Any],
                                 where: Where) -> Reply:
+    if args.get("action") == "link":
+        return await _postmortem_link(ctx, actor, args, where)
+
     async def act(conn, incident):
         if await pm_store.get(conn, incident.id) is None:
             return Reply.refuse(_no_postmortem(incident))
@@ -111,6 +115,29 @@ async def renew_postmortem_link(ctx: Context, actor: Actor, args: dict[str, Any]
                           "sent earlier (e-mails, JIRA tasks, summaries) stop working too.")
     return await act_on_incident(ctx, args["incident"], where, act,
                                  action="postmortem_link", actor=actor)
+
+
+async def _postmortem_link(ctx: Context, actor: Actor, args: dict[str, Any],
+                           where: Where) -> Reply:
+    """Reading the link is a look, not an act: anyone who may see the incident here. A private
+    incident's link is the asker's own (act_on_incident has checked they are a member, in a
+    personal chat or its private chat)."""
+    async def act(conn, incident):
+        postmortem = await pm_store.get(conn, incident.id)
+        if postmortem is None:
+            return Reply.refuse(_no_postmortem(incident))
+        if incident.private:
+            if not actor.email:
+                return Reply.refuse("Firebell does not know your e-mail yet, so it cannot make "
+                                    "your own link; try again in a minute.")
+            url = links.member_postmortem_page(ctx, postmortem, actor.email)
+            return Reply(text=f"🔗 Your own link to the [postmortem of {incident.ref}]({url}): "
+                              "it opens for you while you are a member of this private "
+                              "incident. Do not forward it.")
+        url = links.postmortem_page(ctx, postmortem)
+        return Reply(text=f"🔗 The [postmortem of {incident.ref}]({url}).")
+    return await act_on_incident(ctx, args["incident"], Where(where.conversation_id, where.kind),
+                                 act, actor=actor)
 
 
 def _no_postmortem(incident: Incident) -> str:

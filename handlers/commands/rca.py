@@ -43,7 +43,8 @@ async def open_rca_form(ctx: Context, actor: Actor, args: dict[str, Any], where:
             await ensure_postmortem(ctx, conn, incident, force=True)
         return Reply(card=await _form(ctx, conn, incident, where=where, refill=responder))
     # Opening the form is a read: no event key, so opening it twice shows it twice.
-    return await act_on_incident(ctx, args["incident"], replace(where, event_key=None), act)
+    return await act_on_incident(ctx, args["incident"], replace(where, event_key=None), act,
+                                 actor=actor)
 
 
 @command("rca_save", usage="(the RCA form's Save button)", summary="Save the RCA",

@@ -30,4 +30,4 @@ async def retry_follow_ups(ctx: Context, actor: Actor, args: dict[str, Any],
                               + unset)
         return Reply(text=f"🔁 Retrying {count} failed follow-up{'s' if count != 1 else ''} "
                           f"of {incident.ref} now." + unset)
-    return await act_on_incident(ctx, args["incident"], where, act)
+    return await act_on_incident(ctx, args["incident"], where, act, actor=actor)

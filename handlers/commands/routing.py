@@ -20,6 +20,7 @@ from incidents import permissions
 from incidents.model import Actor
 from storage import conversations
 from storage import incidents as store
+from storage import members
 
 
 def _parse_team(rest: str, verb: str) -> dict[str, Any]:
@@ -113,7 +114,7 @@ async def _post_open_cards(ctx: Context, conn: AsyncConnection, team: str,
         return 0
     posted = 0
     for incident in await store.list_recent(conn, statuses=["open"], team=team, limit=20,
-                                            roots_only=True):
+                                            roots_only=True, visible=members.public_only()):
         if incident.correlated and await post_card_to(ctx, conn, incident, conversation_id):
             posted += 1
     return posted

@@ -8,6 +8,7 @@ from handlers.commands.parsing import ParseError
 from handlers.commands.registry import Where, command
 from handlers.commands.reply import Reply
 from handlers.context import Context
+from handlers.reads import privacy
 from handlers.reads.search import search
 from incidents.model import Actor
 from storage import search as index
@@ -27,5 +28,5 @@ async def search_command(ctx: Context, actor: Actor, args: dict[str, Any], where
     query = str(args.get("query") or "").strip()
     if not index.terms(query):
         return Reply.refuse(_USAGE)
-    result = await search(ctx, query)
+    result = await search(ctx, query, viewer=privacy.viewer(ctx, actor, where.kind))
     return Reply(card=search_card(query, result.found, more=result.more))

@@ -4,7 +4,7 @@ effect, and the functions below run a claimed job and say how it shows on its in
 handlers/incident/correlation.py.)"""
 from handlers.effects import (channel_messages, email, incident_cards, incident_email,  # noqa: F401
                               jira_tasks, meeting_bridge, pagerduty_status, roster, war_room)
-from handlers.effects import pagerduty_page  # noqa: F401
+from handlers.effects import pagerduty_page, private_chat  # noqa: F401
 from handlers.effects.registry import (Clients, Park, Retry, give_up, local_kinds,  # noqa: F401
                                        outside_kinds, run, run_local, shown_as, system_of)
 

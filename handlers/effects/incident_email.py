@@ -26,7 +26,10 @@ from storage.outbox import Job
 async def queue_triggered(ctx: Context, conn: AsyncConnection, incident: Incident, *,
                           wait: timedelta | None = None) -> None:
     """`wait`: the e-mail waits (at most that long) for something it shows that is being made,
-    the meeting bridge; hurry_triggered sends it as soon as that is there."""
+    the meeting bridge; hurry_triggered sends it as soon as that is there. None for a private
+    incident: its stakeholders are not among its members."""
+    if incident.private:
+        return
     if ctx.configured.email and incident.level in ctx.policy.trigger_email_levels:
         await outbox.enqueue(ctx.db, conn, "incident_email", now=ctx.now(),
                              incident_id=incident.id, payload={"event": "triggered"},
@@ -44,8 +47,9 @@ def _triggered_key(incident_id: int) -> str:
 
 
 async def queue_closed(ctx: Context, conn: AsyncConnection, incident: Incident) -> None:
-    """Once per close: a reopened and closed-again incident gets a new e-mail."""
-    if ctx.configured.email:
+    """Once per close: a reopened and closed-again incident gets a new e-mail (none for a
+    private incident: it would go to the service's stakeholders)."""
+    if ctx.configured.email and not incident.private:
         await outbox.enqueue(ctx.db, conn, "incident_email", now=ctx.now(),
                              incident_id=incident.id, payload={"event": "closed"},
                              once_key=f"email:closed:{incident.id}:{incident.version}")

@@ -24,7 +24,10 @@ TOPIC_LIMIT = 200
 
 
 async def queue_war_room(ctx: Context, conn: AsyncConnection, incident: Incident) -> None:
-    """A root incident whose level calls for a war room gets one (once)."""
+    """A root incident whose level calls for a war room gets one (once). A private incident's
+    private chat is its war room (handlers/effects/private_chat.py): no second, open one."""
+    if incident.private:
+        return
     if ctx.configured.graph and ctx.catalog.levels.needs_war_room(incident.level):
         await outbox.enqueue(ctx.db, conn, "war_room", now=ctx.now(), incident_id=incident.id,
                              once_key=f"war_room:{incident.id}")
@@ -51,7 +54,7 @@ async def open_war_room(ctx: Context, clients: Clients, job: Job) -> dict[str, A
         incident = await store.get(conn, job.incident_id)
         if incident is None or incident.parent_id is not None:
             return {"skipped": "linked to another incident: it uses its root's war room"}
-        service_url = await _service_url(conn, incident)
+        service_url = await service_url_for(conn, incident)
         oncall = await who_is_on_call(ctx, conn)
     members = war_room_members(ctx.catalog, incident.service, incident.commander, ctx.now(),
                                oncall)
@@ -62,7 +65,7 @@ async def open_war_room(ctx: Context, clients: Clients, job: Job) -> dict[str, A
         await pm_store.save_war_room(ctx.db, conn, incident.id, chat_id=chat.id,
                                      web_url=chat.web_url, topic=topic_of(incident),
                                      members=members, now=ctx.now())
-        posted = await _post_card_in_chat(ctx, conn, incident, chat.id, service_url)
+        posted = await post_card_in_chat(ctx, conn, incident, chat.id, service_url)
         names = ", ".join(ctx.catalog.display_name(m) or m for m in members)
         await note(conn, incident.id, kind="war_room", actor=FIREBELL, at=ctx.now(),
                    text=f"war room opened with {names}"
@@ -104,14 +107,14 @@ async def _room_expected(ctx: Context, root_id: int) -> bool:
     return bool(root and ctx.catalog.levels.needs_war_room(root.level))
 
 
-async def _service_url(conn: AsyncConnection, incident: Incident) -> str | None:
+async def service_url_for(conn: AsyncConnection, incident: Incident) -> str | None:
     """Teams' service URL for this tenant, learned from any conversation we have seen."""
     channel = await conversations.channel_for(conn, incident.team)
     conv = await conversations.get(conn, channel) if channel else None
     return conv["service_url"] if conv else await conversations.any_service_url(conn)
 
 
-async def _post_card_in_chat(ctx: Context, conn: AsyncConnection, incident: Incident,
+async def post_card_in_chat(ctx: Context, conn: AsyncConnection, incident: Incident,
                              chat_id: str, service_url: str | None) -> bool:
     if not service_url:
         return False

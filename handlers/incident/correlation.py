@@ -50,6 +50,8 @@ async def correlate(ctx: Context, conn: AsyncConnection, job: Job) -> dict | Non
     incident = await store.get(conn, job.incident_id, lock=True)
     if incident is None:
         return None
+    if incident.private:  # stored as decided: it links to nothing and adopts nothing
+        return {"decision": "private", "parent": None}
     decision = await decide(ctx, conn, incident)
     try:
         outcome = await _apply(ctx, conn, incident, decision)
@@ -75,6 +77,9 @@ async def decide(ctx: Context, conn: AsyncConnection, incident: Incident) -> Lin
         since=incident.triggered_at - policy.cascade_window_before,
         until=incident.triggered_at + policy.cascade_window_after, exclude=incident.id,
         at=incident.triggered_at)
+    # A public incident never hangs under a private one: its card would name it.
+    twin = None if twin is not None and twin.private else twin
+    candidates = [c for c in candidates if not c.private]
     link = rules.duplicate_link(incident, twin)
     if link is None:
         link = rules.cascade_link(incident, candidates, ctx.catalog.graph,

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cards.reminder import Who
 from cards.running_messages import role_card
 from handlers.context import Context
+from handlers.reads.privacy import home_of
 from handlers.effects.channel_messages import queue_card_message
 from handlers.effects.incident_cards import refresh_cards
 from handlers.incident.change import change
@@ -52,7 +53,7 @@ def holds(name: str, role: str, incident_ref: str, *, already: bool = False) -> 
 async def _mention(ctx: Context, conn: AsyncConnection, incident: Incident, role: str,
                    person: Person, actor: Actor) -> None:
     """The person hears it where the team works: an @mention in the incident's channel."""
-    channel = await conversations.channel_for(conn, incident.team)
+    channel = await home_of(conn, incident.id, incident.team, incident.private)
     if channel is None:
         return
     stamp = ctx.now().strftime("%Y%m%dT%H%M%S%f")

@@ -1,7 +1,8 @@
 """Posting a stakeholder update: stored, on the timeline, on the incident's cards (the latest
 and the count), in its war room, by e-mail to the service's stakeholders (catalog), and in every
 channel subscribed with `incident subscribe stakeholders <team|all>`. Each posted once (the
-update's id keys every message), rendered from the stored update."""
+update's id keys every message), rendered from the stored update. A private incident's updates
+stay in its private chat: no stakeholder e-mail, no stakeholder channel."""
 from __future__ import annotations
 
 from typing import Any
@@ -51,7 +52,7 @@ async def _send_out(ctx: Context, conn: AsyncConnection, incident: Incident,
                                  summary=summary, incident_id=incident.id,
                                  once_key=f"update:{update['id']}:{conversation_id}"[:300])
     service = ctx.catalog.service(incident.service)
-    if service and service.stakeholders:
+    if service and service.stakeholders and not incident.private:
         subject, text, html = stakeholder_update_email(
             incident, **shown, teams_link=await links.card_in_channel(conn, incident),
             zone=ctx.catalog.timezone)
@@ -61,10 +62,12 @@ async def _send_out(ctx: Context, conn: AsyncConnection, incident: Incident,
 
 
 async def _where(conn: AsyncConnection, incident: Incident) -> list[str]:
-    """The war room (when Firebell is in it) and the subscribed stakeholder channels."""
+    """The war room (when Firebell is in it) and the subscribed stakeholder channels. A private
+    incident's war room is its private chat, and it goes nowhere else."""
     out = []
     room = await pm_store.war_room(conn, incident.parent_id or incident.id)
     if room and room.get("chat_id") and await conversations.get(conn, room["chat_id"]):
         out.append(room["chat_id"])
-    out += await updates.channels_for(conn, incident.team)
+    if not incident.private:
+        out += await updates.channels_for(conn, incident.team)
     return list(dict.fromkeys(out))

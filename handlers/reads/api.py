@@ -4,6 +4,8 @@
   a bearer token (FIREBELL_API_TOKEN; unset = the API is off and answers 404). Filters since /
   until (on the trigger time, ISO 8601), team, service, level, status (comma lists); pages of
   `limit` (default 100, at most 1000) from `offset`, in id order. Times are ISO 8601 UTC.
+  Private incidents are never listed; how many match the filters is given as
+  `private_incidents` (JSON) and `X-Private-Count` (CSV).
 - GET /charts/<key>.png: the chart images in report cards (Teams fetches them without
   credentials, so the key is random and unguessable).
 """
@@ -54,7 +56,8 @@ class ReportEndpoints:
         if not bearer_matches(request, self.token):
             raise unauthorized()
 
-    async def _page(self, request: web.Request) -> tuple[list[dict[str, Any]], int, int, int]:
+    async def _page(self, request: web.Request
+                    ) -> tuple[list[dict[str, Any]], int, int, int, int]:
         self._authorise(request)
         try:
             filters, limit, offset = parse_query(request.query)
@@ -62,19 +65,20 @@ class ReportEndpoints:
             raise web.HTTPBadRequest(text=str(exc)) from None
         try:
             async with self.ctx.db.read() as conn:
-                rows, total = await list_incidents(conn, filters, limit=limit, offset=offset)
+                rows, total, private = await list_incidents(conn, filters, limit=limit,
+                                                            offset=offset)
         except DatabaseUnavailable:
             raise web.HTTPServiceUnavailable(text="database unavailable",
                                              headers={"Retry-After": "5"}) from None
-        return [self._item(r) for r in rows], total, limit, offset
+        return [self._item(r) for r in rows], total, limit, offset, private
 
     async def incidents_json(self, request: web.Request) -> web.Response:
-        items, total, limit, offset = await self._page(request)
+        items, total, limit, offset, private = await self._page(request)
         return web.json_response({"items": items, "total": total, "limit": limit,
-                                  "offset": offset})
+                                  "offset": offset, "private_incidents": private})
 
     async def incidents_csv(self, request: web.Request) -> web.Response:
-        items, total, _, _ = await self._page(request)
+        items, total, _, _, private = await self._page(request)
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(FIELDS)
@@ -82,6 +86,7 @@ class ReportEndpoints:
             writer.writerow([_csv_cell(item[f]) for f in FIELDS])
         return web.Response(text=out.getvalue(), content_type="text/csv", charset="utf-8",
                             headers={"X-Total-Count": str(total),
+                                     "X-Private-Count": str(private),
                                      "Content-Disposition": 'inline; filename="incidents.csv"'})
 
     def _item(self, r: dict[str, Any]) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 in its Teams channel, a JIRA task, a report chart."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Any, Mapping
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,6 +19,25 @@ def postmortem_page(ctx: Context, postmortem: Mapping[str, Any] | None) -> str |
     incident id. None without a postmortem."""
     token = (postmortem or {}).get("link_token")
     return f"{ctx.policy.public_base_url}/postmortems/{token}" if token else None
+
+
+def member_key(link_token: str, email: str) -> str:
+    """A private incident's postmortem link names its member and proves it was made for them:
+    keyed on the postmortem's secret, so rotating the link voids every member's link too."""
+    return hmac.new(link_token.encode(), email.lower().encode(),
+                    hashlib.sha256).hexdigest()[:32]
+
+
+def member_postmortem_page(ctx: Context, postmortem: Mapping[str, Any] | None,
+                           email: str) -> str | None:
+    """The postmortem page of a private incident, for one of its members (or an admin): the
+    page checks the key and that they still are one."""
+    page = postmortem_page(ctx, postmortem)
+    if page is None:
+        return None
+    query = urlencode({"member": email.lower(),
+                       "key": member_key(postmortem["link_token"], email)})
+    return f"{page}?{query}"
 
 
 def teams_message(channel_id: str, message_id: str) -> str:

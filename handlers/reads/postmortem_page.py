@@ -7,9 +7,14 @@
 - GET /api/incidents/INC-n/postmortem (and .md): the same for tools, with
   `Authorization: Bearer $FIREBELL_API_TOKEN` (as /api/incidents: 404 while the API is off,
   401 without the token).
+
+A private incident's postmortem opens for its members only: the link must carry the member's
+own key (`incident postmortem INC-n link` in a personal chat gives it), and they must still be a
+member (or an admin). The API's token is nobody's in particular: 404 there.
 """
 from __future__ import annotations
 
+import hmac
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
@@ -23,6 +28,7 @@ from incidents import postmortem as pm_rules
 from incidents.model import Incident, parse_ref, ref
 from pages.postmortem import postmortem_html, postmortem_markdown
 from storage import incidents as store
+from storage import members
 from storage import postmortems as pm_store
 from storage import timeline
 from storage.db import DatabaseUnavailable
@@ -37,6 +43,18 @@ _HTML_HEADERS = {**_PRIVATE,
                  "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
 
 Finder = Callable[[AsyncConnection], Awaitable[dict[str, Any] | None]]
+_MEMBERS_ONLY = ("This postmortem is of a private incident: it opens only with a member's own "
+                 "link. Members get theirs with `incident postmortem INC-n link` in a personal "
+                 "chat with Firebell.")
+
+
+async def _a_member(ctx: Context, conn: AsyncConnection, incident, postmortem: dict[str, Any],
+                    email: str, key: str) -> bool:
+    if not email or not key or not hmac.compare_digest(
+            key, links.member_key(postmortem["link_token"], email)):
+        return False
+    return email.lower() in ctx.policy.admins or await members.is_member(conn, incident.id,
+                                                                         email)
 
 
 def postmortem_routes(ctx: Context, api_token: str = "") -> list[web.RouteDef]:
@@ -44,7 +62,8 @@ def postmortem_routes(ctx: Context, api_token: str = "") -> list[web.RouteDef]:
         token = request.match_info["token"]
         if len(token) not in TOKEN_LENGTHS:
             raise web.HTTPNotFound()
-        return await _page(ctx, lambda conn: pm_store.by_link_token(conn, token), markdown)
+        return await _page(ctx, lambda conn: pm_store.by_link_token(conn, token), markdown,
+                           member=(request.query.get("member", ""), request.query.get("key", "")))
 
     async def by_api(request: web.Request, markdown: bool = False) -> web.Response:
         if not api_token:
@@ -55,7 +74,7 @@ def postmortem_routes(ctx: Context, api_token: str = "") -> list[web.RouteDef]:
         if incident_id is None:
             raise web.HTTPNotFound(text="no such incident")
         return await _page(ctx, lambda conn: pm_store.get(conn, incident_id), markdown,
-                           not_found=f"{ref(incident_id)} has no postmortem")
+                           not_found=f"{ref(incident_id)} has no postmortem the API may show")
 
     async def by_link_md(request: web.Request) -> web.Response:
         return await by_link(request, markdown=True)
@@ -70,13 +89,17 @@ def postmortem_routes(ctx: Context, api_token: str = "") -> list[web.RouteDef]:
 
 
 async def _page(ctx: Context, find: Finder, markdown: bool, *,
-                not_found: str | None = None) -> web.Response:
+                not_found: str | None = None,
+                member: tuple[str, str] | None = None) -> web.Response:
     try:
         async with ctx.db.read() as conn:
             postmortem = await find(conn)
             incident = await store.get(conn, postmortem["incident_id"]) if postmortem else None
-            if incident is None:
+            if incident is None or (incident.private and member is None):
                 raise web.HTTPNotFound(text=not_found) if not_found else web.HTTPNotFound()
+            if incident.private and not await _a_member(ctx, conn, incident, postmortem,
+                                                        *member):
+                raise web.HTTPForbidden(text=_MEMBERS_ONLY, headers=_PRIVATE)
             items = await pm_store.action_items(conn, incident.id)
             entries = await timeline.entries_with_ids(conn, incident.id)
             missing = await missing_for(ctx, conn, incident)

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from cards.search import Found
 from handlers.context import Context
 from handlers.reads import links
+from handlers.reads.privacy import PUBLIC, Viewer
 from storage import incidents as store
+from storage import members
 from storage import postmortems as pm_store
 from storage import search as index
 
@@ -19,14 +21,19 @@ class SearchResult:
     more: bool
 
 
-async def search(ctx: Context, query: str, *, limit: int = RESULTS) -> SearchResult:
-    """Incidents matching all the words first (newest first), then those matching any of them."""
+async def search(ctx: Context, query: str, *, limit: int = RESULTS,
+                 viewer: Viewer = PUBLIC) -> SearchResult:
+    """Incidents matching all the words first (newest first), then those matching any of them;
+    private incidents only for their members (and admins)."""
     async with ctx.db.read() as conn:
-        every = await index.search(conn, query, limit=limit + 1)
+        hidden = await members.hidden_ids(conn, viewer.email, admin=viewer.admin)
+        every = [i for i in await index.search(conn, query, limit=limit + 1 + len(hidden))
+                 if i not in hidden]
         some: list[int] = []
         if len(every) <= limit and len(index.terms(query)) > 1:
-            some = [i for i in await index.search(conn, query, limit=limit + 1 + len(every),
-                                                  match=index.MATCH_ANY) if i not in every]
+            some = [i for i in await index.search(
+                conn, query, limit=limit + 1 + len(every) + len(hidden), match=index.MATCH_ANY)
+                if i not in every and i not in hidden]
         ids = every + some
         shown = ids[:limit]
         incidents = await store.get_many(conn, shown)

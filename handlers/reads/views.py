@@ -80,8 +80,9 @@ async def _links(ctx: Context, conn: AsyncConnection, incident: Incident,
     out = []
     room = await pm_store.war_room(conn, incident.parent_id or incident.id)
     if room and room["web_url"]:
-        out.append(("War room", room["web_url"]))
-    if postmortem:
+        out.append(("Private chat" if incident.private else "War room", room["web_url"]))
+    # A private incident's postmortem opens with a member's own link only (the card says how).
+    if postmortem and not incident.private:
         out.append(("Postmortem", links.postmortem_page(ctx, postmortem)))
         jira = links.jira_task(ctx, postmortem.get("jira_key"))
         if jira:

@@ -9,6 +9,7 @@ from cards.summary import CloseSummary, close_summary_card
 from handlers.context import Context
 from handlers.effects.channel_messages import queue_card_message
 from handlers.reads import links
+from handlers.reads.privacy import home_of
 from incidents import postmortem as pm_rules
 from incidents.model import Incident
 from storage import conversations
@@ -21,7 +22,7 @@ async def queue_close_summary(ctx: Context, conn: AsyncConnection, incident: Inc
     """When an incident closes, its RCA summary lands as a card in the team's channel (the RCA
     e-mail is sent by handlers/effects/incident_email.py). Once per close: a reopened and
     closed-again incident gets a new summary."""
-    channel = await conversations.channel_for(conn, incident.team)
+    channel = await home_of(conn, incident.id, incident.team, incident.private)
     if channel is None or incident.parent_id is not None:
         return
     card = close_summary_card(await _close_summary(ctx, conn, incident))

@@ -90,14 +90,15 @@ async def _weekly(ctx: Context, period: Period, now: datetime) -> Compiled:
     before = shift(period, -4, tz)
     as_of = min(now, period.end)
     # The week, and (bucket -1) MTTA / MTTR of the four weeks before it, pooled.
-    both, overdue, recurring_rows, costly, (updated, posted) = await asyncio.gather(
+    both, overdue, recurring_rows, costly, (updated, posted), private = await asyncio.gather(
         period_figures(ctx, [period.start, period.end], as_of, by_service=True,
                        earlier=before.start),
         _overdue(ctx, now),
         read(ctx, store.recurring, period.start, period.end),
         read(ctx, store.costliest, period.start, period.end, as_of, revenue(ctx)),
         read(ctx, updates_store.of_period, period.start, period.end,
-             sorted(ctx.catalog.levels.update_every)))
+             sorted(ctx.catalog.levels.update_every)),
+        read(ctx, store.private_counts, period.start, period.end))
     stakeholder_updates = update_figures(updated, posted)
     week, earlier = both.get(0, {}), both.get(-1, {})
     pm_counts, postmortems, ai_counts, actions = overdue
@@ -128,7 +129,8 @@ async def _weekly(ctx: Context, period: Period, now: datetime) -> Compiled:
                        if (c["overall_rank"] <= 3 if key is None else c["team"] == key
                            and c["team_rank"] <= 3)],
             people=people, updates=[u for u in stakeholder_updates if mine(u.team)],
-            so_far=period.end >= now)
+            so_far=period.end >= now,
+            private=sum(n for t, n in private.items() if mine(t)))
 
     return Compiled(WEEKLY, period, digest(COMPANY, None),
                     {k: digest(k, k) for k in _teams_in_scope(ctx)})
@@ -137,13 +139,13 @@ async def _weekly(ctx: Context, period: Period, now: datetime) -> Compiled:
 async def _monthly(ctx: Context, period: Period, now: datetime) -> Compiled:
     tz = ctx.catalog.timezone
     months = [shift(period, -k, tz) for k in range(5, -1, -1)]
-    current, completion_rows = await asyncio.gather(
+    current, completion_rows, private = await asyncio.gather(
         # The monthly report shows no "closed" count.
         period_figures(ctx, [period.start, period.end], min(now, period.end), by_service=False,
                        closed=False),
         read(ctx, store.postmortem_completion, [period.start, period.end],
               ctx.catalog.levels.needs_postmortem),
-        )
+        read(ctx, store.private_counts, period.start, period.end))
     figures = {len(months) - 1: current.get(0, {})}
     if period.end <= now:  # next month's report finds this month in the cache
         await save_rollups(ctx, [(period, current.get(0, {}))], now)
@@ -179,7 +181,9 @@ async def _monthly(ctx: Context, period: Period, now: datetime) -> Compiled:
         return MonthlyReport(scope=scope, name=name, period=period,
                              figures=figures.get(last, {}).get(fig_key, Figures()),
                              trend=trend(fig_key), postmortems_done=done,
-                             postmortems_needed=needed, teams=rows, people=people)
+                             postmortems_needed=needed, teams=rows, people=people,
+                             private=sum(n for t, n in private.items()
+                                         if key is None or t == key))
 
     return Compiled(MONTHLY, period, report(COMPANY, None),
                     {k: report(k, k) for k in _teams_in_scope(ctx)})

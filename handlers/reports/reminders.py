@@ -25,6 +25,7 @@ from handlers.context import Context
 from handlers.effects.channel_messages import queue_card_message
 from handlers.effects.email import queue_email
 from handlers.reads import links
+from handlers.reads.privacy import home_of
 from handlers.reports.settings import ReportSettings
 from incidents import postmortem as pm_rules
 from incidents.metrics import duration
@@ -103,7 +104,7 @@ async def _queue_postmortem(ctx: Context, conn: AsyncConnection, row: dict, due:
     owner = _who(ctx, row["owner"])
     key = f"reminder:postmortem:{incident_id}:{number}"
     jobs = []
-    channel = await conversations.channel_for(conn, row["team"])
+    channel = await home_of(conn, incident_id, row["team"], row["private"])
     if channel:
         card = postmortem_reminder_card(incident_id, row["title"], owner, due, number, missing,
                                         page)
@@ -151,18 +152,21 @@ async def _queue_actions(ctx: Context, conn: AsyncConnection, owner_email: str,
         return DueItem(r["incident_id"], r["title"], r["due_date"], r["jira_key"],
                        links.jira_task(ctx, r["jira_key"]))
 
-    by_team: dict[str | None, list[dict]] = defaultdict(list)
+    # A private incident's items are reminded of in its private chat, never in a channel.
+    by_place: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
-        by_team[r["team"]].append(r)
-    for team, team_rows in by_team.items():
-        channel = await conversations.channel_for(conn, team)
+        by_place[(r["incident_id"], r["team"], True) if r["private"]
+                 else (None, r["team"], False)].append(r)
+    for (incident_id, team, private), team_rows in by_place.items():
+        channel = await home_of(conn, incident_id, team, private)
+        place = f"{team}:{ref(incident_id)}" if private else team
         if channel:
             card = action_reminder_card(owner, [item(r) for r in team_rows], today)
             await queue_card_message(ctx, conn, conversation_id=channel, card=card,
                                      summary=f"Action items overdue for {owner.name}",
-                                     once_key=f"{key}:card:{team}"[:300])
+                                     once_key=f"{key}:card:{place}"[:300])
         await _record(ctx, conn, "action_reminder", f"{owner_email[:24]}@{stamp}", team,
-                      [f"{key}:card:{team}"[:300], f"{key}:email"[:300]], now)
+                      [f"{key}:card:{place}"[:300], f"{key}:email"[:300]], now)
     if not ctx.configured.email:
         return
     subject, text, html = action_reminder_email(owner, [item(r) for r in rows])
@@ -182,7 +186,7 @@ async def nudge_stale(ctx: Context, settings: ReportSettings, now: datetime) -> 
 async def _nudge(ctx: Context, conn: AsyncConnection, row: dict, now: datetime) -> bool:
     incident_id = row["id"]
     last = row["last_update"] or row["triggered_at"]
-    where = await _nudge_conversation(ctx, conn, incident_id, row["team"])
+    where = await _nudge_conversation(ctx, conn, incident_id, row["team"], row["private"])
     if where is None:
         return False
     conversation_id, place = where
@@ -203,12 +207,14 @@ async def _nudge(ctx: Context, conn: AsyncConnection, row: dict, now: datetime) 
 
 
 async def _nudge_conversation(ctx: Context, conn: AsyncConnection, incident_id: int,
-                              team: str | None) -> tuple[str, str] | None:
+                              team: str | None, private: bool) -> tuple[str, str] | None:
     """The war-room chat when Firebell is a member of it, else the thread under the incident's
-    card in its channel, else the team's channel."""
+    card in its channel, else the team's channel. A private incident: its private chat only."""
     room = await pm_store.war_room(conn, incident_id)
     if room and room.get("chat_id") and await conversations.get(conn, room["chat_id"]):
         return room["chat_id"], "the war room"
+    if private:
+        return None
     for msg in await conversations.card_messages_of(conn, incident_id):
         channel = await conversations.get(conn, msg["conversation_id"])
         if not (msg["activity_id"] and channel and channel["kind"] == "channel"):

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cards.reminder import Who
 from cards.running_messages import commander_reminder_card, update_reminder_card
 from handlers.context import Context
+from handlers.reads.privacy import home_of
 from handlers.effects.channel_messages import queue_card_message
 from handlers.effects.incident_cards import refresh_cards
 from handlers.reads.oncall import who_is_on_call
@@ -60,7 +61,7 @@ async def remind_commanderless(ctx: Context, now: datetime) -> int:
 async def _commander_reminder(ctx: Context, conn: AsyncConnection, row: dict,
                               oncall: OnCallNow, now: datetime) -> int:
     incident = await store.get(conn, row["id"])
-    channel = await conversations.channel_for(conn, incident.team)
+    channel = await home_of(conn, incident.id, incident.team, incident.private)
     if channel is None:
         return 0
     who = _oncall_of(ctx, incident, oncall)
@@ -100,7 +101,7 @@ async def remind_updates(ctx: Context, now: datetime) -> int:
 async def _update_reminder(ctx: Context, conn: AsyncConnection, row: dict, since: datetime,
                            key: str, oncall: OnCallNow, now: datetime, *, first: bool) -> int:
     incident = await store.get(conn, row["id"])
-    channel = await conversations.channel_for(conn, incident.team)
+    channel = await home_of(conn, incident.id, incident.team, incident.private)
     if channel is None:
         return 0
     commander = ctx.catalog.person(incident.commander)

@@ -20,6 +20,17 @@ def test_declare_with_options_and_quotes():
     assert parse_command("incident declare").args == {"title": ""}
 
 
+def test_declare_private_is_the_last_word():
+    cmd = parse_command("incident declare payroll export leaks service=checkout-api PRIVATE")
+    assert cmd.args == {"title": "payroll export leaks", "service": "checkout-api",
+                        "private": True}
+    # Anywhere else "private" is part of the title.
+    assert parse_command("incident declare private network down").args == \
+        {"title": "private network down"}
+    with pytest.raises(ParseError, match="A private incident needs a title"):
+        parse_command("incident declare private")
+
+
 def test_markup_in_text_is_kept_as_text_not_markup():
     cmd = parse_command("incident declare &lt;b&gt;db&lt;/b&gt; **down** [x](http://e.example)")
     assert cmd.args["title"] == "<b>db</b> **down** [x](http://e.example)"

@@ -128,13 +128,20 @@ async def test_declare_form_and_its_validation(harness):
     await h.subscribe("checkout")
     form = _card_of(await h.say("incident declare"))
     assert [i["id"] for i in form["body"] if i["type"].startswith("Input.")] == \
-        ["title", "service", "level"]
+        ["title", "service", "level", "private"]
     status, body = await h.send(h.card_click("declare", {"title": "  ", "service": "",
                                                          "level": ""}))
     assert body["type"] == CARD and "Declare an incident" in card_text(body["value"])
     status, body = await h.send(h.card_click("declare", {"title": "ledger slow",
                                                          "service": "ledgr-db", "level": ""}))
     assert "Did you mean ledger-db" in card_text(body["value"])
+    # The private toggle needs Graph for its private chat: refused, the toggle kept on.
+    status, body = await h.send(h.card_click("declare", {"title": "ledger slow",
+                                                         "service": "ledger-db", "level": "",
+                                                         "private": "true"}))
+    assert "A private incident needs Microsoft Graph" in card_text(body["value"])
+    (toggle,) = [i for i in body["value"]["body"] if i.get("id") == "private"]
+    assert toggle["value"] == "true"
     assert await h.incidents() == []
     status, body = await h.send(h.card_click("declare", {"title": "ledger slow",
                                                          "service": "ledger-db",

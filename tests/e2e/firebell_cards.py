@@ -25,7 +25,7 @@ from typing import Any, Callable
 if __package__ in (None, ""):  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from cards.declare import declare_form
+from cards.declare import declare_form, message_declare_form
 from cards.help import help_card
 import handlers.commands  # noqa: F401  (registers every command)
 from handlers.commands.registry import help_sections
@@ -143,6 +143,8 @@ def incident_cards() -> dict[str, dict]:
     ack = incident(acknowledged_by="Priya Raman", acknowledged_at=T0 + timedelta(minutes=2),
                    first_acknowledged_at=T0 + timedelta(minutes=2), commander="priya.raman@shopfront.example")
     cards["incident-acknowledged"] = incident_card(_view(ack))
+    cards["incident-private"] = incident_card(_view(incident(8, title="payroll export leaks",
+                                                             private=True)))
     # lowered after it needed a postmortem: still required ("To close:"), then waived
     lowered = incident(level="minor", status="resolved", postmortem_required=True,
                        resolved_at=T0 + timedelta(minutes=31), acknowledged_by="Guest User")
@@ -294,6 +296,14 @@ def everyday_cards() -> dict[str, dict]:
                                   note="Hi! I'm Firebell. Here is what I can do."),
         "declare-form": declare_form(services, levels),
         "declare-form-error": declare_form(services, levels, title="checkout is down " * 12, error=error),
+        "declare-form-private": declare_form(services, levels, title="payroll export leaks", private=True),
+        "dialog-declare-from-message": message_declare_form(
+            services, levels, title="Customers say the **cart** spins forever since 10:02.",
+            quote="Customers say the **cart** spins forever since 10:02. <b>Orders</b> are failing. " * 30,
+            author="Mei [Tanaka](https://x.example)", service="checkout-api"),
+        "dialog-declare-from-message-error": message_declare_form(
+            services, levels, title="", quote="lunch is here", author=None, service=None, private=True,
+            error="A short title is required: what is broken?"),
         "notice-ok": notice_card("✅ INC-7 acknowledged by Priya Raman.", ok=True),
         "notice-error": notice_card("INC-7 cannot be closed yet: its postmortem is incomplete (missing: summary; "
                                     "root cause; at least one action item with an owner and a due date).",
@@ -400,7 +410,7 @@ def digest_cards() -> dict[str, dict]:
         people=people, updates=_update_figures())
     quiet = WeeklyDigest(scope="checkout", name="Checkout", period=period, figures=_figures(0), before=_figures(0))
     return {"digest-weekly-company": weekly_digest_card(full), "digest-weekly-team": weekly_digest_card(
-        replace(full, scope="checkout", name="Checkout", teams=())), "digest-weekly-quiet": weekly_digest_card(quiet)}
+        replace(full, scope="checkout", name="Checkout", teams=(), private=1)), "digest-weekly-quiet": weekly_digest_card(quiet)}
 
 
 def _update_figures():
@@ -428,6 +438,7 @@ def report_cards() -> dict[str, dict]:
                           ("sent", "queued", "failed (Teams post message: HTTP 403)")[k % 3]) for k in range(40)]
     return {
         "report-monthly-company": monthly_report_card(report, chart_url=f"{BASE}/charts/monthly-2025-03.png"),
+        "report-monthly-private": monthly_report_card(replace(report, private=2)),
         "report-monthly-team-empty": monthly_report_card(MonthlyReport("search", "Search", period, _figures(0),
                                                                        trend[:1])),
         "report-history": history_card(history[:30], heading="Report deliveries (40)", total=40),

@@ -8,7 +8,8 @@
 //     collects the SDK's parse events, then card.validateProperties() events;
 //   * renders it with the Teams host config shipped by adaptivecards-designer and screenshots it to
 //     <screenshots-dir>/<name>.png;
-//   * checks Teams rules the SDK does not enforce (see teamsRules below): verbs, <= 6 actions per set, unique
+//   * checks Teams rules the SDK does not enforce (see teamsRules below; "dialog-…" cards are dialogs' forms):
+//     verbs, <= 6 actions per set, unique
 //     ids, inputs with ids, version <= 1.5, size < 28 KB, no HTML-like tags in Markdown text.
 // Report: {"ok", "sdk_version", "host_config", "cards": {name: {"ok", "errors", "warnings", "size_bytes",
 //          "screenshot", "rendered", "actions": [{type, title, verb, id}]}}}; exit code 0 when every card is ok,
@@ -89,7 +90,9 @@ function htmlLikeTag(text) {
   return null;
 }
 
-function teamsRules(card) {
+// A dialog's card (task module, e.g. a message action's form; named "dialog-…" in cards.json) submits with
+// Action.Submit: Teams dialogs send their inputs on Action.Submit only, so it is not a warning there.
+function teamsRules(card, { dialog = false } = {}) {
   const errors = [];
   const warnings = [];
   const actions = [];
@@ -117,7 +120,7 @@ function teamsRules(card) {
       if (obj.type === 'Action.Execute' && !(typeof obj.verb === 'string' && obj.verb.trim())) {
         err('execute-verb', `Action.Execute ${JSON.stringify(obj.title ?? '')} has no "verb"`, at);
       }
-      if (obj.type === 'Action.Submit') warn('prefer-execute', `Action.Submit ${JSON.stringify(obj.title ?? '')}: prefer Action.Execute (Universal Actions)`, at);
+      if (obj.type === 'Action.Submit' && !dialog) warn('prefer-execute', `Action.Submit ${JSON.stringify(obj.title ?? '')}: prefer Action.Execute (Universal Actions)`, at);
       if (!obj.title && !obj.iconUrl && !at.endsWith('selectAction') && !at.endsWith('refresh.action')) {
         warn('action-title', 'action without a title renders as an empty button', at);
       }
@@ -195,7 +198,7 @@ try {
   for (let i = 0; i < names.length; i++) {
     const name = names[i];
     const json = cards[name];
-    const teams = teamsRules(json);
+    const teams = teamsRules(json, { dialog: name.startsWith('dialog-') });
     const sdk = await page.evaluate(({ json, hostConfig, idx, warningEvents }) => {
       const AC = window.AdaptiveCards;
       const out = { errors: [], warnings: [], rendered: false };
