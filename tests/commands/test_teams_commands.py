@@ -111,6 +111,7 @@ async def test_list_show_help_and_mistakes(harness):
     h = harness
     await _declared(h)
     await h.say("incident declare payment-gateway 503s")
+    await h.settle()  # correlation decides in the background
     listing = card_text(_card_of(await h.say("incident list")))
     # checkout follows from payment-gateway (a cascade): folded into its root's row (issue 14)
     assert "INC-2 payment-gateway, +1 cascade" in listing and "Open incidents (1)" in listing
