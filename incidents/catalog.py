@@ -18,6 +18,7 @@ import yaml
 from incidents.dependencies import DependencyGraph
 from incidents.heartbeats import Heartbeat, parse_heartbeats
 from incidents.levels import LevelPolicy, parse_level_policy
+from incidents.maintenance import Recurring, parse_recurring
 from incidents.roles import BUILT_IN as BUILT_IN_ROLES
 from incidents.roles import parse_roles
 
@@ -99,6 +100,7 @@ class Catalog:
     graph: DependencyGraph = field(repr=False, default=None)  # type: ignore[assignment]
     roles: tuple[str, ...] = BUILT_IN_ROLES   # besides the commander (incidents/roles.py)
     heartbeats: Mapping[str, Heartbeat] = field(default_factory=dict)  # by name
+    maintenance: tuple[Recurring, ...] = ()   # recurring maintenance windows
 
     # -- look-ups used by handlers ---------------------------------------------------------
     def service(self, name: str | None) -> Service | None:
@@ -172,11 +174,12 @@ def parse_catalog(raw: Any) -> Catalog:
         problems.append(str(exc))
         levels = parse_level_policy(None)
     heartbeats = parse_heartbeats(raw.get("heartbeats"), services, levels.levels, problems)
+    maintenance = parse_recurring(raw.get("maintenance"), services, teams, tz, problems)
     if problems:
         raise CatalogError(problems)
     graph = DependencyGraph({s.name: s.calls for s in services.values()})
     return Catalog(tz, teams, services, people, standby, levels, graph, roles=roles,
-                   heartbeats=heartbeats)
+                   heartbeats=heartbeats, maintenance=maintenance)
 
 
 def _zone(name: Any, where: str, problems: list[str]) -> ZoneInfo:

@@ -60,6 +60,7 @@ class Incident:
     recurrence_of: int | None = None
     duplicate_window_until: datetime | None = None
     postmortem_required: bool = False       # sticky: see incidents.postmortem.required_after
+    maintenance_id: int | None = None       # stored unannounced during that maintenance window
 
     @property
     def ref(self) -> str:

@@ -7,7 +7,7 @@ from cards.help import help_card
 from cards.incident import incident_card
 from cards.listing import incident_list_card
 from handlers.commands.parsing import ref_only, words
-from handlers.commands.registry import Where, command, help_sections
+from handlers.commands.registry import Where, command, help_sections, incident_from_card
 from handlers.commands.reply import Reply
 from handlers.context import Context
 from handlers.reads.views import load_view
@@ -48,7 +48,8 @@ async def list_incidents(ctx: Context, actor: Actor, args: dict[str, Any], where
 
 
 @command("show", usage="incident show ‹INC-n›", summary="One incident with its timeline",
-         section="Look", parse=ref_only, card_reply=True)
+         section="Look", parse=ref_only, card_reply=True,
+         card_verbs={"show": incident_from_card})
 async def show(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
     async with ctx.db.read() as conn:
         incident = await store.get(conn, args["incident"])

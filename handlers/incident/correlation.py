@@ -12,6 +12,7 @@ from handlers.effects.registry import local_effect
 from handlers.incident.announce import announce
 from handlers.incident.change import queue_correlation
 from handlers.incident.links import LinkRefused, link, root_of
+from handlers.incident.maintenance import hold_back, held_back
 from incidents import correlation as rules
 from incidents.correlation import Link
 from incidents.model import FIREBELL, Incident, ref
@@ -50,6 +51,10 @@ async def correlate(ctx: Context, conn: AsyncConnection, job: Job) -> dict | Non
     incident = await store.get(conn, job.incident_id, lock=True)
     if incident is None:
         return None
+    if not incident.correlated and await hold_back(ctx, conn, incident):
+        # In maintenance: stored, never announced, linked to nothing (until the window ends).
+        ctx.metrics.correlations.labels("maintenance").inc()
+        return {"decision": "maintenance", "parent": None}
     decision = await decide(ctx, conn, incident)
     try:
         outcome = await _apply(ctx, conn, incident, decision)
@@ -75,6 +80,10 @@ async def decide(ctx: Context, conn: AsyncConnection, incident: Incident) -> Lin
         since=incident.triggered_at - policy.cascade_window_before,
         until=incident.triggered_at + policy.cascade_window_after, exclude=incident.id,
         at=incident.triggered_at)
+    # An incident held back by a maintenance window has no card: hanging anything under it
+    # would take that incident's card away too (another team's, for a cascade).
+    twin = None if twin is not None and held_back(twin) else twin
+    candidates = [c for c in candidates if not held_back(c)]
     link = rules.duplicate_link(incident, twin)
     if link is None:
         link = rules.cascade_link(incident, candidates, ctx.catalog.graph,
