@@ -42,6 +42,8 @@ class WeeklyDigest:
     people: Mapping[str, str] = field(default_factory=dict)   # e-mail -> name
     # Per incident of the week that had stakeholder updates or a level with a cadence.
     updates: Sequence[UpdateFigures] = ()
+    # Kept off Teams by routing (recorded only): (incident id, level, service, title).
+    recorded: Sequence[tuple[int, str, str | None, str]] = ()
 
     @property
     def quiet(self) -> bool:
@@ -141,8 +143,19 @@ def weekly_digest_card(d: WeeklyDigest) -> dict[str, Any]:
     body += recurring_section(d.recurring)
     body += costliest_section(d.costliest)
     body += updates_section(d.updates)
+    body += recorded_section(d.recorded)
     body += overdue_sections(d)
     return card(body)
+
+
+def recorded_section(items: Sequence[tuple[int, str, str | None, str]]) -> list[dict]:
+    """Incidents routing kept off Teams: listed here so none goes unseen."""
+    lines = [f"{ref(i)} · {level} · {service or 'unknown service'} — {title}"
+             for i, level, service, title in items[:MAX_LIST]]
+    out = _section(f"Recorded only, no card ({len(items)})", lines)
+    if out and (extra := more(len(lines), len(items), "incidents")):
+        out.append(extra)
+    return out
 
 
 def updates_section(items: Sequence[UpdateFigures]) -> list[dict]:

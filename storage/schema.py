@@ -83,6 +83,9 @@ incidents = Table(
     # The maintenance window it was stored in, unannounced (maintenance_windows.id; no foreign
     # key: SQLite adds one only by rebuilding the table, which drops its search triggers).
     Column("maintenance_id", Id),
+    # "recorded": a routing rule (or the channel's level filter) kept it off Teams; the weekly
+    # digest lists it. Cleared when it is announced after all (its level rose).
+    Column("routed", String(20)),
     Column("version", Integer, nullable=False, default=1),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
@@ -142,6 +145,8 @@ subscriptions = Table(
     Column("conversation_id", String(500), ForeignKey("conversations.id"), nullable=False),
     Column("subscribed_by", String(200)),
     Column("subscribed_at", UtcDateTime, nullable=False),
+    # `incident subscribe <team> level>=<level>`: less severe incidents are only recorded.
+    Column("min_level", String(40)),
 )
 
 # Each incident card posted in a conversation, so every change updates the same message.
@@ -404,6 +409,8 @@ stakeholder_channels = Table(
     Column("conversation_id", String(500), ForeignKey("conversations.id"), primary_key=True),
     Column("subscribed_by", String(200)),
     Column("subscribed_at", UtcDateTime, nullable=False),
+    # `incident subscribe <team> level>=<level>`: less severe incidents are only recorded.
+    Column("min_level", String(40)),
 )
 
 # Reminders about a running incident already sent, so each goes out once across replicas: the

@@ -24,8 +24,10 @@ TOPIC_LIMIT = 200
 
 
 async def queue_war_room(ctx: Context, conn: AsyncConnection, incident: Incident) -> None:
-    """A root incident whose level calls for a war room gets one (once)."""
-    if ctx.configured.graph and ctx.catalog.levels.needs_war_room(incident.level):
+    """A root incident whose level calls for a war room (its routing rule's, else the
+    catalog's `levels: war_room`) gets one (once)."""
+    if ctx.configured.graph and ctx.catalog.needs_war_room(incident.service, incident.team,
+                                                           incident.level):
         await outbox.enqueue(ctx.db, conn, "war_room", now=ctx.now(), incident_id=incident.id,
                              once_key=f"war_room:{incident.id}")
 
@@ -34,7 +36,7 @@ async def queue_join(ctx: Context, conn: AsyncConnection, child: Incident,
                      root: Incident) -> None:
     """A child joins its root's war room (its service's people are added) instead of getting
     one of its own."""
-    if ctx.configured.graph and ctx.catalog.levels.needs_war_room(root.level):
+    if ctx.configured.graph and ctx.catalog.needs_war_room(root.service, root.team, root.level):
         await outbox.enqueue(ctx.db, conn, "war_room_join", now=ctx.now(), incident_id=root.id,
                              payload={"child_id": child.id},
                              once_key=f"war_room_join:{root.id}:{child.id}")
@@ -101,7 +103,7 @@ async def join_war_room(ctx: Context, clients: Clients, job: Job) -> dict[str, A
 async def _room_expected(ctx: Context, root_id: int) -> bool:
     async with ctx.db.read() as conn:
         root = await store.get(conn, root_id)
-    return bool(root and ctx.catalog.levels.needs_war_room(root.level))
+    return bool(root and ctx.catalog.needs_war_room(root.service, root.team, root.level))
 
 
 async def _service_url(conn: AsyncConnection, incident: Incident) -> str | None:

@@ -13,6 +13,7 @@ from handlers.incident.announce import announce
 from handlers.incident.change import queue_correlation
 from handlers.incident.links import LinkRefused, link, root_of
 from handlers.incident.maintenance import hold_back, held_back
+from handlers.incident.routing import record_only
 from incidents import correlation as rules
 from incidents.correlation import Link
 from incidents.model import FIREBELL, Incident, ref
@@ -60,7 +61,8 @@ async def correlate(ctx: Context, conn: AsyncConnection, job: Job) -> dict | Non
         outcome = await _apply(ctx, conn, incident, decision)
     except LinkRefused as exc:  # refused before anything was written: keep what is there
         decision, outcome = None, f"kept: {exc}"
-    if incident.is_open and (decision is None or decision.kind == rules.CASCADE):
+    if incident.is_open and outcome != "recorded" and \
+            (decision is None or decision.kind == rules.CASCADE):
         evidence = await store.get(conn, incident.id)
         if evidence.parent_id is None or evidence.link_kind == rules.CASCADE:
             root = decision.parent if decision else await root_of(conn, evidence)
@@ -110,6 +112,9 @@ async def _apply(ctx: Context, conn: AsyncConnection, incident: Incident,
         await link(ctx, conn, incident, decision, by=FIREBELL)
         return decision.kind
     if first_time:
+        if await record_only(ctx, conn, incident):
+            return "recorded"
+        incident = await store.get(conn, incident.id)   # routing may have cleared its mark
         found = None if incident.recurrence_of else await _recurrence_of(conn, incident)
         incident = await store.update_fields(conn, incident, {
             "correlated": True, "recurrence_of": incident.recurrence_of or found}, ctx.now())

@@ -28,8 +28,10 @@ log = logging.getLogger("firebell.maintenance")
 
 
 def held_back(incident: Incident) -> bool:
-    """Stored during a window and not announced since: nothing may hang under it."""
-    return incident.maintenance_id is not None and not incident.correlated
+    """Stored during a window (or only recorded, by a routing rule) and not announced since:
+    it has no card, so nothing may hang under it."""
+    return (incident.maintenance_id is not None or incident.routed is not None) \
+        and not incident.correlated
 
 
 async def windows_on(ctx: Context, conn: AsyncConnection, now: datetime) -> list[dict]:

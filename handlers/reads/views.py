@@ -83,7 +83,8 @@ def _notices(ctx: Context, incident: Incident) -> list[str]:
     """Steps Firebell skips because they are not configured: said, never silent."""
     levels, out = ctx.catalog.levels, []
     root = incident.parent_id is None
-    if root and levels.needs_war_room(incident.level) and not ctx.configured.graph:
+    if root and ctx.catalog.needs_war_room(incident.service, incident.team, incident.level) \
+            and not ctx.configured.graph:
         out.append("War room: not opened — Microsoft Graph is not configured "
                    "(GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, GRAPH_TENANT_ID).")
     if pm_rules.needed(incident, levels) and not ctx.configured.jira:

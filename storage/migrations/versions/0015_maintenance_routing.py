@@ -1,9 +1,11 @@
-"""maintenance windows
+"""maintenance windows and routing rules
 
 A new table, `maintenance_windows` (typed with `incident maintenance`, or an occurrence of the
 catalog's recurring `maintenance:` once it starts), and `incidents.maintenance_id`: the window an
 incident was stored in without being announced. A plain column with an index, no foreign key:
 SQLite adds one only by rebuilding `incidents`, which would drop its full-text search triggers.
+Routing: `incidents.routed` ("recorded": kept off Teams by a routing rule, listed in the digest)
+and `subscriptions.min_level` (`incident subscribe <team> level>=<level>`).
 
 Revision ID: 0015_maintenance_routing
 Revises: 0016_heartbeats_pages
@@ -42,9 +44,13 @@ def upgrade() -> None:
                     ["closed_out_at", "ends_at"])
     op.add_column("incidents", sa.Column("maintenance_id", Id, nullable=True))
     op.create_index(op.f("ix_incidents_maintenance"), "incidents", ["maintenance_id"])
+    op.add_column("incidents", sa.Column("routed", sa.String(length=20), nullable=True))
+    op.add_column("subscriptions", sa.Column("min_level", sa.String(length=40), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("subscriptions", "min_level")
+    op.drop_column("incidents", "routed")
     op.drop_index(op.f("ix_incidents_maintenance"), table_name="incidents")
     op.drop_column("incidents", "maintenance_id")
     op.drop_index(op.f("ix_maintenance_windows_open"), table_name="maintenance_windows")
