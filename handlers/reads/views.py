@@ -16,6 +16,7 @@ from handlers.reads.running import running_view
 from handlers.reads.similar import similar_incidents
 from incidents import paging
 from incidents import postmortem as pm_rules
+from incidents.maintenance import window_ref
 from incidents.model import Incident
 from storage import incidents as store
 from storage import outbox
@@ -80,8 +81,16 @@ async def _pages(conn: AsyncConnection, incident: Incident) -> list[Paged]:
 
 
 def _notices(ctx: Context, incident: Incident) -> list[str]:
-    """Steps Firebell skips because they are not configured: said, never silent."""
+    """Steps Firebell skips because they are not configured, or because the incident is in
+    maintenance or only recorded: said, never silent."""
     levels, out = ctx.catalog.levels, []
+    if not incident.correlated and incident.maintenance_id is not None:
+        out.append(f"In maintenance ({window_ref(incident.maintenance_id)}): stored without a "
+                   "card in the channel, war room, JIRA task, e-mail or reminder until the "
+                   "window ends.")
+    elif not incident.correlated and incident.routed:
+        out.append("Recorded only (routing rules): no card in the channel, war room, JIRA "
+                   "task, e-mail or reminder; listed in the weekly digest.")
     root = incident.parent_id is None
     if root and ctx.catalog.needs_war_room(incident.service, incident.team, incident.level) \
             and not ctx.configured.graph:

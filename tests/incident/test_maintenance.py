@@ -70,6 +70,8 @@ async def test_a_storm_during_a_window_posts_nothing_then_one_summary(harness):
     listing = await h.say("incident maintenance list", who="priya", channel="checkout")
     assert "**MW-1** service payment-gateway" in listing["text"]
     assert "40 held back" in listing["text"]
+    shown = await h.say("incident show INC-1", who="priya", channel="checkout")
+    assert "In maintenance (MW-1)" in card_text(shown["attachments"][0]["content"])
 
     ended = await h.say("incident maintenance end MW-1", who="mei", channel="payments")
     assert "MW-1 ended" in ended["text"]

@@ -54,6 +54,8 @@ async def test_a_rule_records_a_level_lists_it_in_the_digest_and_routes_another(
     (entry,) = [e for e in await h.timeline(1) if e["kind"] == "routing"]
     assert "recorded only, no card: the routing rule of team fulfilment records high-latency" \
         in entry["text"]
+    shown = await h.say("incident show INC-1", who="sarah", channel="checkout")
+    assert "Recorded only (routing rules)" in card_text(shown["attachments"][0]["content"])
 
     tz = h.ctx.catalog.timezone
     week = parse_period("2025-W11", T0, tz)
