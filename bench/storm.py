@@ -42,6 +42,12 @@ from storage.schema import incidents, maintenance_windows, outbox
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret"
+TENANT = "00000000-0000-0000-0000-00000000be4c"
+# The one Teams user of the bench: an admin (FIREBELL_ADMINS), so routing a team's incidents
+# (`incident subscribe`) and opening maintenance are allowed; known by the team's roster.
+LEAD = {"id": "29:lead", "name": "Lead", "aadObjectId": "aad-lead",
+        "email": "lead@shopfront.example", "userPrincipalName": "lead@shopfront.example",
+        "tenantId": TENANT}
 LIMITS = ((1, 7), (2, 8), (30, 60))  # Teams: per conversation, (seconds, messages)
 
 
@@ -86,7 +92,7 @@ class StandInConnector:
         return web.json_response({"id": request.match_info["aid"]})
 
     async def _members(self, request: web.Request) -> web.Response:
-        return web.json_response([])
+        return web.json_response([LEAD])
 
     def worst_rates(self) -> dict[str, int]:
         worst = {"max_per_1s": 0, "max_per_30s": 0}
@@ -254,6 +260,7 @@ async def _close_windows(url: str, connector: "StandInConnector") -> dict:
 def _start_firebell(port: int, url: str, catalog_file: Path, tmp: str) -> subprocess.Popen:
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "DATABASE_URL": url,
            "FIREBELL_CONFIG": str(catalog_file), "PAGERDUTY_WEBHOOK_SECRETS": SECRET,
+           "FIREBELL_ADMINS": LEAD["email"],
            "LOG_LEVEL": "ERROR", "MicrosoftAppId": ""}
     log = open(Path(tmp) / "firebell.log", "w")
     return subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, stdout=log,
@@ -275,15 +282,28 @@ async def _wait_ready(http: aiohttp.ClientSession, base: str, app: subprocess.Po
 
 
 async def _subscribe_channels(http, base, connector_url, catalog) -> None:
+    """Firebell is added to the team (it fetches the roster: the lead), then the lead routes
+    every team's incidents, and the default ones, to a channel of their own."""
+    def activity(n, channel, **fields):
+        return {"type": "message", "id": f"sub{n}", "channelId": "msteams",
+                "serviceUrl": connector_url, "from": {k: LEAD[k] for k in ("id", "name",
+                                                                            "aadObjectId")},
+                "recipient": {"id": "28:bot"},
+                "conversation": {"id": f"{channel};messageid=sub{n}", "tenantId": TENANT,
+                                 "conversationType": "channel", "isGroup": True},
+                "channelData": {"channel": {"id": channel}, "team": {"id": "19:team"},
+                                "tenant": {"id": TENANT}}, **fields}
+
+    install = activity("install", "19:general@thread.tacv2", type="conversationUpdate",
+                       membersAdded=[{"id": "28:bot"}], text=None)
+    install["channelData"]["eventType"] = "teamMemberAdded"
+    async with http.post(f"{base}/api/messages", json=install) as resp:
+        assert resp.status in (200, 201), resp.status
+    await asyncio.sleep(1.0)   # the roster is fetched in the background
     for n, team in enumerate([*catalog.teams, "default"]):
         channel = f"19:{team}-incidents@thread.tacv2"
-        activity = {"type": "message", "id": f"sub{n}", "channelId": "msteams",
-                    "serviceUrl": connector_url, "text": f"incident subscribe {team}",
-                    "from": {"id": "29:lead", "name": "Lead"}, "recipient": {"id": "28:bot"},
-                    "conversation": {"id": f"{channel};messageid=sub{n}",
-                                     "conversationType": "channel", "isGroup": True},
-                    "channelData": {"channel": {"id": channel}, "team": {"id": "19:team"}}}
-        async with http.post(f"{base}/api/messages", json=activity) as resp:
+        body = activity(n, channel, text=f"incident subscribe {team}")
+        async with http.post(f"{base}/api/messages", json=body) as resp:
             assert resp.status in (200, 201), resp.status
 
 
