@@ -10,7 +10,8 @@ from cards.common import block, card, execute, facts, plain, when
 from incidents.maintenance import SERVICE, Tally, window_ref
 from incidents.model import ref
 
-SHOWN = 5   # Show buttons at most (Teams allows 6 actions in a set)
+SHOWN = 3   # Show buttons at most: more get cut off on a narrow Teams client
+LISTED = 10
 
 
 def maintenance_summary_card(window: dict[str, Any], tally: Tally, *, target_label: str,
@@ -29,9 +30,10 @@ def maintenance_summary_card(window: dict[str, Any], tally: Tally, *, target_lab
                        ("Still open", str(len(tally.still_open)))]))
     if tally.still_open:
         body.append(block("Still firing, so announced now:", weight="Bolder"))
-        body += [plain(f"{ref(i)} · {title}", limit=200) for i, title in tally.still_open[:20]]
-        if len(tally.still_open) > 20:
-            body.append(block(f"… and {len(tally.still_open) - 20} more: `incident list`",
+        body += [plain(f"{ref(i)} · {title}", limit=120)
+                 for i, title in tally.still_open[:LISTED]]
+        if len(tally.still_open) > LISTED:
+            body.append(block(f"… and {len(tally.still_open) - LISTED} more: `incident list`",
                               isSubtle=True))
     actions = [execute(f"Show {ref(i)}", "show", {"incident": ref(i)})
                for i, _ in tally.still_open[:SHOWN]]
