@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from cards.common import block, card, execute, facts, plain, when
 from incidents.maintenance import SERVICE, Tally, window_ref
@@ -41,12 +42,13 @@ def maintenance_summary_card(window: dict[str, Any], tally: Tally, *, target_lab
 
 
 def window_line(window: dict[str, Any], held: int, target_label: str,
-                now: datetime) -> str:
-    """One window in `incident maintenance list` and in replies."""
+                now: datetime, tz: ZoneInfo) -> str:
+    """One window in `incident maintenance list`, its end in the catalog's time zone."""
     left = max(0, int((window["ends_at"] - now).total_seconds() // 60))
+    ends = window["ends_at"].astimezone(tz)
     reason = f" · {window['reason']}" if window.get("reason") else ""
     origin = " · recurring (catalog)" if window.get("recurring_key") else \
         f" · by {window['created_by']}"
     return (f"**{window_ref(window['id'])}** {window['target_kind']} {target_label} · ends "
-            f"{window['ends_at']:%Y-%m-%d %H:%M} UTC ({left} min left) · {held} held back"
+            f"{ends:%Y-%m-%d %H:%M} {tz.key} ({left} min left) · {held} held back"
             f"{origin}{reason}")

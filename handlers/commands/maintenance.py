@@ -124,6 +124,6 @@ async def _list(ctx: Context) -> Reply:
     if not found:
         return Reply(text="No maintenance window is on. Start one with `incident maintenance "
                           "<service|team> <duration | until HH:MM> [reason]`.")
-    lines = [window_line(w, held.get(w["id"], 0), apply.target_label(ctx, w), now)
-             for w in found]
+    lines = [window_line(w, held.get(w["id"], 0), apply.target_label(ctx, w), now,
+                         ctx.catalog.timezone) for w in found]
     return Reply(text="Maintenance windows on now:\n\n" + "\n\n".join(f"- {x}" for x in lines))

@@ -23,6 +23,7 @@ from storage.outbox import Job
 from storage.timeline import note
 
 ADOPT_PER_RUN = 20
+DECLARED = "teams"   # the source of an incident declared in Teams
 
 
 async def announce_undecided(ctx: Context, conn: AsyncConnection, job: Job) -> None:
@@ -52,8 +53,10 @@ async def correlate(ctx: Context, conn: AsyncConnection, job: Job) -> dict | Non
     incident = await store.get(conn, job.incident_id, lock=True)
     if incident is None:
         return None
-    if not incident.correlated and await hold_back(ctx, conn, incident):
+    if not incident.correlated and incident.source != DECLARED \
+            and await hold_back(ctx, conn, incident):
         # In maintenance: stored, never announced, linked to nothing (until the window ends).
+        # Declared in Teams is exempt: the declarer already has its card, and wants it.
         ctx.metrics.correlations.labels("maintenance").inc()
         return {"decision": "maintenance", "parent": None}
     decision = await decide(ctx, conn, incident)
@@ -112,7 +115,7 @@ async def _apply(ctx: Context, conn: AsyncConnection, incident: Incident,
         await link(ctx, conn, incident, decision, by=FIREBELL)
         return decision.kind
     if first_time:
-        if await record_only(ctx, conn, incident):
+        if incident.source != DECLARED and await record_only(ctx, conn, incident):
             return "recorded"
         incident = await store.get(conn, incident.id)   # routing may have cleared its mark
         found = None if incident.recurrence_of else await _recurrence_of(conn, incident)

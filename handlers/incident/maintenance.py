@@ -60,7 +60,8 @@ async def hold_back(ctx: Context, conn: AsyncConnection, incident: Incident) -> 
         await note(conn, incident.id, kind="maintenance", actor=FIREBELL, at=now,
                    text=f"in maintenance {window_ref(window['id'])}{reason}: stored without a "
                         f"card, war room, JIRA task, e-mail or reminder until "
-                        f"{window['ends_at']:%H:%M} UTC")
+                        f"{window['ends_at'].astimezone(ctx.catalog.timezone):%H:%M} "
+                        f"({ctx.catalog.timezone.key})")
     return True
 
 

@@ -185,3 +185,18 @@ async def test_who_may_and_bad_input(harness):
     refused = await h.say("incident maintenance end MW-1", who="priya")
     assert "only those who respond for Payments" in refused["text"]
     assert "Maintenance windows on now" in (await h.say("incident maintenance list"))["text"]
+
+
+async def test_an_incident_declared_in_teams_during_a_window_is_announced(harness):
+    """The declarer already has its card: holding it back would freeze that card."""
+    h = harness
+    await h.subscribe("payments")
+    await h.say("incident maintenance payments 1h", who="mei", channel="payments")
+    await h.say("incident declare gateway refunds stuck service=payment-gateway", who="mei",
+                channel="payments")
+    await h.settle()
+    incident = await h.incident(1)
+    assert (incident.correlated, incident.maintenance_id) == (True, None)
+    listing = await h.say("incident maintenance list", who="mei", channel="payments")
+    assert "0 held back" in listing["text"]
+    assert "Europe/Amsterdam" in listing["text"]
