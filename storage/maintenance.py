@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import incidents as inc
@@ -83,6 +83,6 @@ async def counts(conn: AsyncConnection, window_ids: list[int]) -> dict[int, int]
     """How many incidents each window has held back so far."""
     if not window_ids:
         return {}
-    q = (select(inc.c.maintenance_id, func.count()).where(and_(
-        inc.c.maintenance_id.in_(window_ids))).group_by(inc.c.maintenance_id))
+    q = (select(inc.c.maintenance_id, func.count())
+         .where(inc.c.maintenance_id.in_(window_ids)).group_by(inc.c.maintenance_id))
     return {w: n for w, n in (await conn.execute(q)).all()}
