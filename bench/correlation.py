@@ -3,6 +3,7 @@
     python bench/correlation.py --incidents 1000000 [--database-url URL] [--decisions 1000]
     python bench/correlation.py --storm [--events 5000] [--seconds 60] [--database-url URL]
     python bench/correlation.py --drain [--events 5000] [--incidents 100000] [--database-url URL]
+    python bench/correlation.py --storm --maintenance [--events 5000] [--seconds 60]
 
 Default mode: fills a fresh database with N incidents (a year of history over 200 services with a
 layered dependency graph), then times the correlation decision (duplicate + cascade look-ups) for
@@ -102,6 +103,9 @@ def main() -> None:
                         help="time the worker deciding a storm's worth of new incidents")
     parser.add_argument("--events", type=int, default=5000, help="storm, drain: events")
     parser.add_argument("--seconds", type=float, default=60, help="storm: over how long")
+    parser.add_argument("--maintenance", action="store_true",
+                        help="storm: every team in a maintenance window while it plays, then "
+                             "the windows end (figures of both)")
     args = parser.parse_args()
     if args.storm:
         from bench.storm import storm

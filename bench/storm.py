@@ -7,6 +7,11 @@ senders: a few root outages deep in the dependency graph, their downstream sympt
 paging before their root), repeats of the same alert as new incidents, acknowledgements and
 resolves. Then waits (up to 240 s) for the outbox to drain and reports what reached Teams;
 `drained_seconds` is null when it did not drain in that time.
+
+`--maintenance` plays the same storm with every team in a maintenance window: what reached
+Teams during the window (should be nothing but the subscription replies), then the windows end
+and the figures of the close-out (one summary per window, the incidents still firing announced
+normally) once the outbox has drained again.
 """
 from __future__ import annotations
 
@@ -22,16 +27,19 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from datetime import timedelta
+
 import aiohttp
 import yaml
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bench.shop import (LEAD, bench_database, drain_outbox, load_shop, percentile, shop_catalog,
                         subscribe_channels, utcnow)
 from handlers.ingest.signature import sign
+from storage import maintenance as windows
 from storage.db import Database
-from storage.schema import incidents, outbox
+from storage.schema import incidents, maintenance_windows, outbox
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret"
@@ -174,9 +182,13 @@ async def storm(args) -> dict:
                 await subscribe_channels(base, connector_url, url, [*catalog.teams, "default"])
                 connector.reset()  # what the storm sends, not the subscriptions' replies
                 async with aiohttp.ClientSession() as http:
+                    if getattr(args, "maintenance", False):
+                        await _open_windows(url, catalog, args.seconds)
                     sent = await _play(http, base, plan_storm(catalog, args.events, args.seconds))
                 drained = (await drain_outbox(url, limit=240)).drained_s
                 figures = await _figures(Database(url))
+                if getattr(args, "maintenance", False):
+                    figures.update(await _close_windows(url, connector))
             finally:
                 app.send_signal(signal.SIGTERM)
                 app.wait(timeout=20)
@@ -190,6 +202,60 @@ async def storm(args) -> dict:
             "teams_429": connector.throttled, "conversations": len(connector.sends),
             **{f"teams_{k}": v for k, v in connector.worst_rates().items()},
             "drained_seconds": drained, **figures}
+
+
+async def _open_windows(url: str, catalog, seconds: float) -> None:
+    """Every team in maintenance for the storm and a margin, as `incident maintenance <team>
+    …` would store it (straight in the database: the bench has no Teams users to type it)."""
+    db = Database(url)
+    now = utcnow()
+    async with db.write() as conn:
+        for team in catalog.teams:
+            await windows.insert(conn, target_kind="team", target=team, starts_at=now,
+                                 ends_at=now + timedelta(seconds=seconds + 3600),
+                                 reason="bench: storm during maintenance",
+                                 created_by="bench@shopfront.example")
+    await db.close()
+
+
+async def _close_windows(url: str, connector: "StandInConnector") -> dict:
+    """End every window now, then let Firebell's own scheduler close them out (it looks every
+    20 s): what the storm left in maintenance, and what Teams saw after."""
+    posts, updates = connector.posts, connector.updates
+    db = Database(url)
+    async with db.write() as conn:
+        held = (await conn.execute(select(func.count()).select_from(incidents).where(
+            incidents.c.maintenance_id.is_not(None)))).scalar_one()
+        still_open = (await conn.execute(select(func.count()).select_from(incidents).where(
+            incidents.c.maintenance_id.is_not(None), incidents.c.status == "open"))).scalar_one()
+        await conn.execute(update(maintenance_windows).values(ends_at=utcnow()))
+    ended = time.monotonic()
+    count = select(func.count()).select_from(maintenance_windows).where(
+        maintenance_windows.c.closed_out_at.is_(None))
+    left = 1
+    while left and time.monotonic() - ended < 120:
+        await asyncio.sleep(0.5)
+        async with db.read() as conn:
+            left = (await conn.execute(count)).scalar_one()
+    closed_s = round(time.monotonic() - ended, 1) if not left else None
+    await db.close()
+    drained = (await drain_outbox(url, limit=240)).drained_s
+    db = Database(url)
+    async with db.read() as conn:
+        opened = (await conn.execute(select(func.count()).select_from(maintenance_windows))
+                  ).scalar_one()
+        summaries = (await conn.execute(select(func.count()).select_from(outbox).where(
+            outbox.c.once_key.like("maintenance:%:summary"), outbox.c.status == "done"))
+        ).scalar_one()
+    await db.close()
+    figures = await _figures(Database(url))
+    return {"maintenance_windows": opened, "summaries_posted": summaries, "held_back": held, "still_open_at_end": still_open,
+            "teams_posts_during_window": posts, "teams_updates_during_window": updates,
+            "closed_out_seconds": closed_s, "drained_after_end_seconds": drained,
+            "teams_posts_after_window": connector.posts - posts,
+            "teams_updates_after_window": connector.updates - updates,
+            "roots_after_window": figures["roots"], "links_after_window": figures["links"],
+            "jobs_failed_after_window": figures["jobs_failed"]}
 
 
 def _start_firebell(port: int, url: str, catalog_file: Path, tmp: str) -> subprocess.Popen:

@@ -44,6 +44,8 @@ class WeeklyDigest:
     updates: Sequence[UpdateFigures] = ()
     so_far: bool = False                 # the week is not over yet (`incident report weekly`)
     private: int = 0                     # private incidents counted above, never named
+    # Kept off Teams by routing (recorded only): (incident id, level, service, title).
+    recorded: Sequence[tuple[int, str, str | None, str]] = ()
 
     @property
     def quiet(self) -> bool:
@@ -160,8 +162,19 @@ def weekly_digest_card(d: WeeklyDigest) -> dict[str, Any]:
     body += recurring_section(d.recurring)
     body += costliest_section(d.costliest)
     body += updates_section(d.updates)
+    body += recorded_section(d.recorded)
     body += overdue_sections(d)
     return card(body)
+
+
+def recorded_section(items: Sequence[tuple[int, str, str | None, str]]) -> list[dict]:
+    """Incidents routing kept off Teams: listed here so none goes unseen."""
+    lines = [f"{ref(i)} · {level} · {service or 'unknown service'} — {title}"
+             for i, level, service, title in items[:MAX_LIST]]
+    out = _section(f"Recorded only, no card ({len(items)})", lines)
+    if out and (extra := more(len(lines), len(items), "incidents")):
+        out.append(extra)
+    return out
 
 
 def updates_section(items: Sequence[UpdateFigures]) -> list[dict]:

@@ -58,6 +58,7 @@ class IncidentView:
     declared_by: str | None = None                   # "Priya Raman", "PagerDuty"
     resolved_by: str | None = None
     standby: str | None = None                       # the service's standby on-call (a name)
+    held_back: str | None = None                     # in maintenance / recorded only: why no card
 
 
 def incident_card(view: IncidentView) -> dict[str, Any]:
@@ -94,6 +95,8 @@ def _header(view: IncidentView) -> list[dict]:
         items.append(block(f"🔒 Private: only its members and admins see it. Your own link to "
                            f"its postmortem: `incident postmortem {i.ref} link` in a personal "
                            "chat with Firebell.", isSubtle=True, spacing="Small"))
+    if view.held_back:
+        items.append(block(f"🔕 {view.held_back}", spacing="Small"))
     return [{"type": "Container", "style": style, "bleed": True, "items": items}]
 
 

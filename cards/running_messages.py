@@ -1,6 +1,6 @@
 """Messages about running an incident, posted in channels and war rooms: a stakeholder update,
-someone named to a role (@mentioned), and the two reminders (no commander yet; a stakeholder
-update overdue). People are @mentioned in TextBlocks (Teams resolves mentions only there);
+someone named to a role (@mentioned), and the reminders (no commander yet; a stakeholder
+update overdue; not acknowledged in time). People are @mentioned in TextBlocks (Teams resolves mentions only there);
 what people wrote goes in TextRuns."""
 from __future__ import annotations
 
@@ -72,3 +72,18 @@ def update_reminder_card(incident: Incident, who: Who | None, whose: str,
               f"card (More → Update) or type `incident update {incident.ref} ‹phase› ‹what "
               "changed›` (phases: investigating, identified, monitoring, resolved).")]
     return card(body, mentions=[entity] if entity else None)
+
+
+def ack_reminder_card(incident: Incident, oncall: Who | None, standby: Who | None,
+                      waited_seconds: float, within: str) -> dict[str, Any]:
+    """Nobody acknowledged a paging-level incident in time: one escalation, @mentioning the
+    on-call and the standby."""
+    people = [p.mention() for p in (oncall, standby) if p]
+    who = " and ".join(text for text, _ in people) or "Whoever is on call"
+    body = [{"type": "Container", "style": "attention", "bleed": True, "items": [
+        block(f"🔕 **{incident.ref} is not acknowledged** after {duration(waited_seconds)} "
+              f"({incident.level}: within {within})", weight="Bolder"),
+        plain(incident.title, limit=200)]},
+        block(f"{who}: please look now. Acknowledge it on its card or with "
+              f"`incident ack {incident.ref}`.")]
+    return card(body, mentions=[entity for _, entity in people if entity] or None)

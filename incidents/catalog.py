@@ -18,6 +18,8 @@ import yaml
 from incidents.dependencies import DependencyGraph
 from incidents.heartbeats import Heartbeat, parse_heartbeats
 from incidents.levels import LevelPolicy, parse_level_policy
+from incidents.maintenance import Recurring, parse_recurring
+from incidents.routing import Routing, needs_war_room, parse_routing, rule_lines
 from incidents.roles import BUILT_IN as BUILT_IN_ROLES
 from incidents.roles import parse_roles
 
@@ -101,6 +103,8 @@ class Catalog:
     graph: DependencyGraph = field(repr=False, default=None)  # type: ignore[assignment]
     roles: tuple[str, ...] = BUILT_IN_ROLES   # besides the commander (incidents/roles.py)
     heartbeats: Mapping[str, Heartbeat] = field(default_factory=dict)  # by name
+    maintenance: tuple[Recurring, ...] = ()   # recurring maintenance windows
+    routing: Routing = field(default_factory=Routing)
 
     # -- look-ups used by handlers ---------------------------------------------------------
     def service(self, name: str | None) -> Service | None:
@@ -145,20 +149,25 @@ class Catalog:
     def incident_commanders(self) -> list[str]:
         return sorted({ic for t in self.teams.values() for ic in t.incident_commanders})
 
+    def needs_war_room(self, service: str | None, team: str | None, level: str) -> bool:
+        """The routing rule of the service (else its team) decides, else `levels: war_room`."""
+        return needs_war_room(self.routing, self.levels, service, team, level)
+
 
 # -- loading ---------------------------------------------------------------------------------
 
 def load_catalog(path: str | Path) -> Catalog:
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
     except FileNotFoundError:
         raise CatalogError([f"catalog file {path} does not exist"]) from None
     except yaml.YAMLError as exc:
         raise CatalogError([f"catalog file {path} is not valid YAML: {exc}"]) from None
-    return parse_catalog(raw)
+    return parse_catalog(raw, routing_lines=rule_lines(text))
 
 
-def parse_catalog(raw: Any) -> Catalog:
+def parse_catalog(raw: Any, *, routing_lines: Mapping[int, int] | None = None) -> Catalog:
     if not isinstance(raw, dict):
         raise CatalogError(["the catalog must be a YAML mapping with teams, services and people"])
     problems: list[str] = []
@@ -174,11 +183,14 @@ def parse_catalog(raw: Any) -> Catalog:
         problems.append(str(exc))
         levels = parse_level_policy(None)
     heartbeats = parse_heartbeats(raw.get("heartbeats"), services, levels.levels, problems)
+    maintenance = parse_recurring(raw.get("maintenance"), services, teams, tz, problems)
+    routing = parse_routing(raw.get("routing"), services, teams, levels.levels, problems,
+                            routing_lines)
     if problems:
         raise CatalogError(problems)
     graph = DependencyGraph({s.name: s.calls for s in services.values()})
     return Catalog(tz, teams, services, people, standby, levels, graph, roles=roles,
-                   heartbeats=heartbeats)
+                   heartbeats=heartbeats, maintenance=maintenance, routing=routing)
 
 
 def _zone(name: Any, where: str, problems: list[str]) -> ZoneInfo:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Mapping
 
-from incidents.updates import parse_update_every
+from incidents.updates import parse_ack_within, parse_update_every
 
 SERVICE_DOWN = "service-down"
 HIGH_ERROR_RATE = "high-error-rate"
@@ -47,6 +47,8 @@ class LevelPolicy:
     default: str = MINOR
     # How often stakeholders hear from a running incident, per level (`update_every`).
     update_every: Mapping[str, timedelta] = field(default_factory=dict)
+    # How soon an incident at that level must be acknowledged before it is escalated.
+    ack_within: Mapping[str, timedelta] = field(default_factory=dict)
 
     def level_for(self, title: str, labels: Mapping[str, str] | None = None) -> str:
         """First rule whose pattern matches the title, the alert name or a label value."""
@@ -99,7 +101,7 @@ def _words(name: str) -> str:
 
 def parse_level_policy(raw: Any) -> LevelPolicy:
     """`levels:` in the catalog: rules (ordered, first match wins), needs_postmortem, war_room,
-    update_every."""
+    update_every, ack_within."""
     raw = raw or {}
     if not isinstance(raw, dict):
         raise ValueError("levels: expected a mapping with rules, needs_postmortem and war_room")
@@ -112,7 +114,8 @@ def parse_level_policy(raw: Any) -> LevelPolicy:
     if unknown:
         raise ValueError(f"levels: unknown level(s) {sorted(unknown)}; known: {list(levels)}")
     return LevelPolicy(tuple(rules), levels, needs_pm, war_room,
-                       update_every=parse_update_every(raw.get("update_every"), levels))
+                       update_every=parse_update_every(raw.get("update_every"), levels),
+                       ack_within=parse_ack_within(raw.get("ack_within"), levels))
 
 
 def _rule(raw: Any, i: int) -> LevelRule:

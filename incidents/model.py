@@ -61,6 +61,8 @@ class Incident:
     duplicate_window_until: datetime | None = None
     postmortem_required: bool = False       # sticky: see incidents.postmortem.required_after
     private: bool = False                   # seen by its members and admins only
+    maintenance_id: int | None = None       # stored unannounced during that maintenance window
+    routed: str | None = None               # "recorded": a routing rule kept it off Teams
 
     @property
     def ref(self) -> str:

@@ -185,3 +185,35 @@ def page_refusal(actor: Actor, who: str, responders_of_target: set[str], catalog
     return (f"Sorry {actor.label}, only those who respond for {who} (its team's members and "
             f"on-call), {_commanders(catalog)} and admins may {what}: a page wakes someone up. "
             "Name an incident you respond to (`incident page <whom> INC-n`) to page for it.")
+
+
+def maintenance_responders(catalog: Catalog, target_kind: str, target: str) -> set[str]:
+    """Who responds for a maintenance window's target: the team's members and incident
+    commanders and the on-call of its services (for a service, its owning team's)."""
+    team_key = target
+    services = [s for s in catalog.services.values() if s.owner_team == target]
+    if target_kind == "service":
+        service = catalog.service(target)
+        services, team_key = [service] if service else [], service.owner_team if service else None
+    people = {p for s in services for p in (s.primary, s.standby) if p}
+    team = catalog.team(team_key)
+    if team:
+        people |= set(team.members) | set(team.incident_commanders)
+    return people
+
+
+def maintenance_refusal(actor: Actor, label: str, target_kind: str, target: str,
+                        catalog: Catalog, admins: Iterable[str]) -> str | None:
+    """Why `actor` may not start or end maintenance of `label` (None: they may). Silencing a
+    service or team is its responders' call (and incident commanders' and admins')."""
+    what = f"put {label} in maintenance or end it"
+    if not actor.email:
+        return _unknown(actor, what)
+    email = actor.email.lower()
+    if is_commander_or_admin(actor, catalog, admins) or \
+            email in maintenance_responders(catalog, target_kind, target):
+        return None
+    whose = "its owning team's members and on-call" if target_kind == "service" \
+        else "its members and its services' on-call"
+    return (f"Sorry {actor.label}, only those who respond for {label} ({whose}), "
+            f"{_commanders(catalog)} and admins may {what}: it silences their alerts.")

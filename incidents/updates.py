@@ -58,6 +58,28 @@ def parse_update_every(raw: Any, levels: Sequence[str]) -> dict[str, timedelta]:
     return out
 
 
+def parse_ack_within(raw: Any, levels: Sequence[str]) -> dict[str, timedelta]:
+    """`levels: ack_within:` -> {level: time to acknowledge}; ValueError naming what is wrong.
+    An incident at one of these levels not acknowledged in that time is escalated: one
+    reminder in the channel, @mentioning the on-call and the standby."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ValueError("levels.ack_within: expected a mapping of level -> duration, e.g. "
+                         "{service-down: 5m}")
+    out: dict[str, timedelta] = {}
+    for level, value in raw.items():
+        if level not in levels:
+            raise ValueError(f"levels.ack_within: unknown level {level!r}; known: "
+                             f"{list(levels)}")
+        within = parse_duration(value)
+        if within is None or within < SHORTEST_CADENCE:
+            raise ValueError(f"levels.ack_within.{level}: {value!r} is not a duration like 5m "
+                             f"or 90s (at least {int(SHORTEST_CADENCE.total_seconds())}s)")
+        out[str(level)] = within
+    return out
+
+
 def overdue_spell(last: datetime, now: datetime, every: timedelta) -> int | None:
     """How many whole cadences have passed since `last` (the last update, or the trigger when
     there was none), or None while the next update is not due. A reminder is keyed on (last,

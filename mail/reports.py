@@ -85,12 +85,14 @@ def weekly_email(d: WeeklyDigest) -> tuple[str, str, str]:
                 a.jira_key or "—", a.title) for a in d.overdue_actions]
     updates = [(ref(u.incident_id), u.count, duration(u.median_gap_seconds), u.title)
                for u in d.updates]
+    recorded = [(ref(i), level, service or "—", title) for i, level, service, title in d.recorded]
     sections = [("Summary", ["", ""], summary), ("By level", ["Level", "Incidents"], levels),
                 ("Time to acknowledge and resolve", speed_head, speed),
                 ("By service", ["Service", "Incidents"], services),
                 ("Recurring", ["Times", "Title", "Service", "Latest"], recurring),
                 ("Costliest", ["Incident", "Service", "Duration", "Impact", "Title"], costly),
                 ("Stakeholder updates", ["Incident", "Updates", "Median gap", "Title"], updates),
+                ("Recorded only, no card", ["Incident", "Level", "Service", "Title"], recorded),
                 (f"Postmortems overdue ({d.overdue_postmortems_total})",
                  ["Incident", "Owner", "Due", "Title"], pms),
                 (f"Action items overdue ({d.overdue_actions_total})",

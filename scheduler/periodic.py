@@ -25,6 +25,7 @@ from handlers.effects.dependency_import import import_from_pagerduty
 from handlers.effects.jira_status import sync_statuses
 from handlers.effects.oncall_sync import sync_from_pagerduty
 from handlers.incident.heartbeats import sweep as sweep_heartbeats
+from handlers.incident.maintenance import close_out_due
 from handlers.reports.deliver import deliver_due
 from handlers.reports.reminders import send_reminders
 from handlers.reports.running import remind_running
@@ -43,6 +44,9 @@ RUNNING_REMINDERS_EVERY = timedelta(seconds=30)   # cadences may be as short as 
 JIRA_SYNC_EVERY = timedelta(minutes=10)
 # Heartbeat intervals are 10 s at the shortest; a silence shows within this of its deadline.
 HEARTBEAT_SWEEP_EVERY = timedelta(seconds=10)
+# Maintenance windows end on the minute at the finest (`until HH:MM`, cron): a summary and the
+# still-firing incidents follow within this.
+MAINTENANCE_EVERY = timedelta(seconds=20)
 LEASE = timedelta(minutes=10)
 
 
@@ -88,6 +92,9 @@ class PeriodicScheduler:
                       id="jira_sync", next_run_time=now + timedelta(minutes=1), **common)
         s.add_job(self._forget_events, IntervalTrigger(hours=24), id="forget_events",
                   next_run_time=now + timedelta(minutes=10), **common)
+        s.add_job(self.close_out_maintenance,
+                  IntervalTrigger(seconds=MAINTENANCE_EVERY.total_seconds()), id="maintenance",
+                  next_run_time=now + timedelta(seconds=3), **common)
         if self.ctx.catalog.heartbeats:
             s.add_job(self.sweep_heartbeats,
                       IntervalTrigger(seconds=HEARTBEAT_SWEEP_EVERY.total_seconds()),
@@ -121,6 +128,10 @@ class PeriodicScheduler:
     async def sweep_heartbeats(self) -> dict[str, str]:
         """Every heartbeat looked at once (one replica at a time): silences open incidents."""
         return await self._under_lease("heartbeats", lambda: sweep_heartbeats(self.ctx)) or {}
+
+    async def close_out_maintenance(self) -> int:
+        """Windows that are over get their summary, their still-firing incidents announced."""
+        return await self._under_lease("maintenance", lambda: close_out_due(self.ctx)) or 0
 
     async def stop(self) -> None:
         if self._scheduler is not None and self._scheduler.running:

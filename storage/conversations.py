@@ -34,10 +34,12 @@ async def any_service_url(conn: AsyncConnection) -> str | None:
 
 
 async def subscribe(db, conn: AsyncConnection, *, team: str, conversation_id: str,
-                    by: str | None, now: datetime) -> str | None:
-    """Bind `team` to the channel; returns the channel it was bound to before, if any."""
+                    by: str | None, now: datetime, min_level: str | None = None) -> str | None:
+    """Bind `team` to the channel (at `min_level` or above, when given); returns the channel
+    it was bound to before, if any."""
     before = (await conn.execute(select(s.c.conversation_id).where(s.c.team == team))).scalar()
-    values = dict(conversation_id=conversation_id, subscribed_by=by, subscribed_at=now)
+    values = dict(conversation_id=conversation_id, subscribed_by=by, subscribed_at=now,
+                  min_level=min_level)
     stmt = db.insert(s).values(team=team, **values)
     await conn.execute(stmt.on_conflict_do_update(index_elements=[s.c.team], set_=values))
     return before
@@ -55,6 +57,15 @@ async def channel_for(conn: AsyncConnection, team: str | None) -> str | None:
     keys = [k for k in (team, "default") if k]
     rows = dict((await conn.execute(select(s.c.team, s.c.conversation_id)
                                     .where(s.c.team.in_(keys)))).all())
+    return next((rows[k] for k in keys if k in rows), None)
+
+
+async def subscription_for(conn: AsyncConnection, team: str | None) -> dict[str, Any] | None:
+    """The team's subscription (channel and level filter), else the default channel's."""
+    keys = [k for k in (team, "default") if k]
+    rows = {r["team"]: dict(r) for r in (await conn.execute(
+        select(s.c.team, s.c.conversation_id, s.c.min_level).where(s.c.team.in_(keys))))
+        .mappings()}
     return next((rows[k] for k in keys if k in rows), None)
 
 

@@ -1,5 +1,6 @@
 """Queries behind the reminders of a running incident (handlers/reports/running.py): open root
-incidents with no commander, open root incidents at levels with an update cadence, and the
+incidents with no commander, open root incidents at levels with an update cadence, open root
+incidents nobody acknowledged, and the
 record that a reminder was sent (unique, so replicas racing each other send it once)."""
 from __future__ import annotations
 
@@ -39,6 +40,23 @@ async def open_at_levels(conn: AsyncConnection, levels: Sequence[str],
     q = (select(*_COLUMNS)
          .where(t.c.status == "open", t.c.parent_id.is_(None), t.c.correlated.is_(True),
                 t.c.level.in_(list(levels)))
+         .order_by(t.c.id).limit(limit))
+    return [dict(r) for r in (await conn.execute(q)).mappings()]
+
+
+async def unacknowledged(conn: AsyncConnection, levels: Sequence[str],
+                         limit: int = 500) -> list[dict[str, Any]]:
+    """Announced open root incidents at these levels nobody has acknowledged yet, with no
+    acknowledgement reminder yet (the caller checks each level's own time)."""
+    if not levels:
+        return []
+    reminded = ir.alias("reminded")
+    q = (select(*_COLUMNS)
+         .select_from(t.outerjoin(reminded, and_(reminded.c.incident_id == t.c.id,
+                                                 reminded.c.kind == "ack")))
+         .where(t.c.status == "open", t.c.parent_id.is_(None), t.c.correlated.is_(True),
+                t.c.first_acknowledged_at.is_(None), t.c.level.in_(list(levels)),
+                reminded.c.incident_id.is_(None))
          .order_by(t.c.id).limit(limit))
     return [dict(r) for r in (await conn.execute(q)).mappings()]
 

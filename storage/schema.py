@@ -80,6 +80,12 @@ incidents = Table(
     # lower level does not clear it (only a waiver on its postmortem lifts the requirement).
     Column("postmortem_required", Boolean, nullable=False, default=False,
            server_default=false()),
+    # The maintenance window it was stored in, unannounced (maintenance_windows.id; no foreign
+    # key: SQLite adds one only by rebuilding the table, which drops its search triggers).
+    Column("maintenance_id", Id),
+    # "recorded": a routing rule (or the channel's level filter) kept it off Teams; the weekly
+    # digest lists it. Cleared when it is announced after all (its level rose).
+    Column("routed", String(20)),
     Column("version", Integer, nullable=False, default=1),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
@@ -95,6 +101,7 @@ Index("ix_incidents_fingerprint_resolved", incidents.c.fingerprint, incidents.c.
 # Correlation's "first incident on this upstream service resolved since the new one started".
 Index("ix_incidents_service_resolved", incidents.c.service, incidents.c.resolved_at)
 Index("ix_incidents_parent", incidents.c.parent_id)
+Index("ix_incidents_maintenance", incidents.c.maintenance_id)
 Index("ix_incidents_triggered", incidents.c.triggered_at)
 Index("ix_incidents_status_team", incidents.c.status, incidents.c.team)
 
@@ -140,6 +147,8 @@ subscriptions = Table(
     Column("conversation_id", String(500), ForeignKey("conversations.id"), nullable=False),
     Column("subscribed_by", String(200)),
     Column("subscribed_at", UtcDateTime, nullable=False),
+    # `incident subscribe <team> level>=<level>`: less severe incidents are only recorded.
+    Column("min_level", String(40)),
 )
 
 # Each incident card posted in a conversation, so every change updates the same message.
@@ -404,6 +413,8 @@ stakeholder_channels = Table(
     Column("conversation_id", String(500), ForeignKey("conversations.id"), primary_key=True),
     Column("subscribed_by", String(200)),
     Column("subscribed_at", UtcDateTime, nullable=False),
+    # `incident subscribe <team> level>=<level>`: less severe incidents are only recorded.
+    Column("min_level", String(40)),
 )
 
 # Reminders about a running incident already sent, so each goes out once across replicas: the
@@ -471,3 +482,22 @@ incident_members = Table(
     Column("added_at", UtcDateTime, nullable=False),
 )
 Index("ix_incident_members_email", incident_members.c.email)
+
+# Maintenance windows (`incident maintenance`, and the catalog's recurring `maintenance:` once an
+# occurrence starts): while one is on, its service's or team's alerts are stored unannounced.
+# `closed_out_at` is set once, by whoever posts the summary when it ends.
+maintenance_windows = Table(
+    "maintenance_windows", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),  # MW-<id>
+    Column("target_kind", String(20), nullable=False),       # service | team
+    Column("target", String(200), nullable=False),
+    Column("starts_at", UtcDateTime, nullable=False),
+    Column("ends_at", UtcDateTime, nullable=False),
+    Column("reason", Text),
+    Column("created_by", String(200), nullable=False),       # an e-mail, or "catalog"
+    Column("recurring_key", String(200), unique=True),       # "<name>@<start>" for the catalog's
+    Column("ended_by", String(200)),                         # who ended it early
+    Column("closed_out_at", UtcDateTime),
+)
+Index("ix_maintenance_windows_open", maintenance_windows.c.closed_out_at,
+      maintenance_windows.c.ends_at)

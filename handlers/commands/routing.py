@@ -1,5 +1,6 @@
-"""Where a team's incidents go: `incident subscribe <team|default>` routes them to this channel,
-`incident unsubscribe <team|default>` stops that (`… stakeholders <team|all>`: the stakeholder
+"""Where a team's incidents go: `incident subscribe <team|default> [level>=<level>]` routes them
+to this channel (with a filter: only those at that level or more severe; the others are recorded
+and listed in the digest), `incident unsubscribe <team|default>` stops that (`… stakeholders <team|all>`: the stakeholder
 updates, handlers/commands/stakeholders.py). Routing is for the team's members, incident
 commanders and admins; the default channel (incidents of no team) for incident commanders and
 admins only (incidents/permissions.py)."""
@@ -17,6 +18,7 @@ from handlers.commands.stakeholders import parse_stakeholders, route_stakeholder
 from handlers.context import Context
 from handlers.effects.incident_cards import post_card_to
 from incidents import permissions
+from incidents import routing as routing_rules
 from incidents.model import Actor
 from storage import conversations
 from storage import incidents as store
@@ -27,7 +29,12 @@ def _parse_team(rest: str, verb: str) -> dict[str, Any]:
     if (stakeholders := parse_stakeholders(rest, verb)) is not None:
         return stakeholders
     if not rest:
-        raise ParseError(f"Usage: `incident {verb} <team>` or `incident {verb} default`.")
+        raise ParseError(f"Usage: `incident {verb} <team>` or `incident {verb} default`"
+                         + (" (optionally with a filter: `incident subscribe checkout "
+                            "level>=high-error-rate`)." if verb == "subscribe" else "."))
+    team, _, last = rest.strip().rpartition(" ")
+    if verb == "subscribe" and team and last.lower().startswith("level"):
+        return {"team": team.strip()[:100], "filter": last}
     return {"team": rest.strip()[:100]}
 
 
@@ -58,19 +65,30 @@ def _routing_refusal(ctx: Context, actor: Actor, args: dict[str, Any], where: Wh
     return team, Reply.refuse(refused) if refused else None
 
 
-@command("subscribe", usage="incident subscribe ‹team|default›",
-         summary="Send this team's incidents to this channel", section="Set-up",
-         parse=_parse_team)
+@command("subscribe", usage="incident subscribe ‹team|default› [level>=‹level›]",
+         summary="Send this team's incidents (at a level or above) to this channel",
+         section="Set-up", parse=_parse_team)
 async def subscribe(ctx: Context, actor: Actor, args: dict[str, Any], where: Where) -> Reply:
+    min_level = None
+    if args.get("filter"):
+        try:
+            min_level = routing_rules.parse_filter(args["filter"], ctx.catalog.levels)
+        except ValueError as exc:
+            return Reply.refuse(f"{exc}. E.g. `incident subscribe checkout "
+                                "level>=high-error-rate`.")
+
     async def route(conn: AsyncConnection, team: str) -> Reply:
         before = await conversations.subscribe(ctx.db, conn, team=team,
                                                conversation_id=where.conversation_id,
-                                               by=actor.label, now=ctx.now())
-        posted = await _post_open_cards(ctx, conn, team, where.conversation_id)
+                                               by=actor.label, now=ctx.now(),
+                                               min_level=min_level)
+        posted = await _post_open_cards(ctx, conn, team, where.conversation_id, min_level)
         moved = " (moved from another channel)" if before and before != where.conversation_id \
             else ""
         extra = f" Posting the {posted} open one(s) now." if posted else ""
-        return Reply(text=f"✅ This channel now gets {_what(ctx, team)}{moved}.{extra}")
+        only = (f" at {min_level} or above (less severe ones are only recorded and listed in "
+                "the weekly digest)") if min_level else ""
+        return Reply(text=f"✅ This channel now gets {_what(ctx, team)}{only}{moved}.{extra}")
     return await _change_routing(ctx, actor, args, where, "subscribe", route)
 
 
@@ -108,13 +126,16 @@ async def _change_routing(ctx: Context, actor: Actor, args: dict[str, Any], wher
 
 
 async def _post_open_cards(ctx: Context, conn: AsyncConnection, team: str,
-                           conversation_id: str) -> int:
-    """A newly subscribed channel gets the cards of the team's open root incidents."""
+                           conversation_id: str, min_level: str | None = None) -> int:
+    """A newly subscribed channel gets the cards of the team's open root incidents (those its
+    filter admits)."""
     if team == "default":
         return 0
     posted = 0
     for incident in await store.list_recent(conn, statuses=["open"], team=team, limit=20,
                                             roots_only=True, visible=members.public_only()):
+        if not routing_rules.admits(ctx.catalog.levels, min_level, incident.level):
+            continue
         if incident.correlated and await post_card_to(ctx, conn, incident, conversation_id):
             posted += 1
     return posted

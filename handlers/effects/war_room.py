@@ -24,11 +24,13 @@ TOPIC_LIMIT = 200
 
 
 async def queue_war_room(ctx: Context, conn: AsyncConnection, incident: Incident) -> None:
-    """A root incident whose level calls for a war room gets one (once). A private incident's
-    private chat is its war room (handlers/effects/private_chat.py): no second, open one."""
+    """A root incident whose level calls for a war room (its routing rule's, else the
+    catalog's `levels: war_room`) gets one (once). A private incident's private chat is its war
+    room (handlers/effects/private_chat.py): no second, open one."""
     if incident.private:
         return
-    if ctx.configured.graph and ctx.catalog.levels.needs_war_room(incident.level):
+    if ctx.configured.graph and ctx.catalog.needs_war_room(incident.service, incident.team,
+                                                           incident.level):
         await outbox.enqueue(ctx.db, conn, "war_room", now=ctx.now(), incident_id=incident.id,
                              once_key=f"war_room:{incident.id}")
 
@@ -36,8 +38,9 @@ async def queue_war_room(ctx: Context, conn: AsyncConnection, incident: Incident
 async def queue_join(ctx: Context, conn: AsyncConnection, child: Incident,
                      root: Incident) -> None:
     """A child joins its root's war room (its service's people are added) instead of getting
-    one of its own."""
-    if ctx.configured.graph and ctx.catalog.levels.needs_war_room(root.level):
+    one of its own. Only a root has one: a duplicate of an incident that is itself linked (a
+    cascade child) has no room to join."""
+    if ctx.configured.graph and _has_room(ctx, root):
         await outbox.enqueue(ctx.db, conn, "war_room_join", now=ctx.now(), incident_id=root.id,
                              payload={"child_id": child.id},
                              once_key=f"war_room_join:{root.id}:{child.id}")
@@ -104,7 +107,13 @@ async def join_war_room(ctx: Context, clients: Clients, job: Job) -> dict[str, A
 async def _room_expected(ctx: Context, root_id: int) -> bool:
     async with ctx.db.read() as conn:
         root = await store.get(conn, root_id)
-    return bool(root and ctx.catalog.levels.needs_war_room(root.level))
+    return bool(root and _has_room(ctx, root))
+
+
+def _has_room(ctx: Context, incident: Incident) -> bool:
+    """A root at a level its routing rule (else `levels: war_room`) gives a war room."""
+    return incident.parent_id is None and \
+        ctx.catalog.needs_war_room(incident.service, incident.team, incident.level)
 
 
 async def service_url_for(conn: AsyncConnection, incident: Incident) -> str | None:

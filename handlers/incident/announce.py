@@ -1,5 +1,6 @@
-"""Announcing a root incident: its card in the owning team's channel (else the default
-channel), and the follow-ups its level implies. Runs once correlation says "root".
+"""Announcing a root incident: its card in the owning team's channel (or the one its routing
+rule names for its level; else the default channel), and the follow-ups its level implies. Runs
+once correlation says "root" (and routing did not say "record only").
 A cascade child of another team's root gets the compact card in its own team's channel: that
 team was paged too and must see where the work happens."""
 from __future__ import annotations
@@ -9,15 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from handlers.context import Context
 from handlers.effects.incident_cards import post_card_to
 from handlers.incident import followups
+from handlers.incident.routing import channel_of
 from handlers.reads.cascade import other_teams_root
 from incidents.model import FIREBELL, Incident
-from storage import conversations
 from storage.timeline import note
 
 
 async def announce(ctx: Context, conn: AsyncConnection, incident: Incident) -> None:
     await followups.on_announce(ctx, conn, incident)
-    channel = await conversations.channel_for(conn, incident.team)
+    channel = await channel_of(ctx, conn, incident)
     if channel is None:
         who = f"team {incident.team}" if incident.team else "incidents with no owning team"
         await note(conn, incident.id, kind="not_posted", actor=FIREBELL, at=ctx.now(),

@@ -70,6 +70,8 @@ async def after_change(ctx: Context, conn: AsyncConnection, before: Incident,
     if after.correlated and any(getattr(before, f) != getattr(after, f)
                                 for f in _CORRELATION_FIELDS):
         await queue_correlation(ctx, conn, after)
+    elif after.routed and not after.correlated and before.level != after.level:
+        await queue_correlation(ctx, conn, after)   # only recorded: its new level may post
 
 
 async def queue_correlation(ctx: Context, conn: AsyncConnection, incident: Incident) -> None:

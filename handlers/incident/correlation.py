@@ -12,6 +12,8 @@ from handlers.effects.registry import local_effect
 from handlers.incident.announce import announce
 from handlers.incident.change import queue_correlation
 from handlers.incident.links import LinkRefused, link, root_of
+from handlers.incident.maintenance import hold_back, held_back
+from handlers.incident.routing import record_only
 from incidents import correlation as rules
 from incidents.correlation import Link
 from incidents.model import FIREBELL, Incident, ref
@@ -21,6 +23,7 @@ from storage.outbox import Job
 from storage.timeline import note
 
 ADOPT_PER_RUN = 20
+DECLARED = "teams"   # the source of an incident declared in Teams
 
 
 async def announce_undecided(ctx: Context, conn: AsyncConnection, job: Job) -> None:
@@ -52,12 +55,19 @@ async def correlate(ctx: Context, conn: AsyncConnection, job: Job) -> dict | Non
         return None
     if incident.private:  # stored as decided: it links to nothing and adopts nothing
         return {"decision": "private", "parent": None}
+    if not incident.correlated and incident.source != DECLARED \
+            and await hold_back(ctx, conn, incident):
+        # In maintenance: stored, never announced, linked to nothing (until the window ends).
+        # Declared in Teams is exempt: the declarer already has its card, and wants it.
+        ctx.metrics.correlations.labels("maintenance").inc()
+        return {"decision": "maintenance", "parent": None}
     decision = await decide(ctx, conn, incident)
     try:
         outcome = await _apply(ctx, conn, incident, decision)
     except LinkRefused as exc:  # refused before anything was written: keep what is there
         decision, outcome = None, f"kept: {exc}"
-    if incident.is_open and (decision is None or decision.kind == rules.CASCADE):
+    if incident.is_open and outcome != "recorded" and \
+            (decision is None or decision.kind == rules.CASCADE):
         evidence = await store.get(conn, incident.id)
         if evidence.parent_id is None or evidence.link_kind == rules.CASCADE:
             root = decision.parent if decision else await root_of(conn, evidence)
@@ -77,9 +87,11 @@ async def decide(ctx: Context, conn: AsyncConnection, incident: Incident) -> Lin
         since=incident.triggered_at - policy.cascade_window_before,
         until=incident.triggered_at + policy.cascade_window_after, exclude=incident.id,
         at=incident.triggered_at)
-    # A public incident never hangs under a private one: its card would name it.
-    twin = None if twin is not None and twin.private else twin
-    candidates = [c for c in candidates if not c.private]
+    # A public incident never hangs under a private one: its card would name it. Nor under one
+    # held back by a maintenance window: it has no card, and hanging anything under it would
+    # take that incident's card away too (another team's, for a cascade).
+    twin = None if twin is not None and (twin.private or held_back(twin)) else twin
+    candidates = [c for c in candidates if not c.private and not held_back(c)]
     link = rules.duplicate_link(incident, twin)
     if link is None:
         link = rules.cascade_link(incident, candidates, ctx.catalog.graph,
@@ -106,6 +118,9 @@ async def _apply(ctx: Context, conn: AsyncConnection, incident: Incident,
         await link(ctx, conn, incident, decision, by=FIREBELL)
         return decision.kind
     if first_time:
+        if incident.source != DECLARED and await record_only(ctx, conn, incident):
+            return "recorded"
+        incident = await store.get(conn, incident.id)   # routing may have cleared its mark
         found = None if incident.recurrence_of else await _recurrence_of(conn, incident)
         incident = await store.update_fields(conn, incident, {
             "correlated": True, "recurrence_of": incident.recurrence_of or found}, ctx.now())

@@ -17,6 +17,7 @@ from handlers.reads.running import running_view
 from handlers.reads.similar import similar_incidents
 from incidents import paging
 from incidents import postmortem as pm_rules
+from incidents.maintenance import window_ref
 from incidents.model import Incident
 from storage import incidents as store
 from storage import outbox
@@ -63,7 +64,7 @@ async def load_view(ctx: Context, conn: AsyncConnection, incident: Incident, *,
         similar=await similar_incidents(ctx, conn, incident),
         timeline=await timeline.entries(conn, incident.id) if with_timeline else None,
         running=await running_view(ctx, conn, incident),
-        pages=await _pages(conn, incident))
+        pages=await _pages(conn, incident), held_back=_held_back(incident))
 
 
 async def render_card(ctx: Context, conn: AsyncConnection, incident: Incident) -> dict[str, Any]:
@@ -111,6 +112,19 @@ async def _resolved_by(conn: AsyncConnection, incident: Incident) -> str | None:
         return None
     last = await timeline.first_of(conn, incident.id, ["resolved"], latest=True)
     return last["actor"] if last and last["actor"] else None
+
+
+def _held_back(incident: Incident) -> str | None:
+    """Why an incident has no card in its channel: said on the card `incident show` gives."""
+    if incident.correlated:
+        return None
+    if incident.maintenance_id is not None:
+        return (f"In maintenance ({window_ref(incident.maintenance_id)}): stored without a card "
+                "in the channel, war room, JIRA task, e-mail or reminder until the window ends.")
+    if incident.routed:
+        return ("Recorded only (routing rules): no card in the channel, war room, JIRA task, "
+                "e-mail or reminder; listed in the weekly digest.")
+    return None
 
 
 def _impacted(children: list[Incident]) -> list[str]:

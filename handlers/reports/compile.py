@@ -20,6 +20,7 @@ from incidents.period_figures import ALL, NO_TEAM
 from incidents.periods import MONTH, WEEK, Period, last_complete, local_date, shift
 from incidents.updates import update_figures
 from storage import reports as store
+from storage import routing as routing_store
 from storage import updates as updates_store
 
 COMPANY = "company"
@@ -90,7 +91,8 @@ async def _weekly(ctx: Context, period: Period, now: datetime) -> Compiled:
     before = shift(period, -4, tz)
     as_of = min(now, period.end)
     # The week, and (bucket -1) MTTA / MTTR of the four weeks before it, pooled.
-    both, overdue, recurring_rows, costly, (updated, posted), private = await asyncio.gather(
+    (both, overdue, recurring_rows, costly, (updated, posted), private,
+     recorded) = await asyncio.gather(
         period_figures(ctx, [period.start, period.end], as_of, by_service=True,
                        earlier=before.start),
         _overdue(ctx, now),
@@ -98,7 +100,8 @@ async def _weekly(ctx: Context, period: Period, now: datetime) -> Compiled:
         read(ctx, store.costliest, period.start, period.end, as_of, revenue(ctx)),
         read(ctx, updates_store.of_period, period.start, period.end,
              sorted(ctx.catalog.levels.update_every)),
-        read(ctx, store.private_counts, period.start, period.end))
+        read(ctx, store.private_counts, period.start, period.end),
+        read(ctx, routing_store.recorded_only, period.start, period.end))
     stakeholder_updates = update_figures(updated, posted)
     week, earlier = both.get(0, {}), both.get(-1, {})
     pm_counts, postmortems, ai_counts, actions = overdue
@@ -130,7 +133,9 @@ async def _weekly(ctx: Context, period: Period, now: datetime) -> Compiled:
                            and c["team_rank"] <= 3)],
             people=people, updates=[u for u in stakeholder_updates if mine(u.team)],
             so_far=period.end >= now,
-            private=sum(n for t, n in private.items() if mine(t)))
+            private=sum(n for t, n in private.items() if mine(t)),
+            recorded=[(r["id"], r["level"], r["service"], r["title"]) for r in recorded
+                      if mine(r["team"])])
 
     return Compiled(WEEKLY, period, digest(COMPANY, None),
                     {k: digest(k, k) for k in _teams_in_scope(ctx)})

@@ -4,7 +4,10 @@
   reminder in its team's channel, @mentioning the service's on-call;
 - a root incident at a level with an update cadence (`levels: update_every:`) whose
   stakeholders have not heard from it for a cadence: a reminder in the channel @mentioning its
-  commander (else the on-call), at most once per cadence. Resolving the incident stops them.
+  commander (else the on-call), at most once per cadence. Resolving the incident stops them;
+- a root incident at a paging level (`levels: ack_within:`) nobody acknowledged in that time:
+  one reminder in the channel @mentioning the service's on-call and standby. Acknowledging it
+  first means none is sent.
 
 Each is recorded (incident_reminders, unique) in the transaction that queues it, so replicas
 racing each other send it once, and a missed tick sends it late rather than twice."""
@@ -16,7 +19,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cards.reminder import Who
-from cards.running_messages import commander_reminder_card, update_reminder_card
+from cards.running_messages import (ack_reminder_card, commander_reminder_card,
+                                    update_reminder_card)
 from handlers.context import Context
 from handlers.reads.privacy import home_of
 from handlers.effects.channel_messages import queue_card_message
@@ -36,7 +40,8 @@ COMMANDER_AFTER = timedelta(minutes=10)
 async def remind_running(ctx: Context, *, now: datetime | None = None) -> dict[str, int]:
     now = now or ctx.now()
     sent = {"commander": await remind_commanderless(ctx, now),
-            "updates": await remind_updates(ctx, now)}
+            "updates": await remind_updates(ctx, now),
+            "unacknowledged": await escalate_unacknowledged(ctx, now)}
     if any(sent.values()):
         log.info("running-incident reminders queued", extra=sent)
         ctx.wake_worker()
@@ -120,6 +125,50 @@ async def _update_reminder(ctx: Context, conn: AsyncConnection, row: dict, since
                     + (who.name if who else "the channel"))
     await refresh_cards(ctx, conn, incident.id)  # the card says it is overdue
     return 1
+
+
+async def escalate_unacknowledged(ctx: Context, now: datetime) -> int:
+    within = ctx.catalog.levels.ack_within
+    queued = 0
+    async with ctx.db.write() as conn:
+        rows = await running.unacknowledged(conn, sorted(within))
+        oncall = None
+        for row in rows:
+            if now - row["triggered_at"] < within[row["level"]]:
+                continue
+            if not await running.claim_reminder(ctx.db, conn, row["id"], kind="ack", key="",
+                                                now=now):
+                continue  # another replica just did
+            oncall = oncall or await who_is_on_call(ctx, conn)
+            queued += await _ack_reminder(ctx, conn, row, oncall, now)
+    return queued
+
+
+async def _ack_reminder(ctx: Context, conn: AsyncConnection, row: dict, oncall: OnCallNow,
+                        now: datetime) -> int:
+    incident = await store.get(conn, row["id"])
+    channel = await conversations.channel_for(conn, incident.team)
+    if channel is None:
+        return 0
+    primary, standby = oncall.services.get(incident.service or "", (None, None))
+    who = [_who(ctx, e) for e in (primary, standby)]
+    within = rules.cadence_text(ctx.catalog.levels.ack_within[incident.level])
+    card = ack_reminder_card(incident, *who, (now - incident.triggered_at).total_seconds(),
+                             within)
+    await queue_card_message(ctx, conn, conversation_id=channel, card=card,
+                             summary=f"{incident.ref} is not acknowledged",
+                             once_key=f"reminder:ack:{incident.id}", incident_id=incident.id)
+    names = " and ".join(w.name for w in who if w) or "the channel"
+    await note(conn, incident.id, kind="reminder", actor=FIREBELL, at=now,
+               text=f"not acknowledged within {within} at {incident.level}: reminded {names}")
+    return 1
+
+
+def _who(ctx: Context, email: str | None) -> Who | None:
+    if not email:
+        return None
+    person = ctx.catalog.person(email)
+    return Who(email, person.name if person else email)
 
 
 def _oncall_of(ctx: Context, incident: Incident, oncall: OnCallNow) -> Who | None:

@@ -465,6 +465,23 @@ def reminder_cards() -> dict[str, dict]:
     }
 
 
+def maintenance_cards() -> dict[str, dict]:
+    from cards.maintenance import maintenance_summary_card
+    from incidents.maintenance import Tally
+
+    window = {"id": 3, "target_kind": "service", "target": "payment-gateway", "starts_at": T0,
+              "ends_at": T0 + timedelta(hours=2), "reason": "gateway upgrade to 4.2 " * 12,
+              "recurring_key": None}
+    open_ones = tuple((40 + k, LONG_TITLE) for k in range(25))
+    return {
+        "maintenance-summary-quiet": maintenance_summary_card(
+            window, Tally(40, 40, ()), target_label="payment-gateway", ended_by="Mei Tanaka"),
+        "maintenance-summary-still-open": maintenance_summary_card(
+            {**window, "target_kind": "team", "target": "data-platform", "reason": None},
+            Tally(60, 35, open_ones), target_label="Data Platform", ended_by=None),
+    }
+
+
 def search_cards() -> dict[str, dict]:
     from cards.search import Found, search_card
 
@@ -507,8 +524,8 @@ def summary_cards() -> dict[str, dict]:
 
 def running_message_cards() -> dict[str, dict]:
     from cards.reminder import Who
-    from cards.running_messages import (commander_reminder_card, role_card, stakeholder_update_card,
-                                        update_reminder_card)
+    from cards.running_messages import (ack_reminder_card, commander_reminder_card, role_card,
+                                        stakeholder_update_card, update_reminder_card)
     from incidents.updates import PHASES, TEXT_LIMIT
 
     i = pagerduty_incident(12, title=LONG_TITLE)
@@ -532,6 +549,10 @@ def running_message_cards() -> dict[str, dict]:
         "reminder-update-commander": update_reminder_card(i, tom, "incident commander", 95 * 60, "90 s",
                                                           first=False),
         "reminder-update-nobody": update_reminder_card(incident(7), None, "on call", 3600, "1 h", first=False),
+        "reminder-not-acknowledged": ack_reminder_card(i, priya, Who("daniel.okafor@shopfront.example",
+                                                                     "Daniel Okafor"), 5 * 60 + 20, "5 min"),
+        "reminder-not-acknowledged-no-standby": ack_reminder_card(incident(7), priya, None, 400, "5 min"),
+        "reminder-not-acknowledged-nobody": ack_reminder_card(incident(7), None, None, 400, "90 s"),
     })
     return cards
 
@@ -544,6 +565,7 @@ OPTIONAL: dict[str, tuple[str, Callable[[], dict[str, dict]]]] = {
     "stats": ("cards.stats", stats_cards),
     "summary": ("cards.summary", summary_cards),
     "running": ("cards.running_messages", running_message_cards),
+    "maintenance": ("cards.maintenance", maintenance_cards),
 }
 
 

@@ -98,7 +98,7 @@ async def test_an_overdue_update_reminds_once_per_cadence_until_resolved(h):
     # Resolved: no more.
     await h.say("incident resolve INC-1", channel="checkout")
     turn(h, 300)
-    assert await remind_running(h.ctx) == {"commander": 0, "updates": 0}
+    assert await remind_running(h.ctx) == {"commander": 0, "updates": 0, "unacknowledged": 0}
     await h.settle()
     assert len(posted(h, "stakeholders are waiting")) == 3
 
@@ -107,7 +107,7 @@ async def test_levels_without_a_cadence_are_never_reminded(h):
     await declare(h, "checkout slow service=checkout-api level=high-latency")
     await h.say("incident assign INC-1 @Priya Raman", channel="checkout")
     turn(h, 600)
-    assert await remind_running(h.ctx) == {"commander": 0, "updates": 0}
+    assert await remind_running(h.ctx) == {"commander": 0, "updates": 0, "unacknowledged": 0}
 
 
 async def test_the_weekly_digest_shows_update_counts_and_the_median_gap(h):
@@ -128,3 +128,39 @@ async def test_the_weekly_digest_shows_update_counts_and_the_median_gap(h):
     assert "INC-1 · 3 updates" in card_text(compiled.card("company"))
     _, plain, html = weekly_email(compiled.view("checkout"))
     assert "Stakeholder updates" in plain and "INC-1 | 3 | 45 min | checkout is down" in plain
+
+
+async def test_silence_is_escalated_once_mentioning_on_call_and_standby_unless_acknowledged(h):
+    """levels: ack_within: {service-down: 5m} in the example catalog."""
+    await declare(h, "checkout is down service=checkout-api")                # INC-1
+    await declare(h, "shipping is down service=shipping-api")               # INC-2: acked in time
+    await declare(h, "checkout errors service=checkout-api level=high-error-rate")  # no ack_within
+    turn(h, 3)
+    await h.say("incident ack INC-2", channel="checkout", who="tom")
+    turn(h, 4.5)
+    assert (await remind_running(h.ctx))["unacknowledged"] == 0
+    turn(h, 5.5)
+    both = await asyncio.gather(remind_running(h.ctx), remind_running(h.ctx))  # two replicas
+    assert sum(sent["unacknowledged"] for sent in both) == 1
+    await h.settle()
+    (card,) = posted(h, "is not acknowledged")
+    text = card_text(card)
+    assert "INC-1 is not acknowledged" in text and "service-down: within 5 min" in text
+    assert "<at>Priya Raman</at> and <at>Daniel Okafor</at>: please look now" in text
+    assert [e["mentioned"]["id"] for e in card["msteams"]["entities"]] == \
+        [PRIYA, "daniel.okafor@shopfront.example"]
+    assert (await h.timeline(1))[-1]["text"] == ("not acknowledged within 5 min at service-down: "
+                                                 "reminded Priya Raman and Daniel Okafor")
+    turn(h, 60)
+    assert (await remind_running(h.ctx))["unacknowledged"] == 0             # one reminder only
+    await h.settle()
+    assert len(posted(h, "is not acknowledged")) == 1
+
+
+async def test_an_unknown_level_in_ack_within_stops_start_up():
+    from incidents.catalog import CatalogError, parse_catalog
+    with pytest.raises(CatalogError, match=r"levels.ack_within: unknown level 'sev-1'"):
+        parse_catalog({"teams": {}, "services": [], "levels": {"ack_within": {"sev-1": "5m"}}})
+    with pytest.raises(CatalogError, match=r"levels.ack_within.service-down: 'soon'"):
+        parse_catalog({"teams": {}, "services": [],
+                       "levels": {"ack_within": {"service-down": "soon"}}})
