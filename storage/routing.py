@@ -13,9 +13,10 @@ from storage.schema import incidents as t
 
 async def recorded_only(conn: AsyncConnection, start: datetime, end: datetime,
                         limit: int = 500) -> list[dict[str, Any]]:
-    """Recorded-only incidents triggered in [start, end), oldest first."""
+    """Recorded-only incidents triggered in [start, end), oldest first (never a private one:
+    the digest names them)."""
     q = (select(t.c.id, t.c.title, t.c.service, t.c.team, t.c.level, t.c.status)
-         .where(t.c.routed == "recorded", t.c.correlated.is_(False),
+         .where(t.c.routed == "recorded", t.c.correlated.is_(False), t.c.private.is_(False),
                 t.c.triggered_at >= start, t.c.triggered_at < end)
          .order_by(t.c.triggered_at, t.c.id).limit(limit))
     return [dict(r) for r in (await conn.execute(q)).mappings()]

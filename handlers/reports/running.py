@@ -29,7 +29,7 @@ from handlers.reads.oncall import who_is_on_call
 from incidents import updates as rules
 from incidents.catalog import OnCallNow
 from incidents.model import FIREBELL, Incident
-from storage import conversations, running, updates
+from storage import running, updates
 from storage import incidents as store
 from storage.timeline import note
 
@@ -147,7 +147,8 @@ async def escalate_unacknowledged(ctx: Context, now: datetime) -> int:
 async def _ack_reminder(ctx: Context, conn: AsyncConnection, row: dict, oncall: OnCallNow,
                         now: datetime) -> int:
     incident = await store.get(conn, row["id"])
-    channel = await conversations.channel_for(conn, incident.team)
+    # A private incident's reminders go to its private chat, as every message about it does.
+    channel = await home_of(conn, incident.id, incident.team, incident.private)
     if channel is None:
         return 0
     primary, standby = oncall.services.get(incident.service or "", (None, None))
