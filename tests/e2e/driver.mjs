@@ -329,7 +329,13 @@ async function messageAction(step, timeout, prefix) {
   for (const [label, checked] of Object.entries(step.toggle || {})) await toggleIn(form, label, checked);
   data.form_screenshot = path.join(ART, `${prefix}-form.png`);
   await page.screenshot({ path: data.form_screenshot });
-  if (!step.submit) return data; // the dialog stays open: a later step must close it
+  if (step.submit) await submitTaskModule(step, dialog, form, data, timeout, prefix);
+  await dialog.getByRole('button', { name: 'Close', exact: true }).first().click();
+  await dialog.waitFor({ state: 'hidden', timeout });
+  return data;
+}
+
+async function submitTaskModule(step, dialog, form, data, timeout, prefix) {
   const submitP = page.waitForResponse(isInvoke, { timeout });
   await form.getByRole('button', { name: String(step.submit), exact: true }).click();
   data.submit_action = await invokeBody(submitP, 'composeExtension/submitAction');
@@ -343,9 +349,6 @@ async function messageAction(step, timeout, prefix) {
   }
   data.result_screenshot = path.join(ART, `${prefix}-result.png`);
   await page.screenshot({ path: data.result_screenshot });
-  await dialog.getByRole('button', { name: 'Close', exact: true }).first().click();
-  await dialog.waitFor({ state: 'hidden', timeout });
-  return data;
 }
 
 const actions = {
