@@ -230,6 +230,127 @@ async function typeText(text) {
   }
 }
 
+async function chooseIn(card, input, value) {
+  const values = toList(value).map(String);
+  const combo = card.getByRole('combobox', { name: String(input) });
+  if ((await combo.count()) > 0) {
+    for (const v of values) {
+      await combo.first().click();
+      await page.getByRole('option', { name: v, exact: true }).click();
+    }
+    // A single choice closes the list itself. Escape only when it is still open (multi-select): inside a dialog
+    // (a message action's task module) a stray Escape closes the whole dialog.
+    if ((await combo.first().getAttribute('aria-expanded')) === 'true') await page.keyboard.press('Escape').catch(() => {});
+    return { style: 'compact', value: await combo.first().inputValue() };
+  }
+  // expanded style: radio buttons (single) or checkboxes (isMultiSelect)
+  for (const v of values) {
+    const radio = card.getByRole('radio', { name: v, exact: true });
+    if ((await radio.count()) > 0) await radio.first().check();
+    else await card.getByRole('checkbox', { name: v, exact: true }).first().check();
+  }
+  return { style: 'expanded', value: values };
+}
+
+async function fillIn(card, label, value) {
+  const input = await inputIn(card, String(label));
+  await input.fill(String(value));
+  return { value: await input.inputValue() };
+}
+
+async function toggleIn(card, label, checked) {
+  const box = card.getByRole('checkbox', { name: String(label) }).first();
+  await box.setChecked(checked);
+  return { checked: await box.isChecked() };
+}
+
+// message_action: a message-extension action on a message, the way a person starts one in the Playground.
+// Every message's header has a "Show more information" button; its menu's "Action Command" opens the
+// Playground's own "Action-Based Message Extension" dialog (it does not read the app manifest), where one
+// types the command id and keeps "Adaptive Cards" (fetch the dialog from the app): Create sends
+// composeExtension/fetchTask with the message as `messagePayload`, the task module's card is rendered in the
+// dialog, and its Action.Submit sends composeExtension/submitAction with the inputs as `data`. A
+// `{task: {type: "message"}}` answer is shown in the dialog as text; a `continue` answer shows its card again.
+const ME_TRIGGER = 'button[aria-label="Show more information"]';
+
+async function markMessageTrigger(text) {
+  // The first message (page order: in a channel, the newest post first) whose text contains `text`; its
+  // trigger is the first one in the nearest ancestor that has any (a post's own header comes before its
+  // replies' headers). Returns how many messages matched.
+  return page.evaluate(({ needle, trigger, nav }) => {
+    const norm = (s) => String(s).replace(/\s+/g, ' ').trim();
+    for (const el of document.querySelectorAll('[data-e2e-me-trigger]')) el.removeAttribute('data-e2e-me-trigger');
+    const skip = (el) => el.closest(`${nav}, [role="dialog"], [data-lexical-editor="true"], [data-e2e-logpanel]`);
+    const deepest = [...document.body.querySelectorAll('*')].filter((el) => !skip(el)
+      && norm(el.textContent).includes(needle)
+      && ![...el.children].some((c) => norm(c.textContent).includes(needle)));
+    const triggers = [];
+    for (const el of deepest) {
+      let up = el;
+      while (up && !up.querySelector(trigger)) up = up.parentElement;
+      const button = up && up.querySelector(trigger);
+      if (button && !triggers.includes(button)) triggers.push(button);
+    }
+    if (triggers.length) triggers[0].setAttribute('data-e2e-me-trigger', '1');
+    return triggers.length;
+  }, { needle: norm(text), trigger: ME_TRIGGER, nav: NAV });
+}
+
+const isInvoke = (r) => r.request().method() === 'POST' && new URL(r.url()).pathname.endsWith('/_conversation/v1/invoke');
+
+async function invokeBody(respP, what) {
+  const resp = await respP;
+  const body = await resp.json().catch(() => null);
+  if (resp.status() >= 400) throw new Error(`${what} failed: HTTP ${resp.status()} body=${JSON.stringify(body).slice(0, 500)}`);
+  return body;
+}
+
+async function messageAction(step, timeout, prefix) {
+  if (step.chat) await openChat(step.chat);
+  if (!step.message || !step.command_id) throw new Error('message_action needs `message` (text on the message) and `command_id`');
+  const deadline = Date.now() + timeout;
+  let matches = 0;
+  while (!(matches = await markMessageTrigger(step.message))) {
+    if (Date.now() > deadline) throw new Error(`no message containing ${JSON.stringify(step.message)} (with a message-extension trigger)`);
+    await page.waitForTimeout(200);
+  }
+  await page.locator('[data-e2e-me-trigger]').click();
+  await page.getByRole('menuitem', { name: 'Action Command', exact: true }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByPlaceholder('Input command id or leave blanks').fill(String(step.command_id));
+  const fetchP = page.waitForResponse(isInvoke, { timeout });
+  await dialog.getByRole('button', { name: 'Create', exact: true }).click();
+  const data = { matches, fetch_task: await invokeBody(fetchP, 'composeExtension/fetchTask') };
+  const form = dialog.locator('.ac-adaptiveCard').first();
+  await form.waitFor({ state: 'visible', timeout });
+  data.form_text = norm(await form.innerText());
+  for (const [label, value] of Object.entries(step.fill || {})) await fillIn(form, label, value);
+  for (const [label, value] of Object.entries(step.choose || {})) await chooseIn(form, label, value);
+  for (const [label, checked] of Object.entries(step.toggle || {})) await toggleIn(form, label, checked);
+  data.form_screenshot = path.join(ART, `${prefix}-form.png`);
+  await page.screenshot({ path: data.form_screenshot });
+  if (step.submit) await submitTaskModule(step, dialog, form, data, timeout, prefix);
+  await dialog.getByRole('button', { name: 'Close', exact: true }).first().click();
+  await dialog.waitFor({ state: 'hidden', timeout });
+  return data;
+}
+
+async function submitTaskModule(step, dialog, form, data, timeout, prefix) {
+  const submitP = page.waitForResponse(isInvoke, { timeout });
+  await form.getByRole('button', { name: String(step.submit), exact: true }).click();
+  data.submit_action = await invokeBody(submitP, 'composeExtension/submitAction');
+  const expected = toList(step.expect).map((t) => norm(t));
+  const until = Date.now() + timeout;
+  for (;;) {
+    data.dialog_text = norm(await dialog.innerText().catch(() => ''));
+    if (expected.every((t) => data.dialog_text.includes(t))) break;
+    if (Date.now() > until) throw new Error(`the dialog does not say ${JSON.stringify(expected)}; it says ${JSON.stringify(data.dialog_text.slice(0, 600))}`);
+    await page.waitForTimeout(200);
+  }
+  data.result_screenshot = path.join(ART, `${prefix}-result.png`);
+  await page.screenshot({ path: data.result_screenshot });
+}
+
 const actions = {
   async open_chat(step) {
     return openChat(step.chat);
@@ -327,37 +448,21 @@ const actions = {
 
   async choose(step, timeout) {
     const { card } = await pickCard(step, timeout);
-    const values = toList(step.value).map(String);
-    const combo = card.getByRole('combobox', { name: String(step.input) });
-    if ((await combo.count()) > 0) {
-      for (const v of values) {
-        await combo.first().click();
-        await page.getByRole('option', { name: v, exact: true }).click();
-      }
-      await page.keyboard.press('Escape').catch(() => {});
-      return { style: 'compact', value: await combo.first().inputValue() };
-    }
-    // expanded style: radio buttons (single) or checkboxes (isMultiSelect)
-    for (const v of values) {
-      const radio = card.getByRole('radio', { name: v, exact: true });
-      if ((await radio.count()) > 0) await radio.first().check();
-      else await card.getByRole('checkbox', { name: v, exact: true }).first().check();
-    }
-    return { style: 'expanded', value: values };
+    return chooseIn(card, step.input, step.value);
   },
 
   async fill(step, timeout) {
     const { card } = await pickCard(step, timeout);
-    const input = await inputIn(card, String(step.input));
-    await input.fill(String(step.value));
-    return { value: await input.inputValue() };
+    return fillIn(card, step.input, step.value);
   },
 
   async toggle(step, timeout) {
     const { card } = await pickCard(step, timeout);
-    const box = card.getByRole('checkbox', { name: String(step.input) }).first();
-    await box.setChecked(step.checked ?? true);
-    return { checked: await box.isChecked() };
+    return toggleIn(card, step.input, step.checked ?? true);
+  },
+
+  async message_action(step, timeout, prefix) {
+    return messageAction(step, timeout, prefix);
   },
 
   async wait_text(step, timeout) {
@@ -451,7 +556,7 @@ try {
     try {
       if (!actions[action]) throw new Error(`unknown action ${JSON.stringify(action)} (known: ${Object.keys(actions).join(', ')})`);
       asUser = resolveUser(step.as_user);
-      entry.data = await actions[action](step, step.timeout_ms ?? DEFAULT_TIMEOUT);
+      entry.data = await actions[action](step, step.timeout_ms ?? DEFAULT_TIMEOUT, prefix);
       entry.ok = true;
       if (job.screenshot_each || action === 'screenshot') {
         entry.screenshot = path.join(ART, `${prefix}.png`);

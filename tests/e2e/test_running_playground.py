@@ -1,6 +1,7 @@
 """Running an incident in the Microsoft 365 Agents Playground, as a person would: a meeting bridge (Firebell talks
 to the Graph stand-in inside the loopback-only namespace), a role and stakeholder updates, from the card's "More"
-and typed. Screenshots of every step in test-artifacts/e2e/<test>/."""
+and typed; then an incident declared from a channel message ("Declare incident", a message-extension action).
+Screenshots of every step in test-artifacts/e2e/<test>/."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ CFG = PlaygroundConfig()
 CHANNEL = CFG.channel_name
 MEGAN, ADELE = CFG.users[0], CFG.users[1]
 LIVE = ["INC-1 ·", "Triggered"]
+CHATTER = "EU customers see card payments declined at checkout since 14:02"
 
 
 @pytest.fixture(autouse=True)
@@ -84,6 +86,16 @@ def test_bridge_role_and_stakeholder_updates(e2e_artifacts: Path):
             "stakeholder update 1 (identified): Release 1.8.3 broke checkout; rolling back — Alex Wilber",
             f"communications: {ADELE.name} — Alex Wilber",
             "stakeholder update 2 (monitoring): Rolled back; error rate back to normal — Alex Wilber"]},
+        # declare from a message: someone says something in the channel (not to Firebell: no mention), and
+        # "Declare incident" on that message (the Playground's message-extension panel, command id typed)
+        {"name": "chatter", "action": "send", "mention": False, "text": CHATTER},
+        {"name": "declare-from-message", "action": "message_action", "message": CHATTER,
+         "command_id": "declareIncident",
+         "fill": {"What is broken?": "Payments declined at checkout in the EU"},
+         "choose": {"Service": "checkout-api", "Level": "high-error-rate"},
+         "submit": "Declare", "expect": "INC-2 declared: Payments declined at checkout in the EU"},
+        {"name": "declared-card", "action": "wait_card", "contains": [
+            "INC-2 ·", "Triggered", "INC-2 · OPEN · high-error-rate", "Payments declined at checkout in the EU"]},
     ]
     started = time.monotonic()
     result = run_scenario(steps, bot=bridge_bot(), services=[graph_service()], config=CFG,
@@ -93,3 +105,11 @@ def test_bridge_role_and_stakeholder_updates(e2e_artifacts: Path):
     for step in ("assign", "post-update"):
         answer = result.step(step)["data"]["invoke_response"]
         assert answer["type"] == "application/vnd.microsoft.card.adaptive", (step, answer)  # replaced in place
+    asked = result.step("declare-from-message")["data"]
+    # the task module Firebell answered the fetchTask with: the message quoted, its author, the service guessed
+    assert asked["fetch_task"]["task"]["type"] == "continue", asked["fetch_task"]
+    assert f"Message from Alex Wilber: {CHATTER}" in asked["form_text"], asked["form_text"]
+    form = asked["fetch_task"]["task"]["value"]["card"]["content"]
+    guessed = {i["id"]: i.get("value") for i in form["body"] if i.get("type", "").startswith("Input.")}
+    assert guessed["service"] == "checkout-api" and guessed["title"] == CHATTER, guessed
+    assert asked["submit_action"]["task"]["type"] == "message", asked["submit_action"]
