@@ -2,6 +2,7 @@
 the server. Nothing else in Firebell reads the environment.
 
     python app.py        # serves on $PORT (default 3978) with SQLite and the example catalog
+    firebell serve       # the same, once installed (`pip install .`); `firebell --help` for more
 """
 from __future__ import annotations
 
@@ -50,6 +51,15 @@ from storage.db import Database
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CATALOG = HERE / "config" / "catalog.yaml"
+
+
+def default_database_url() -> str:
+    """A source checkout keeps its SQLite file next to app.py; an installed package (`pip install
+    .`, app.py in site-packages) in the working directory."""
+    home = HERE if (HERE / "pyproject.toml").exists() else Path.cwd()
+    return f"sqlite:///{home / 'firebell.db'}"
+
+
 log = logging.getLogger("firebell")
 FIREBELL: web.AppKey["Firebell"] = web.AppKey("firebell")
 
@@ -196,7 +206,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     return Settings(
         port=int(number("PORT", 3978)), host=host, allow_anonymous=allow_anonymous,
         service_url_hosts=service_url_hosts,
-        database_url=get("DATABASE_URL", f"sqlite:///{HERE / 'firebell.db'}"),
+        database_url=get("DATABASE_URL", default_database_url()),
         catalog_path=catalog_path,
         webhooks=WebhookSecrets(pagerduty=names("PAGERDUTY_WEBHOOK_SECRETS"),
                                 pagerduty_v2_token=get("PAGERDUTY_V2_TOKEN"),
@@ -397,23 +407,43 @@ def create_app(settings: Settings) -> web.Application:
     return Firebell(settings).web_app()
 
 
-def main() -> None:
+def load_env_file() -> None:
+    """A `.env` next to app.py (or in the working directory) fills in what the environment does
+    not set."""
     try:
         from dotenv import load_dotenv
-        load_dotenv(HERE / ".env", override=False)
+    except ImportError:
+        return
+    load_dotenv(HERE / ".env", override=False)
+    load_dotenv(Path.cwd() / ".env", override=False)
+
+
+def settings_from_environment() -> Settings:
+    load_env_file()
+    return settings_from_env(os.environ)
+
+
+def database_url_from_environment() -> str:
+    """DATABASE_URL with its default, for `alembic` on the command line."""
+    load_env_file()
+    return (os.environ.get("DATABASE_URL") or "").strip() or default_database_url()
+
+
+def serve(settings: Settings) -> None:
+    try:
+        import uvloop  # a faster event loop: the webhook doors are CPU-bound in a storm
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:
         pass
-    settings = settings_from_env(os.environ)
     configure_logging(settings.log_level, settings.log_format)
     web.run_app(create_app(settings), host=settings.host, port=settings.port,
                 access_log=None, print=lambda *_: None,
                 shutdown_timeout=5)
 
 
+def main() -> None:
+    serve(settings_from_environment())
+
+
 if __name__ == "__main__":
-    try:
-        import uvloop  # a faster event loop: the webhook doors are CPU-bound in a storm
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    except ImportError:
-        pass
-    main()
+    main()  # the same as `firebell serve`
