@@ -10,6 +10,7 @@ import asyncio
 import gc
 import logging
 import os
+import time
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -130,6 +131,7 @@ class Settings:
     dependency_import_minutes: float = 60
     log_level: str = "INFO"
     log_format: str = "json"
+    access_log: bool = False           # ACCESS_LOG=1: one log line per HTTP request
 
 
 def settings_from_env(env: Mapping[str, str]) -> Settings:
@@ -222,7 +224,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         metrics_token=get("FIREBELL_METRICS_TOKEN"),
         run_scheduler=get("FIREBELL_SCHEDULER", "on").lower() not in ("0", "off", "false", "no"),
         dependency_import_minutes=number("FIREBELL_DEPENDENCY_IMPORT_MINUTES", 60),
-        log_level=get("LOG_LEVEL", "INFO"), log_format=get("LOG_FORMAT", "json"))
+        log_level=get("LOG_LEVEL", "INFO"), log_format=get("LOG_FORMAT", "json"),
+        access_log=get("ACCESS_LOG", "off").lower() in ("1", "true", "yes", "on"))
 
 
 def heartbeat_tokens(catalog_path: str, get) -> dict[str, str]:
@@ -268,7 +271,9 @@ class Firebell:
         self.report_endpoints = ReportEndpoints(self.ctx, settings.api_token)
 
     def web_app(self) -> web.Application:
-        app = web.Application(client_max_size=1024 * 1024)
+        app = web.Application(client_max_size=1024 * 1024,
+                              middlewares=[observe_requests(self.ctx.metrics,
+                                                            self.settings.access_log)])
         app[FIREBELL] = self
         app.add_routes([messages_route(self.adapter, self.bot), *self.webhooks.routes(),
                         *self.heartbeat_door.routes(),
@@ -365,6 +370,35 @@ class Firebell:
         for state in states:
             self.ctx.metrics.heartbeat_silence.labels(state.name).set(state.silent_seconds)
             self.ctx.metrics.heartbeat_up.labels(state.name).set(0 if state.missing else 1)
+
+
+access_log = logging.getLogger("firebell.access")
+
+
+def observe_requests(metrics, log_each: bool):
+    """Every answer's time in the per-route histogram, and (ACCESS_LOG=1) one log line. The
+    route is its pattern (`/charts/{key}.png`), so the histogram's size stays fixed; the query
+    string is never logged (PagerDuty V2 carries its token there)."""
+    @web.middleware
+    async def observe(request: web.Request, handler):
+        started, status = time.perf_counter(), 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else "unmatched"
+            metrics.requests.labels(route, request.method, str(status)).observe(seconds)
+            if log_each:
+                access_log.info("%s %s %s %.1f ms", request.method, request.path, status,
+                                seconds * 1000, extra={"route": route, "status": status,
+                                                       "remote": request.remote})
+    return observe
 
 
 def configured(s: Integrations) -> Configured:
