@@ -476,7 +476,10 @@ def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    serve(settings_from_environment())
+    try:
+        serve(settings_from_environment())
+    except CatalogError as exc:  # every problem, one per line; `firebell check-config` adds lines
+        raise SystemExit(str(exc)) from None
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from handlers.reads.api import BadRequest, csv_text, parse_query
 from handlers.reports.compile import COMPANY, compile_report
 from handlers.reports.deliver import deliver
 from handlers.reports.settings import WEEKLY
-from incidents.catalog import CatalogError
+from incidents.catalog import CatalogError, load_catalog
 from incidents.model import Actor
 from incidents.periods import MONTH, WEEK, last_complete
 from mail.reports import monthly_email, weekly_email
@@ -43,7 +43,6 @@ def serve(settings: app.Settings) -> None:
 
 
 def _catalog_or_fail(settings: app.Settings) -> None:
-    from incidents.catalog import load_catalog
     try:
         load_catalog(settings.catalog_path)
     except CatalogError as exc:
