@@ -8,12 +8,6 @@ import io
 from dataclasses import dataclass
 from typing import Sequence
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
-
-from charts.fonts import families
-
 INK = "#333333"
 GRID = "#e2e2e2"
 BAR = "#6264a7"       # Teams purple
@@ -33,6 +27,12 @@ class TrendBar:
 
 def trend_chart(points: Sequence[TrendBar], *, title: str, width: int = 640,
                 height: int = 360) -> bytes:
+    # matplotlib is imported by the first chart, not at start: most processes (a replica
+    # without the monthly report's turn, every `firebell` subcommand but report) never draw one.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from charts.fonts import families
     fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="white")
     FigureCanvasAgg(fig)
     fonts = {"family": list(families()), "color": INK}
@@ -51,6 +51,7 @@ def trend_chart(points: Sequence[TrendBar], *, title: str, width: int = 640,
 
 
 def _style(ax, unit: str, fonts: dict) -> None:
+    from matplotlib.ticker import MaxNLocator
     ax.set_title(unit, loc="left", fontdict={**fonts, "size": 9})
     ax.grid(axis="y", color=GRID)
     ax.set_axisbelow(True)
