@@ -2,6 +2,7 @@
 the server. Nothing else in Firebell reads the environment.
 
     python app.py        # serves on $PORT (default 3978) with SQLite and the example catalog
+    firebell serve       # the same, once installed (`pip install .`); `firebell --help` for more
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import gc
 import logging
 import os
+import time
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -51,6 +53,15 @@ from storage.db import Database
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CATALOG = HERE / "config" / "catalog.yaml"
+
+
+def default_database_url() -> str:
+    """A source checkout keeps its SQLite file next to app.py; an installed package (`pip install
+    .`, app.py in site-packages) in the working directory."""
+    home = HERE if (HERE / "pyproject.toml").exists() else Path.cwd()
+    return f"sqlite:///{home / 'firebell.db'}"
+
+
 log = logging.getLogger("firebell")
 FIREBELL: web.AppKey["Firebell"] = web.AppKey("firebell")
 
@@ -121,6 +132,7 @@ class Settings:
     dependency_import_minutes: float = 60
     log_level: str = "INFO"
     log_format: str = "json"
+    access_log: bool = False           # ACCESS_LOG=1: one log line per HTTP request
 
 
 def settings_from_env(env: Mapping[str, str]) -> Settings:
@@ -197,7 +209,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     return Settings(
         port=int(number("PORT", 3978)), host=host, allow_anonymous=allow_anonymous,
         service_url_hosts=service_url_hosts,
-        database_url=get("DATABASE_URL", f"sqlite:///{HERE / 'firebell.db'}"),
+        database_url=get("DATABASE_URL", default_database_url()),
         catalog_path=catalog_path,
         webhooks=WebhookSecrets(pagerduty=names("PAGERDUTY_WEBHOOK_SECRETS"),
                                 pagerduty_v2_token=get("PAGERDUTY_V2_TOKEN"),
@@ -213,7 +225,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         metrics_token=get("FIREBELL_METRICS_TOKEN"),
         run_scheduler=get("FIREBELL_SCHEDULER", "on").lower() not in ("0", "off", "false", "no"),
         dependency_import_minutes=number("FIREBELL_DEPENDENCY_IMPORT_MINUTES", 60),
-        log_level=get("LOG_LEVEL", "INFO"), log_format=get("LOG_FORMAT", "json"))
+        log_level=get("LOG_LEVEL", "INFO"), log_format=get("LOG_FORMAT", "json"),
+        access_log=get("ACCESS_LOG", "off").lower() in ("1", "true", "yes", "on"))
 
 
 def heartbeat_tokens(catalog_path: str, get) -> dict[str, str]:
@@ -259,7 +272,9 @@ class Firebell:
         self.report_endpoints = ReportEndpoints(self.ctx, settings.api_token)
 
     def web_app(self) -> web.Application:
-        app = web.Application(client_max_size=1024 * 1024)
+        app = web.Application(client_max_size=1024 * 1024,
+                              middlewares=[observe_requests(self.ctx.metrics,
+                                                            self.settings.access_log)])
         app[FIREBELL] = self
         app.add_routes([messages_route(self.adapter, self.bot), *self.webhooks.routes(),
                         *self.heartbeat_door.routes(),
@@ -360,6 +375,35 @@ class Firebell:
             self.ctx.metrics.heartbeat_up.labels(state.name).set(0 if state.missing else 1)
 
 
+access_log = logging.getLogger("firebell.access")
+
+
+def observe_requests(metrics, log_each: bool):
+    """Every answer's time in the per-route histogram, and (ACCESS_LOG=1) one log line. The
+    route is its pattern (`/charts/{key}.png`), so the histogram's size stays fixed; the query
+    string is never logged (PagerDuty V2 carries its token there)."""
+    @web.middleware
+    async def observe(request: web.Request, handler):
+        started, status = time.perf_counter(), 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else "unmatched"
+            metrics.requests.labels(route, request.method, str(status)).observe(seconds)
+            if log_each:
+                access_log.info("%s %s %s %.1f ms", request.method, request.path, status,
+                                seconds * 1000, extra={"route": route, "status": status,
+                                                       "remote": request.remote})
+    return observe
+
+
 def configured(s: Integrations) -> Configured:
     """Which outside systems are configured (all their settings present)."""
     return Configured(
@@ -400,23 +444,46 @@ def create_app(settings: Settings) -> web.Application:
     return Firebell(settings).web_app()
 
 
-def main() -> None:
+def load_env_file() -> None:
+    """A `.env` next to app.py (or in the working directory) fills in what the environment does
+    not set."""
     try:
         from dotenv import load_dotenv
-        load_dotenv(HERE / ".env", override=False)
+    except ImportError:
+        return
+    load_dotenv(HERE / ".env", override=False)
+    load_dotenv(Path.cwd() / ".env", override=False)
+
+
+def settings_from_environment() -> Settings:
+    load_env_file()
+    return settings_from_env(os.environ)
+
+
+def database_url_from_environment() -> str:
+    """DATABASE_URL with its default, for `alembic` on the command line."""
+    load_env_file()
+    return (os.environ.get("DATABASE_URL") or "").strip() or default_database_url()
+
+
+def serve(settings: Settings) -> None:
+    try:
+        import uvloop  # a faster event loop: the webhook doors are CPU-bound in a storm
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:
         pass
-    settings = settings_from_env(os.environ)
     configure_logging(settings.log_level, settings.log_format)
     web.run_app(create_app(settings), host=settings.host, port=settings.port,
                 access_log=None, print=lambda *_: None,
                 shutdown_timeout=5)
 
 
-if __name__ == "__main__":
+def main() -> None:
     try:
-        import uvloop  # a faster event loop: the webhook doors are CPU-bound in a storm
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    except ImportError:
-        pass
-    main()
+        serve(settings_from_environment())
+    except CatalogError as exc:  # every problem, one per line; `firebell check-config` adds lines
+        raise SystemExit(str(exc)) from None
+
+
+if __name__ == "__main__":
+    main()  # the same as `firebell serve`

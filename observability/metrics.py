@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # the /metrics route's type
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.process_collector import ProcessCollector
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -13,6 +15,14 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
+        # The process: resident memory, CPU seconds, open file descriptors, start time (from
+        # /proc), and the garbage collector's collections per generation.
+        ProcessCollector(registry=r)
+        GCCollector(registry=r)
+        self.requests = Histogram("firebell_http_request_seconds",
+                                  "HTTP answer time by route (the pattern, not the path), "
+                                  "method and status", ["route", "method", "status"],
+                                  buckets=_LATENCY_BUCKETS, registry=r)
         self.deliveries = Counter("firebell_webhook_deliveries_total",
                                   "Webhook deliveries by source and result", ["source", "result"],
                                   registry=r)

@@ -21,6 +21,7 @@ LAYERS = (
     ("handlers.ingest", "handlers.commands", "handlers.sync"),
     ("bot", "scheduler"),
     ("app",),
+    ("cli",),
 )
 # Only the outbox's job bodies talk to the outside world (and app.py, which builds the clients).
 MAY_IMPORT_INTEGRATIONS = ("handlers.effects", "app", "integrations")

@@ -51,7 +51,7 @@ class Compiled:
         if scope not in self._charts:
             view = self.view(scope)
             self._charts[scope] = trend_chart(
-                [TrendBar(p.label.upper(), p.new,
+                [TrendBar(p.label, p.new,
                           p.mtta.median / 60 if p.mtta.median is not None else None,
                           p.mttr.median / 60 if p.mttr.median is not None else None)
                  for p in view.trend], title=f"{view.name}: incidents, MTTA and MTTR")

@@ -68,12 +68,14 @@ async def deliver_due(ctx: Context, kind: str, settings: ReportSettings, *,
 
 
 async def deliver(ctx: Context, kind: str, period: Period, settings: ReportSettings, *,
-                  now: datetime) -> int:
+                  now: datetime, scope: str | None = None) -> int:
+    """Queue `period`'s report for every target that has not had it (only `scope`'s targets,
+    a team key or "company", when given: `firebell report … --team T --send`)."""
     async with ctx.db.read() as conn:
         subscriptions = await conversations.all_subscriptions(conn)
         done = await store.delivered_targets(conn, kind, period.key)
     missing = [t for t in targets(ctx, subscriptions, settings.digest_emails)
-               if t.key not in done]
+               if t.key not in done and scope in (None, t.scope)]
     if not missing:
         return 0
     compiled = await compile_report(ctx, kind, now=now, period=period)

@@ -171,14 +171,15 @@ def wait_cards_settled(database: str | Path, timeout: float = 15.0) -> int:
     before it opens one. 0 when settled, 1 on timeout."""
     import sqlite3
     import time
-    from datetime import datetime, timedelta
+    from datetime import datetime, timedelta, timezone
 
     deadline = time.monotonic() + timeout
     busy: list = []
     while True:
         try:
             with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=2) as db:
-                soon = (datetime.utcnow() + timedelta(seconds=5)).isoformat(sep=" ")
+                soon = (datetime.now(timezone.utc).replace(tzinfo=None)  # stored naive UTC
+                        + timedelta(seconds=5)).isoformat(sep=" ")
                 busy = db.execute(
                     "SELECT id, kind, status, run_after FROM outbox WHERE kind IN ('post_card', 'update_card') "
                     "AND status IN ('pending', 'running') AND run_after <= ?", (soon,)).fetchall()

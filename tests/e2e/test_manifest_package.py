@@ -97,6 +97,10 @@ def test_manifest_is_valid_against_official_schema():
     assert bot["botId"] == PLACEHOLDER and manifest["webApplicationInfo"]["id"] == PLACEHOLDER
     assert sorted(bot["scopes"]) == ["groupChat", "personal", "team"]
     assert bot["supportsFiles"] is False
+    # Incident channels are often private or shared; added to a team, Firebell is the bot.
+    assert sorted(manifest["supportedChannelTypes"]) == ["privateChannels", "sharedChannels"]
+    assert manifest["defaultInstallScope"] == "team"
+    assert manifest["defaultGroupCapability"] == {"team": "bot", "groupchat": "bot"}
     assert manifest["icons"] == {"color": "color.png", "outline": "outline.png"}
     assert manifest["validDomains"]
 

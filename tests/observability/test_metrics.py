@@ -33,3 +33,37 @@ def test_json_logs_carry_the_incident_id():
     line = json.loads(JsonFormatter().format(record))
     assert line["incident"] == "INC-7" and line["message"] == "job 42 failed"
     assert line["level"] == "warning" and line["time"].endswith("+00:00")
+
+
+async def test_metrics_show_the_process_and_each_route_and_access_log_is_optional(
+        database_url, connector, caplog):
+    from tests.harness import Harness, make_settings
+    h = await Harness(make_settings(database_url, access_log=True), connector).start()
+    try:
+        with caplog.at_level(logging.INFO, logger="firebell.access"):
+            async with h.http.get(f"{h.url}/healthz") as resp:
+                assert resp.status == 200
+            async with h.http.get(f"{h.url}/charts/nothing-here.png?token=secret") as resp:
+                assert resp.status == 404
+            async with h.http.get(f"{h.url}/metrics") as resp:
+                text = await resp.text()
+    finally:
+        await h.stop()
+    for name in ("process_resident_memory_bytes", "process_cpu_seconds_total",
+                 "process_open_fds", "python_gc_collections_total"):
+        assert f"\n{name}" in text, name
+    assert ('firebell_http_request_seconds_count{method="GET",route="/healthz",status="200"} 1.0'
+            in text)
+    assert ('firebell_http_request_seconds_count{method="GET",route="/charts/{key}.png",'
+            'status="404"} 1.0' in text)
+    logged = [r.getMessage() for r in caplog.records if r.name == "firebell.access"]
+    assert any(m.startswith("GET /healthz 200 ") for m in logged), logged
+    assert any(m.startswith("GET /charts/nothing-here.png 404 ") for m in logged)
+    assert not any("secret" in m for m in logged)  # query strings are never logged
+
+
+async def test_no_access_log_unless_asked(harness, caplog):
+    with caplog.at_level(logging.INFO, logger="firebell.access"):
+        async with harness.http.get(f"{harness.url}/healthz") as resp:
+            assert resp.status == 200
+    assert not [r for r in caplog.records if r.name == "firebell.access"]
