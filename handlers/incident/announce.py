@@ -36,7 +36,7 @@ async def announce_cascade_child(ctx: Context, conn: AsyncConnection, child: Inc
     root = await other_teams_root(conn, child)
     if root is None:
         return
-    channel = await conversations.channel_for(conn, child.team)
-    if channel is None or channel == await conversations.channel_for(conn, root.team):
+    channel = await channel_of(ctx, conn, child)
+    if channel is None or channel == await channel_of(ctx, conn, root):
         return
     await post_card_to(ctx, conn, child, channel)
