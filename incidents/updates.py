@@ -37,46 +37,35 @@ def parse_duration(raw: Any) -> timedelta | None:
 
 def parse_update_every(raw: Any, levels: Sequence[str]) -> dict[str, timedelta]:
     """`levels: update_every:` -> {level: cadence}; ValueError naming what is wrong."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ValueError("levels.update_every: expected a mapping of level -> duration, e.g. "
-                         "{service-down: 30m, high-error-rate: 60m}")
-    out: dict[str, timedelta] = {}
-    for level, value in raw.items():
-        if level not in levels:
-            raise ValueError(f"levels.update_every: unknown level {level!r}; known: "
-                             f"{list(levels)}")
-        every = parse_duration(value)
-        if every is None:
-            raise ValueError(f"levels.update_every.{level}: {value!r} is not a duration like "
-                             "30m, 60m or 90s")
-        if every < SHORTEST_CADENCE:
-            raise ValueError(f"levels.update_every.{level}: {value!r} is shorter than "
-                             f"{int(SHORTEST_CADENCE.total_seconds())}s")
-        out[str(level)] = every
-    return out
+    return _level_durations(raw, levels, "update_every",
+                            "{service-down: 30m, high-error-rate: 60m}", "30m, 60m or 90s")
 
 
 def parse_ack_within(raw: Any, levels: Sequence[str]) -> dict[str, timedelta]:
     """`levels: ack_within:` -> {level: time to acknowledge}; ValueError naming what is wrong.
     An incident at one of these levels not acknowledged in that time is escalated: one
     reminder in the channel, @mentioning the on-call and the standby."""
+    return _level_durations(raw, levels, "ack_within", "{service-down: 5m}", "5m or 90s")
+
+
+def _level_durations(raw: Any, levels: Sequence[str], key: str, example: str,
+                     like: str) -> dict[str, timedelta]:
+    """A `levels:` map of level -> duration (at least SHORTEST_CADENCE)."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise ValueError("levels.ack_within: expected a mapping of level -> duration, e.g. "
-                         "{service-down: 5m}")
+        raise ValueError(f"levels.{key}: expected a mapping of level -> duration, e.g. {example}")
     out: dict[str, timedelta] = {}
     for level, value in raw.items():
         if level not in levels:
-            raise ValueError(f"levels.ack_within: unknown level {level!r}; known: "
-                             f"{list(levels)}")
-        within = parse_duration(value)
-        if within is None or within < SHORTEST_CADENCE:
-            raise ValueError(f"levels.ack_within.{level}: {value!r} is not a duration like 5m "
-                             f"or 90s (at least {int(SHORTEST_CADENCE.total_seconds())}s)")
-        out[str(level)] = within
+            raise ValueError(f"levels.{key}: unknown level {level!r}; known: {list(levels)}")
+        every = parse_duration(value)
+        if every is None:
+            raise ValueError(f"levels.{key}.{level}: {value!r} is not a duration like {like}")
+        if every < SHORTEST_CADENCE:
+            raise ValueError(f"levels.{key}.{level}: {value!r} is shorter than "
+                             f"{int(SHORTEST_CADENCE.total_seconds())}s")
+        out[str(level)] = every
     return out
 
 

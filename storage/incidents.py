@@ -83,22 +83,19 @@ async def update_fields(conn: AsyncConnection, incident: Incident, changes: dict
 async def list_recent(conn: AsyncConnection, *, statuses: Sequence[str] | None, team: str | None,
                       limit: int, roots_only: bool = False, visible=None) -> list[Incident]:
     """`visible`: a clause from storage.members.visible_to (None: every incident)."""
-    q = select(t)
-    if visible is not None:
-        q = q.where(visible)
-    if statuses:
-        q = q.where(t.c.status.in_(statuses))
-    if team:
-        q = q.where(t.c.team == team)
-    if roots_only:
-        q = q.where(t.c.parent_id.is_(None))
+    q = _listed(select(t), statuses, team, roots_only, visible)
     q = q.order_by(t.c.triggered_at.desc(), t.c.id.desc()).limit(limit)
     return [Incident.from_row(r) for r in (await conn.execute(q)).mappings()]
 
 
 async def count(conn: AsyncConnection, *, statuses: Sequence[str] | None, team: str | None,
                 roots_only: bool = False, visible=None) -> int:
-    q = select(func.count()).select_from(t)
+    q = _listed(select(func.count()).select_from(t), statuses, team, roots_only, visible)
+    return (await conn.execute(q)).scalar_one()
+
+
+def _listed(q, statuses: Sequence[str] | None, team: str | None, roots_only: bool, visible):
+    """The filters `incident list` shows and counts by."""
     if visible is not None:
         q = q.where(visible)
     if statuses:
@@ -107,7 +104,7 @@ async def count(conn: AsyncConnection, *, statuses: Sequence[str] | None, team: 
         q = q.where(t.c.team == team)
     if roots_only:
         q = q.where(t.c.parent_id.is_(None))
-    return (await conn.execute(q)).scalar_one()
+    return q
 
 
 async def children_counts(conn: AsyncConnection,

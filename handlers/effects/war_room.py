@@ -61,17 +61,27 @@ async def open_war_room(ctx: Context, clients: Clients, job: Job) -> dict[str, A
         oncall = await who_is_on_call(ctx, conn)
     members = war_room_members(ctx.catalog, incident.service, incident.commander, ctx.now(),
                                oncall)
-    chat = await clients.graph.ensure_war_room(topic_of(incident), members)
+    return await open_chat(ctx, clients, incident, topic_of(incident), members, service_url,
+                           kind="war_room", what="war room")
+
+
+async def open_chat(ctx: Context, clients: Clients, incident: Incident, topic: str,
+                    members: list[str], service_url: str | None, *, kind: str,
+                    what: str) -> dict[str, Any]:
+    """A group chat for the incident (keyed by its topic: a retry finds the chat made before),
+    with Firebell in it, the card posted, and who is in it on the timeline. The war room and a
+    private incident's chat are both this."""
+    chat = await clients.graph.ensure_war_room(topic, members)
     if ctx.policy.teams_app_id:
         await clients.graph.ensure_app_installed(chat.id, ctx.policy.teams_app_id)
     async with ctx.db.write() as conn:
         await pm_store.save_war_room(ctx.db, conn, incident.id, chat_id=chat.id,
-                                     web_url=chat.web_url, topic=topic_of(incident),
-                                     members=members, now=ctx.now())
+                                     web_url=chat.web_url, topic=topic, members=members,
+                                     now=ctx.now())
         posted = await post_card_in_chat(ctx, conn, incident, chat.id, service_url)
         names = ", ".join(ctx.catalog.display_name(m) or m for m in members)
-        await note(conn, incident.id, kind="war_room", actor=FIREBELL, at=ctx.now(),
-                   text=f"war room opened with {names}"
+        await note(conn, incident.id, kind=kind, actor=FIREBELL, at=ctx.now(),
+                   text=f"{what} opened with {names}"
                         + ("" if posted else " (card not posted: Firebell has not heard from "
                                              "Teams in this tenant yet)"))
         await refresh_cards(ctx, conn, incident.id)
