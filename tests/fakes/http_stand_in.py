@@ -41,6 +41,7 @@ import ssl
 import tempfile
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,7 +98,7 @@ class Refused(Exception):
         self.response = response
 
 
-class HttpStandIn:
+class HttpStandIn(ABC):
     #: how long stop() lets in-flight handlers (e.g. a hang) finish
     SHUTDOWN_TIMEOUT = 0.5
 
@@ -118,8 +119,9 @@ class HttpStandIn:
 
     # ---- to be written by each stand-in ------------------------------------------------------
 
+    @abstractmethod
     def _routes(self) -> list[web.RouteDef]:
-        raise NotImplementedError
+        """The stand-in's routes, each named by the kind of request it records."""
 
     def _authorize(self, request: web.Request) -> web.Response | None:
         """An answer refusing the request, or None to let it through."""
