@@ -9,7 +9,12 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidents.model import Incident
+from storage.bulk import BulkInsert
 from storage.schema import incidents as t
+
+# A webhook batch's new incidents: rendered once, run on the driver (storage/bulk.py).
+_INSERT_NEW = BulkInsert(t, conflict=("source", "external_id"),
+                         returning=("source", "external_id", "id"))
 
 
 async def get(conn: AsyncConnection, incident_id: int, *, lock: bool = False) -> Incident | None:
@@ -57,10 +62,8 @@ async def insert_many(db, conn: AsyncConnection, rows: list[dict[str, Any]],
         return {}
     defaults = {"assignees": [], "details": {}, "version": 1, "created_at": now, "updated_at": now,
                 "correlated": False, "no_auto_link": False}
-    stmt = (db.insert(t).on_conflict_do_nothing(index_elements=[t.c.source, t.c.external_id])
-            .returning(t.c.source, t.c.external_id, t.c.id))
-    result = await conn.execute(stmt, [{**defaults, **r} for r in rows])
-    return {(r.source, r.external_id): r.id for r in result}
+    result = await _INSERT_NEW.run(conn, [{**defaults, **r} for r in rows])
+    return {(source, external_id): new_id for source, external_id, new_id in result}
 
 
 async def insert(conn: AsyncConnection, values: dict[str, Any], now: datetime) -> Incident:

@@ -16,8 +16,12 @@ from typing import Any, Sequence
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.bulk import BulkInsert
 from storage.schema import conversation_sends as cs
 from storage.schema import outbox as t
+
+# A webhook batch's correlation jobs: rendered once, run on the driver (storage/bulk.py).
+_ENQUEUE_MANY = BulkInsert(t, conflict=())
 
 PENDING, RUNNING, DONE, FAILED, CANCELLED = "pending", "running", "done", "failed", "cancelled"
 
@@ -74,7 +78,7 @@ async def enqueue_many(db, conn: AsyncConnection, jobs: list[dict[str, Any]],
     defaults = {"payload": {}, "status": PENDING, "once_key": None, "coalesce_key": None,
                 "conversation_id": None, "attempts": 0, "run_after": now, "created_at": now,
                 "incident_id": None}
-    await conn.execute(db.insert(t).on_conflict_do_nothing(), [{**defaults, **j} for j in jobs])
+    await _ENQUEUE_MANY.run(conn, [{**defaults, **j} for j in jobs])
 
 
 async def claim(db, conn: AsyncConnection, *, worker: str, now: datetime, lease: timedelta,

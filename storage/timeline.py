@@ -9,7 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidents.model import Actor
+from storage.bulk import BulkInsert
 from storage.schema import timeline as tl
+
+_INSERT_MANY = BulkInsert(tl)  # a webhook batch's entries: rendered once (storage/bulk.py)
+_UNSAID = {"actor": None, "data": None}
 
 
 async def note(conn: AsyncConnection, incident_id: int, *, kind: str, text: str, actor: Actor,
@@ -22,8 +26,7 @@ async def note(conn: AsyncConnection, incident_id: int, *, kind: str, text: str,
 
 async def note_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     """Entries already shaped as rows (a webhook batch opens many incidents at once)."""
-    if rows:
-        await conn.execute(tl.insert(), rows)
+    await _INSERT_MANY.run(conn, [{**_UNSAID, **row} for row in rows])
 
 
 async def entries(conn: AsyncConnection, incident_id: int, *, limit: int = 200) -> list[dict]:
