@@ -5,12 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidents.model import Incident
 from storage.bulk import BulkInsert
 from storage.schema import incidents as t
+
+# Built once with bound parameters: correlation reads incidents by id several times per
+# decision, and building a statement costs SQLAlchemy more than running it.
+_GET = select(t).where(t.c.id == bindparam("id"))
+_GET_LOCKED = _GET.with_for_update()
+_CHILDREN = (select(t).where(t.c.parent_id == bindparam("parent"))
+             .order_by(t.c.triggered_at, t.c.id))
 
 # A webhook batch's new incidents: rendered once, run on the driver (storage/bulk.py).
 _INSERT_NEW = BulkInsert(t, conflict=("source", "external_id"),
@@ -18,8 +25,8 @@ _INSERT_NEW = BulkInsert(t, conflict=("source", "external_id"),
 
 
 async def get(conn: AsyncConnection, incident_id: int, *, lock: bool = False) -> Incident | None:
-    q = select(t).where(t.c.id == incident_id)
-    row = (await conn.execute(q.with_for_update() if lock else q)).mappings().first()
+    row = (await conn.execute(_GET_LOCKED if lock else _GET, {"id": incident_id})
+           ).mappings().first()
     return Incident.from_row(row) if row else None
 
 
@@ -106,5 +113,5 @@ async def count(conn: AsyncConnection, *, statuses: Sequence[str] | None, team: 
 
 
 async def children(conn: AsyncConnection, parent_id: int) -> list[Incident]:
-    q = select(t).where(t.c.parent_id == parent_id).order_by(t.c.triggered_at, t.c.id)
-    return [Incident.from_row(r) for r in (await conn.execute(q)).mappings()]
+    return [Incident.from_row(r)
+            for r in (await conn.execute(_CHILDREN, {"parent": parent_id})).mappings()]

@@ -14,14 +14,17 @@ from storage.schema import timeline as tl
 
 _INSERT_MANY = BulkInsert(tl)  # a webhook batch's entries: rendered once (storage/bulk.py)
 _UNSAID = {"actor": None, "data": None}
+# Built once, values bound per call: every change writes an entry, and building a statement
+# with its values costs SQLAlchemy more than running it.
+_NOTE = tl.insert()
 
 
 async def note(conn: AsyncConnection, incident_id: int, *, kind: str, text: str, actor: Actor,
                at: datetime, data: dict[str, Any] | None = None) -> None:
     """One entry; Firebell's own steps carry no actor name (the `via` says it was Firebell)."""
-    await conn.execute(tl.insert().values(
-        incident_id=incident_id, at=at, kind=kind, text=text, via=actor.via, data=data,
-        actor=None if actor.via == "firebell" else actor.label))
+    await conn.execute(_NOTE, {
+        "incident_id": incident_id, "at": at, "kind": kind, "text": text, "via": actor.via,
+        "data": data, "actor": None if actor.via == "firebell" else actor.label})
 
 
 async def note_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
