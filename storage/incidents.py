@@ -2,6 +2,7 @@
 key on it) and `updated_at`."""
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
@@ -55,10 +56,20 @@ async def by_external_many(conn: AsyncConnection, keys: Iterable[tuple[str, str]
     by_source: dict[str, list[str]] = {}
     for source, external_id in keys:
         by_source.setdefault(source, []).append(external_id)
-    q = select(t).where(or_(*(and_(t.c.source == source, t.c.external_id.in_(ids))
-                              for source, ids in by_source.items())))
-    rows = (await conn.execute(q.with_for_update() if lock else q)).mappings()
+    params = {}
+    for n, (source, ids) in enumerate(by_source.items()):
+        params[f"source{n}"], params[f"ids{n}"] = source, ids
+    rows = (await conn.execute(_by_external(len(by_source), lock), params)).mappings()
     return {(r["source"], r["external_id"]): Incident.from_row(r) for r in rows}
+
+
+@functools.cache
+def _by_external(sources: int, lock: bool):
+    """Built once per number of sources (every webhook batch asks; see _GET)."""
+    q = select(t).where(or_(*(and_(t.c.source == bindparam(f"source{n}"),
+                                   t.c.external_id.in_(bindparam(f"ids{n}", expanding=True)))
+                              for n in range(sources))))
+    return q.with_for_update() if lock else q
 
 
 async def insert_many(db, conn: AsyncConnection, rows: list[dict[str, Any]],
