@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import card_messages as cm
@@ -123,9 +123,13 @@ async def card_updated(conn: AsyncConnection, card_id: int, *, rev: int, now: da
 
 async def want_refresh(conn: AsyncConnection, incident_id: int) -> list[dict[str, Any]]:
     """Mark every card of the incident as behind; returns them (after the bump)."""
-    bumped = await conn.execute(update(cm).where(cm.c.incident_id == incident_id)
-                                .values(wanted_rev=cm.c.wanted_rev + 1).returning(*cm.c))
+    bumped = await conn.execute(_WANT_REFRESH, {"of_incident": incident_id})
     return sorted((dict(r) for r in bumped.mappings()), key=lambda r: r["id"])
+
+
+# Built once with bound parameters: every change of an incident with cards runs it.
+_WANT_REFRESH = (update(cm).where(cm.c.incident_id == bindparam("of_incident"))
+                 .values(wanted_rev=cm.c.wanted_rev + 1).returning(*cm.c))
 
 
 async def want_refresh_children(conn: AsyncConnection, parent_id: int) -> list[dict[str, Any]]:

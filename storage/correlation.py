@@ -21,10 +21,14 @@ async def extend_duplicate_window(conn: AsyncConnection, incident_id: int,
     """Keep `incident`'s duplicate window open until at least `until`, in one statement (no
     lock-and-read first: a storm links hundreds of duplicates to one parent). No version bump:
     the window is correlation's bookkeeping, shown on no card, so open cards stay current."""
-    await conn.execute(update(t).where(
-        t.c.id == incident_id,
-        or_(t.c.duplicate_window_until.is_(None), t.c.duplicate_window_until < until))
-        .values(duplicate_window_until=until))
+    await conn.execute(_EXTEND_WINDOW, {"incident_id": incident_id, "until": until})
+
+
+_EXTEND_WINDOW = update(t).where(  # built once: a storm runs it for every duplicate
+    t.c.id == bindparam("incident_id"),
+    or_(t.c.duplicate_window_until.is_(None),
+        t.c.duplicate_window_until < bindparam("until", type_=t.c.duplicate_window_until.type))
+).values(duplicate_window_until=bindparam("until"))
 
 
 async def last_resolved_with_fingerprint(conn: AsyncConnection, fingerprint: str, *,

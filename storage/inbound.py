@@ -7,7 +7,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.bulk import BulkInsert
 from storage.schema import inbound_events as t
+
+# On every webhook batch: rendered once, run on the driver (storage/bulk.py).
+_CLAIM = BulkInsert(t, conflict=("key",), returning=("key",))
 
 
 async def first_time(db, conn: AsyncConnection, key: str, now: datetime,
@@ -25,8 +29,7 @@ async def claim_many(db, conn: AsyncConnection, keys: list[str], now: datetime) 
     unique = list(dict.fromkeys(keys))
     if not unique:
         return set()
-    stmt = db.insert(t).on_conflict_do_nothing(index_elements=[t.c.key]).returning(t.c.key)
-    rows = await conn.execute(stmt, [{"key": k, "received_at": now} for k in unique])
+    rows = await _CLAIM.run(conn, [{"key": k, "received_at": now} for k in unique])
     return {r[0] for r in rows}
 
 

@@ -2,19 +2,32 @@
 key on it) and `updated_at`."""
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidents.model import Incident
+from storage.bulk import BulkInsert
 from storage.schema import incidents as t
+
+# Built once with bound parameters: correlation reads incidents by id several times per
+# decision, and building a statement costs SQLAlchemy more than running it.
+_GET = select(t).where(t.c.id == bindparam("id"))
+_GET_LOCKED = _GET.with_for_update()
+_CHILDREN = (select(t).where(t.c.parent_id == bindparam("parent"))
+             .order_by(t.c.triggered_at, t.c.id))
+
+# A webhook batch's new incidents: rendered once, run on the driver (storage/bulk.py).
+_INSERT_NEW = BulkInsert(t, conflict=("source", "external_id"),
+                         returning=("source", "external_id", "id"))
 
 
 async def get(conn: AsyncConnection, incident_id: int, *, lock: bool = False) -> Incident | None:
-    q = select(t).where(t.c.id == incident_id)
-    row = (await conn.execute(q.with_for_update() if lock else q)).mappings().first()
+    row = (await conn.execute(_GET_LOCKED if lock else _GET, {"id": incident_id})
+           ).mappings().first()
     return Incident.from_row(row) if row else None
 
 
@@ -43,10 +56,20 @@ async def by_external_many(conn: AsyncConnection, keys: Iterable[tuple[str, str]
     by_source: dict[str, list[str]] = {}
     for source, external_id in keys:
         by_source.setdefault(source, []).append(external_id)
-    q = select(t).where(or_(*(and_(t.c.source == source, t.c.external_id.in_(ids))
-                              for source, ids in by_source.items())))
-    rows = (await conn.execute(q.with_for_update() if lock else q)).mappings()
+    params = {}
+    for n, (source, ids) in enumerate(by_source.items()):
+        params[f"source{n}"], params[f"ids{n}"] = source, ids
+    rows = (await conn.execute(_by_external(len(by_source), lock), params)).mappings()
     return {(r["source"], r["external_id"]): Incident.from_row(r) for r in rows}
+
+
+@functools.cache
+def _by_external(sources: int, lock: bool):
+    """Built once per number of sources (every webhook batch asks; see _GET)."""
+    q = select(t).where(or_(*(and_(t.c.source == bindparam(f"source{n}"),
+                                   t.c.external_id.in_(bindparam(f"ids{n}", expanding=True)))
+                              for n in range(sources))))
+    return q.with_for_update() if lock else q
 
 
 async def insert_many(db, conn: AsyncConnection, rows: list[dict[str, Any]],
@@ -57,10 +80,8 @@ async def insert_many(db, conn: AsyncConnection, rows: list[dict[str, Any]],
         return {}
     defaults = {"assignees": [], "details": {}, "version": 1, "created_at": now, "updated_at": now,
                 "correlated": False, "no_auto_link": False, "private": False}
-    stmt = (db.insert(t).on_conflict_do_nothing(index_elements=[t.c.source, t.c.external_id])
-            .returning(t.c.source, t.c.external_id, t.c.id))
-    result = await conn.execute(stmt, [{**defaults, **r} for r in rows])
-    return {(r.source, r.external_id): r.id for r in result}
+    result = await _INSERT_NEW.run(conn, [{**defaults, **r} for r in rows])
+    return {(source, external_id): new_id for source, external_id, new_id in result}
 
 
 async def insert(conn: AsyncConnection, values: dict[str, Any], now: datetime) -> Incident:
@@ -121,5 +142,5 @@ async def children_counts(conn: AsyncConnection,
 
 
 async def children(conn: AsyncConnection, parent_id: int) -> list[Incident]:
-    q = select(t).where(t.c.parent_id == parent_id).order_by(t.c.triggered_at, t.c.id)
-    return [Incident.from_row(r) for r in (await conn.execute(q)).mappings()]
+    return [Incident.from_row(r)
+            for r in (await conn.execute(_CHILDREN, {"parent": parent_id})).mappings()]

@@ -13,13 +13,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.bulk import BulkInsert
 from storage.schema import conversation_sends as cs
 from storage.schema import outbox as t
 
+# A webhook batch's correlation jobs: rendered once, run on the driver (storage/bulk.py).
+_ENQUEUE_MANY = BulkInsert(t, conflict=())
+
 PENDING, RUNNING, DONE, FAILED, CANCELLED = "pending", "running", "done", "failed", "cancelled"
+
+# Built once with bound parameters (every job ends here; see storage/incidents.py's _GET).
+_COMPLETE = update(t).where(t.c.id == bindparam("job_id")).values(
+    status=DONE, result=bindparam("result", type_=t.c.result.type),
+    finished_at=bindparam("finished_at", type_=t.c.finished_at.type), claimed_until=None,
+    last_error=None)
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,7 @@ async def enqueue_many(db, conn: AsyncConnection, jobs: list[dict[str, Any]],
     defaults = {"payload": {}, "status": PENDING, "once_key": None, "coalesce_key": None,
                 "conversation_id": None, "attempts": 0, "run_after": now, "created_at": now,
                 "incident_id": None}
-    await conn.execute(db.insert(t).on_conflict_do_nothing(), [{**defaults, **j} for j in jobs])
+    await _ENQUEUE_MANY.run(conn, [{**defaults, **j} for j in jobs])
 
 
 async def claim(db, conn: AsyncConnection, *, worker: str, now: datetime, lease: timedelta,
@@ -136,8 +146,7 @@ async def _due(db, conn: AsyncConnection, now: datetime, limit: int,
 
 async def complete(conn: AsyncConnection, job: Job, *, now: datetime,
                    result: dict[str, Any] | None = None) -> None:
-    await conn.execute(update(t).where(t.c.id == job.id).values(
-        status=DONE, result=result, finished_at=now, claimed_until=None, last_error=None))
+    await conn.execute(_COMPLETE, {"job_id": job.id, "result": result, "finished_at": now})
 
 
 async def retry_later(conn: AsyncConnection, job: Job, *, error: str, at: datetime,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import pagerduty_pages as t
@@ -41,9 +41,15 @@ async def matching(conn: AsyncConnection, pd_incident_ids: Iterable[str],
     ids, keys = list(set(pd_incident_ids)), list(set(incident_keys))
     if not ids and not keys:
         return []
-    q = select(t).where(or_(t.c.pd_incident_id.in_(ids), t.c.incident_key.in_(keys)))
-    rows = (await conn.execute(q.with_for_update() if lock else q)).mappings()
+    rows = (await conn.execute(_MATCHING_LOCKED if lock else _MATCHING,
+                               {"ids": ids, "keys": keys})).mappings()
     return [dict(r) for r in rows]
+
+
+# Built once (every webhook batch with PagerDuty events asks; see storage/incidents.py's _GET).
+_MATCHING = select(t).where(or_(t.c.pd_incident_id.in_(bindparam("ids", expanding=True)),
+                                t.c.incident_key.in_(bindparam("keys", expanding=True))))
+_MATCHING_LOCKED = _MATCHING.with_for_update()
 
 
 async def set_fields(conn: AsyncConnection, page_id: int, now: datetime, **values: Any) -> None:

@@ -9,21 +9,27 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidents.model import Actor
+from storage.bulk import BulkInsert
 from storage.schema import timeline as tl
+
+_INSERT_MANY = BulkInsert(tl)  # a webhook batch's entries: rendered once (storage/bulk.py)
+_UNSAID = {"actor": None, "data": None}
+# Built once, values bound per call: every change writes an entry, and building a statement
+# with its values costs SQLAlchemy more than running it.
+_NOTE = tl.insert()
 
 
 async def note(conn: AsyncConnection, incident_id: int, *, kind: str, text: str, actor: Actor,
                at: datetime, data: dict[str, Any] | None = None) -> None:
     """One entry; Firebell's own steps carry no actor name (the `via` says it was Firebell)."""
-    await conn.execute(tl.insert().values(
-        incident_id=incident_id, at=at, kind=kind, text=text, via=actor.via, data=data,
-        actor=None if actor.via == "firebell" else actor.label))
+    await conn.execute(_NOTE, {
+        "incident_id": incident_id, "at": at, "kind": kind, "text": text, "via": actor.via,
+        "data": data, "actor": None if actor.via == "firebell" else actor.label})
 
 
 async def note_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     """Entries already shaped as rows (a webhook batch opens many incidents at once)."""
-    if rows:
-        await conn.execute(tl.insert(), rows)
+    await _INSERT_MANY.run(conn, [{**_UNSAID, **row} for row in rows])
 
 
 async def entries(conn: AsyncConnection, incident_id: int, *, limit: int = 200) -> list[dict]:
