@@ -24,6 +24,7 @@ from scheduler.worker import RetryPolicy
 from storage import incidents as store
 from storage import timeline
 from storage.schema import outbox
+from handlers.ingest.signature import sign
 from tests.conftest import CATALOG, FIXTURES, fixture_bytes
 from tests.fakes.bot_connector import FakeBotConnector
 
@@ -115,6 +116,12 @@ class Harness:
                                   headers=sent) as resp:
             await resp.read()
             return resp
+
+    async def deliver(self, body: bytes) -> None:
+        """A PagerDuty V3 delivery of `body` (made up by a test), signed: it must be accepted."""
+        resp = await self.pagerduty("x", body=body, headers={
+            "X-PagerDuty-Signature": sign(SECRET, body), "Content-Type": "application/json"})
+        assert resp.status == 200
 
     async def alertmanager(self, name: str, *, body: bytes | None = None,
                            token: str | None = "am-token") -> aiohttp.ClientResponse:

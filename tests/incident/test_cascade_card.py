@@ -123,12 +123,12 @@ async def test_a_same_team_duplicate_posts_nothing_new(harness):
     ((1, "payment-gateway", 0), (2, "checkout-api", 0)),      # the same second
 ], ids=["root-14min-before", "child-4min-before", "root-delivered-late", "same-second"])
 async def test_the_same_outcome_whatever_the_gap(harness, arrivals):
-    from tests.incident.test_correlation import _event, _send
+    from tests.incident.test_correlation import _event
     h = harness
     await h.subscribe("checkout")
     await h.subscribe("payments")
     for n, service, minute in arrivals:
-        await _send(h, _event(n, service, f"{service} trouble", minute))
+        await h.deliver(_event(n, service, f"{service} trouble", minute))
         await h.settle()
     root_id = next(n for n, service, _ in arrivals if service == "payment-gateway")
     child_id = 3 - root_id

@@ -7,10 +7,9 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers.ingest.signature import sign
 from scheduler.worker import OutboxWorker
 from tests.conftest import fixture_bytes
-from tests.harness import SECRET, card_text
+from tests.harness import card_text
 
 T0 = datetime(2025, 3, 14, 14, 0, tzinfo=timezone.utc)
 SERVICES = {  # name -> PagerDuty service id, from the catalog
@@ -33,20 +32,14 @@ def _event(n: int, service: str, title: str, minutes: float, kind: str = "trigge
     return json.dumps(doc).encode()
 
 
-async def _send(h, body: bytes) -> None:
-    resp = await h.pagerduty("x", body=body, headers={"X-PagerDuty-Signature": sign(SECRET, body),
-                                                       "Content-Type": "application/json"})
-    assert resp.status == 200
-
-
 async def test_a_child_that_pages_before_its_root_is_adopted_late(harness):
     h = harness
     await h.subscribe("checkout")
     await h.subscribe("payments")
-    await _send(h, _event(1, "checkout-api", "checkout 5xx errors", 0))
+    await h.deliver(_event(1, "checkout-api", "checkout 5xx errors", 0))
     await h.settle()
     assert len(h.cards_in("checkout")) == 1  # announced: nothing upstream yet
-    await _send(h, _event(2, "payment-gateway", "payment-gateway is down", 2))
+    await h.deliver(_event(2, "payment-gateway", "payment-gateway is down", 2))
     await h.settle()
     child, root = await h.incident(1), await h.incident(2)
     assert (child.parent_id, child.link_kind) == (2, "cascade")
@@ -61,10 +54,10 @@ async def test_a_child_that_pages_before_its_root_is_adopted_late(harness):
 
 async def test_most_upstream_root_wins_across_several_hops(harness):
     h = harness
-    await _send(h, _event(1, "ledger-db", "ledger-db down", 0))
-    await _send(h, _event(2, "payment-gateway", "payment-gateway errors", 1))
-    await _send(h, _event(3, "checkout-api", "checkout errors", 2))
-    await _send(h, _event(4, "storefront-web", "storefront errors", 3))
+    await h.deliver(_event(1, "ledger-db", "ledger-db down", 0))
+    await h.deliver(_event(2, "payment-gateway", "payment-gateway errors", 1))
+    await h.deliver(_event(3, "checkout-api", "checkout errors", 2))
+    await h.deliver(_event(4, "storefront-web", "storefront errors", 3))
     await h.settle()
     parents = {i.id: i.parent_id for i in await h.incidents()}
     assert parents == {1: None, 2: 1, 3: 1, 4: 1}
@@ -72,9 +65,9 @@ async def test_most_upstream_root_wins_across_several_hops(harness):
 
 async def test_duplicate_of_a_resolved_incident_is_a_recurrence(harness):
     h = harness
-    await _send(h, _event(1, "order-db", "order-db: replication lag 47s", 0))
-    await _send(h, _event(1, "order-db", "order-db: replication lag 47s", 10, kind="resolved"))
-    await _send(h, _event(2, "order-db", "order-db: replication lag 63s", 20))
+    await h.deliver(_event(1, "order-db", "order-db: replication lag 47s", 0))
+    await h.deliver(_event(1, "order-db", "order-db: replication lag 47s", 10, kind="resolved"))
+    await h.deliver(_event(2, "order-db", "order-db: replication lag 63s", 20))
     await h.settle()
     new = await h.incident(2)
     assert (new.parent_id, new.recurrence_of) == (None, 1)
@@ -83,10 +76,10 @@ async def test_duplicate_of_a_resolved_incident_is_a_recurrence(harness):
 
 async def test_duplicate_window_is_extended_by_each_match(harness):
     h = harness
-    await _send(h, _event(1, "shipping-api", "shipping-api: 502 from carrier 7", 0))
-    await _send(h, _event(2, "shipping-api", "shipping-api: 502 from carrier 9", 25))
-    await _send(h, _event(3, "shipping-api", "shipping-api: 502 from carrier 3", 50))
-    await _send(h, _event(4, "shipping-api", "shipping-api: 502 from carrier 3", 90))
+    await h.deliver(_event(1, "shipping-api", "shipping-api: 502 from carrier 7", 0))
+    await h.deliver(_event(2, "shipping-api", "shipping-api: 502 from carrier 9", 25))
+    await h.deliver(_event(3, "shipping-api", "shipping-api: 502 from carrier 3", 50))
+    await h.deliver(_event(4, "shipping-api", "shipping-api: 502 from carrier 3", 90))
     await h.settle()
     parents = {i.id: (i.parent_id, i.link_kind) for i in await h.incidents()}
     assert parents[2] == (1, "duplicate") and parents[3] == (1, "duplicate")
@@ -101,8 +94,8 @@ async def test_dependency_cycle_is_harmless(harness, tmp_path, database_url, con
     h = harness
     graph = DependencyGraph({"order-db": ["shipping-api"], "shipping-api": ["order-db"]})
     h.ctx.catalog = replace(h.ctx.catalog, graph=graph)
-    await _send(h, _event(1, "order-db", "order-db down", 0))
-    await _send(h, _event(2, "shipping-api", "shipping-api down", 1))
+    await h.deliver(_event(1, "order-db", "order-db down", 0))
+    await h.deliver(_event(2, "shipping-api", "shipping-api down", 1))
     await h.settle()
     parents = {i.id: i.parent_id for i in await h.incidents()}
     assert parents == {1: None, 2: 1}
@@ -111,8 +104,8 @@ async def test_dependency_cycle_is_harmless(harness, tmp_path, database_url, con
 async def test_human_unlink_survives_later_correlation_and_link_works(harness):
     h = harness
     await h.subscribe("checkout")
-    await _send(h, _event(1, "payment-gateway", "payment-gateway down", 0))
-    await _send(h, _event(2, "checkout-api", "checkout 5xx", 1))
+    await h.deliver(_event(1, "payment-gateway", "payment-gateway down", 0))
+    await h.deliver(_event(2, "checkout-api", "checkout 5xx", 1))
     await h.settle()
     assert (await h.incident(2)).parent_id == 1
     reply = await h.say("incident unlink INC-2")
@@ -121,9 +114,9 @@ async def test_human_unlink_survives_later_correlation_and_link_works(harness):
     # Unlinked, it is a root now: it gets its own card in its channel.
     assert any("INC-2" in card_text(c) for c in h.cards_in("checkout"))
     # Evidence arrives again (the title changes): the automatic step leaves it alone.
-    await _send(h, _event(2, "checkout-api", "checkout 5xx again", 3, kind="triggered") .replace(
+    await h.deliver(_event(2, "checkout-api", "checkout 5xx again", 3, kind="triggered") .replace(
         b'"EV2-triggered"', b'"EV2-again"'))
-    await _send(h, _event(3, "ledger-db", "ledger down", 1))
+    await h.deliver(_event(3, "ledger-db", "ledger down", 1))
     await h.settle()
     assert (await h.incident(2)).parent_id is None
     for i in (1, 2):
@@ -144,8 +137,8 @@ async def test_human_unlink_survives_later_correlation_and_link_works(harness):
 
 async def test_not_related_button_unlinks(harness):
     h = harness
-    await _send(h, _event(1, "payment-gateway", "payment-gateway down", 0))
-    await _send(h, _event(2, "checkout-api", "checkout 5xx", 1))
+    await h.deliver(_event(1, "payment-gateway", "payment-gateway down", 0))
+    await h.deliver(_event(2, "checkout-api", "checkout 5xx", 1))
     await h.settle()
     version = (await h.incident(2)).version
     status, body = await h.send(h.card_click("unlink", {"incident": "INC-2", "version": version}))
@@ -163,9 +156,9 @@ async def test_linking_keeps_a_forest_of_open_roots(harness, arrivals):
     h = harness
     base = len(await h.incidents())
     for n, (service, minute, resolve_first) in enumerate(arrivals, start=base + 1):
-        await _send(h, _event(n, service, f"{service} trouble", minute))
+        await h.deliver(_event(n, service, f"{service} trouble", minute))
         if resolve_first:
-            await _send(h, _event(n, service, f"{service} trouble", minute + 0.5,
+            await h.deliver(_event(n, service, f"{service} trouble", minute + 0.5,
                                   kind="resolved"))
     await h.settle()
     incidents = {i.id: i for i in await h.incidents()}
@@ -186,11 +179,11 @@ async def test_reports_of_one_problem_in_the_same_second_fold_into_the_first(har
     report (the lowest id among equals), never at a later one, and the first report is the
     cascade child of the upstream root."""
     h = harness
-    await _send(h, _event(1, "payment-gateway", "payment-gateway down", 0))
+    await h.deliver(_event(1, "payment-gateway", "payment-gateway down", 0))
     await h.settle()
     await h.firebell.worker.stop()
     for n in range(2, 8):
-        await _send(h, _event(n, "checkout-api", "checkout 5xx", 1))
+        await h.deliver(_event(n, "checkout-api", "checkout 5xx", 1))
     h.firebell.worker.start()  # the backlog is correlated only now
     await h.settle()
     found = {i.id: i for i in await h.incidents()}
@@ -206,11 +199,11 @@ async def test_a_symptom_links_to_the_first_open_incident_of_the_most_upstream_s
     symptom links under the first payment-gateway one."""
     h = harness
     for n, minute in ((1, 0), (2, 1), (3, 2)):
-        await _send(h, _event(n, "payment-gateway", f"payment-gateway problem {'abc'[n - 1]}",
+        await h.deliver(_event(n, "payment-gateway", f"payment-gateway problem {'abc'[n - 1]}",
                               minute))
-    await _send(h, _event(4, "checkout-api", "checkout timeouts", 2.5))
+    await h.deliver(_event(4, "checkout-api", "checkout timeouts", 2.5))
     await h.settle()
-    await _send(h, _event(5, "storefront-web", "storefront 5xx", 3))
+    await h.deliver(_event(5, "storefront-web", "storefront 5xx", 3))
     await h.settle()
     found = {i.id: i for i in await h.incidents()}
     assert [found[n].parent_id for n in (1, 2, 3)] == [None, None, None]  # three roots
@@ -225,9 +218,9 @@ async def test_a_late_root_leaves_undecided_symptoms_to_their_own_decision(harne
     symptom folds into that symptom as a duplicate, whatever order the jobs ran in."""
     h = harness
     await h.firebell.worker.stop()
-    await _send(h, _event(1, "checkout-api", "checkout 5xx", 0))
-    await _send(h, _event(2, "checkout-api", "checkout 5xx", 0.5))
-    await _send(h, _event(3, "payment-gateway", "payment-gateway down", 1))
+    await h.deliver(_event(1, "checkout-api", "checkout 5xx", 0))
+    await h.deliver(_event(2, "checkout-api", "checkout 5xx", 0.5))
+    await h.deliver(_event(3, "payment-gateway", "payment-gateway down", 1))
     h.firebell.worker.start()
     await h.settle()
     found = {i.id: i for i in await h.incidents()}
@@ -243,7 +236,7 @@ async def test_correlation_leaves_a_saturated_webhook_door_most_of_the_process(h
     h = harness
     await h.firebell.worker.stop()
     for n in range(1, 21):
-        await _send(h, _event(n, "search-service", f"search shard {n} slow", n))
+        await h.deliver(_event(n, "search-service", f"search shard {n} slow", n))
     saturated = True
     worker = OutboxWorker(h.ctx, h.firebell.clients, door_saturated=lambda: saturated)
 
@@ -265,7 +258,7 @@ async def test_a_burst_of_deliveries_shows_as_a_queueing_door(harness):
     committer = h.firebell.webhooks.committer
     assert not committer.queueing(within=60)
     bodies = [_event(n, "search-service", f"search shard {n} slow", n) for n in range(1, 13)]
-    await asyncio.gather(*(_send(h, b) for b in bodies))
+    await asyncio.gather(*(h.deliver(b) for b in bodies))
     assert committer.queueing(within=60)
     assert not committer.queueing(within=0)
 
@@ -276,9 +269,9 @@ async def test_a_parent_that_loses_a_child_updates_its_card(harness):
     impacted: the parent a child leaves is refreshed, not only the one it joins."""
     h = harness
     await h.subscribe("checkout")
-    await _send(h, _event(1, "checkout-api", "checkout 5xx errors", 0))
-    await _send(h, _event(2, "storefront-web", "storefront errors", 1))
-    await _send(h, _event(3, "search-service", "search is down", 1.5))
+    await h.deliver(_event(1, "checkout-api", "checkout 5xx errors", 0))
+    await h.deliver(_event(2, "storefront-web", "storefront errors", 1))
+    await h.deliver(_event(3, "search-service", "search is down", 1.5))
     await h.settle()
     assert (await h.incident(2)).parent_id == 1
     await h.connector.wait_for(lambda: "Impacted downstream: storefront-web" in
@@ -296,9 +289,9 @@ async def test_a_late_decision_still_sees_an_upstream_outage_resolved_since(harn
     "resolved since" half of the per-service look-up), so it still folds under the outage."""
     h = harness
     await h.firebell.worker.stop()
-    await _send(h, _event(1, "payment-gateway", "payment-gateway down", 0))
-    await _send(h, _event(2, "checkout-api", "checkout 5xx", 1))
-    await _send(h, _event(1, "payment-gateway", "payment-gateway down", 3, kind="resolved"))
+    await h.deliver(_event(1, "payment-gateway", "payment-gateway down", 0))
+    await h.deliver(_event(2, "checkout-api", "checkout 5xx", 1))
+    await h.deliver(_event(1, "payment-gateway", "payment-gateway down", 3, kind="resolved"))
     h.firebell.worker.start()
     await h.settle()
     root, symptom = await h.incident(1), await h.incident(2)
@@ -348,7 +341,7 @@ async def test_a_root_search_document_does_not_grow_with_each_linked_child(harne
     from storage import search
     h = harness
     for n in range(1, 4):
-        await _send(h, _event(n, "order-db", "order-db: replication lag 47s", n))
+        await h.deliver(_event(n, "order-db", "order-db: replication lag 47s", n))
     await h.settle()
     root = await h.incident(1)
     assert [(await h.incident(n)).parent_id for n in (2, 3)] == [1, 1]

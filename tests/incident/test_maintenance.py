@@ -9,10 +9,9 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 
 from handlers.incident.maintenance import close_out_due
-from handlers.ingest.signature import sign
 from storage.schema import maintenance_windows
 from tests.conftest import fixture_bytes
-from tests.harness import SECRET, card_text
+from tests.harness import card_text
 from tests.reports.test_report_delivery import moving_clock
 
 SERVICES = {"payment-gateway": "PPAY7GW", "checkout-api": "PCHK4PI", "catalog-db": "PCAT6DB"}
@@ -30,12 +29,6 @@ def _event(n: int, service: str, title: str, kind: str = "triggered", at=None) -
     return json.dumps(doc).encode()
 
 
-async def _send(h, body: bytes) -> None:
-    resp = await h.pagerduty("x", body=body, headers={"X-PagerDuty-Signature": sign(SECRET, body),
-                                                       "Content-Type": "application/json"})
-    assert resp.status == 200
-
-
 def _new_messages(h) -> list[dict]:
     """Messages Firebell posted on its own (cards, summaries): not replies to commands."""
     return [p for p in h.connector.posts if p["kind"] == "post"]
@@ -51,12 +44,12 @@ async def test_a_storm_during_a_window_posts_nothing_then_one_summary(harness):
     posts_before, updates_before = len(_new_messages(h)), len(h.connector.updates)
 
     for n in range(1, 41):                       # the storm: 40 alerts, acks and resolves
-        await _send(h, _event(n, "payment-gateway", f"payment-gateway: 5xx error rate {n}%"))
+        await h.deliver(_event(n, "payment-gateway", f"payment-gateway: 5xx error rate {n}%"))
         if n % 3 == 0:
-            await _send(h, _event(n, "payment-gateway", f"payment-gateway: 5xx error rate {n}%",
+            await h.deliver(_event(n, "payment-gateway", f"payment-gateway: 5xx error rate {n}%",
                                   kind="acknowledged"))
     for n in range(1, 41):
-        await _send(h, _event(n, "payment-gateway", "recovered", kind="resolved"))
+        await h.deliver(_event(n, "payment-gateway", "recovered", kind="resolved"))
     await h.settle()
 
     assert len(_new_messages(h)) == posts_before            # 0 Teams posts during the window
@@ -93,9 +86,9 @@ async def test_an_incident_still_firing_when_the_window_ends_is_announced(harnes
     await h.subscribe("payments")
     await h.say("incident maintenance payments 30m", who="mei", channel="payments")
     start = datetime.now(timezone.utc)
-    await _send(h, _event(1, "payment-gateway", "payment-gateway is down"))
-    await _send(h, _event(2, "payment-gateway", "payment-gateway: p99 latency 4 s"))
-    await _send(h, _event(2, "payment-gateway", "recovered", kind="resolved"))
+    await h.deliver(_event(1, "payment-gateway", "payment-gateway is down"))
+    await h.deliver(_event(2, "payment-gateway", "payment-gateway: p99 latency 4 s"))
+    await h.deliver(_event(2, "payment-gateway", "recovered", kind="resolved"))
     await h.settle()
     assert h.cards_in("payments") == []
 
@@ -125,9 +118,9 @@ async def test_a_held_back_incident_does_not_take_another_teams_card(harness):
     await h.subscribe("payments")
     await h.subscribe("checkout")
     await h.say("incident maintenance payment-gateway 1h", who="mei", channel="payments")
-    await _send(h, _event(1, "payment-gateway", "payment-gateway is down"))
+    await h.deliver(_event(1, "payment-gateway", "payment-gateway is down"))
     await h.settle()
-    await _send(h, _event(2, "checkout-api", "checkout errors"))   # downstream, not in maintenance
+    await h.deliver(_event(2, "checkout-api", "checkout errors"))   # downstream, not in maintenance
     await h.settle()
     checkout = await h.incident(2)
     assert (checkout.parent_id, checkout.maintenance_id, checkout.correlated) == (None, None, True)
@@ -142,7 +135,7 @@ async def test_the_catalogs_recurring_window_holds_back_and_summarises(harness):
     await h.subscribe("default", channel="general")
     sunday = datetime(2025, 3, 16, 3, 10, tzinfo=timezone.utc)      # 04:10 in Amsterdam
     h.ctx.clock = moving_clock(sunday)
-    await _send(h, _event(1, "catalog-db", "catalog-db: replication lag 40s", at=sunday))
+    await h.deliver(_event(1, "catalog-db", "catalog-db: replication lag 40s", at=sunday))
     await h.settle()
     assert (await h.incident(1)).maintenance_id == 1 and h.cards_in("general") == []
     async with h.ctx.db.read() as conn:

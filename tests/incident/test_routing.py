@@ -11,14 +11,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from app import Firebell
-from handlers.ingest.signature import sign
 from handlers.reports.compile import compile_report
 from incidents.catalog import CatalogError, load_catalog
 from incidents.periods import parse_period
 from incidents.routing import Routing
 from mail.reports import weekly_email
 from tests.conftest import CATALOG, fixture_bytes
-from tests.harness import SECRET, card_text, make_settings
+from tests.harness import card_text, make_settings
 
 SERVICES = {"shipping-api": "PSHP2AP", "payment-gateway": "PPAY7GW", "checkout-api": "PCHK4PI"}
 T0 = datetime(2025, 3, 12, 10, 0, tzinfo=timezone.utc)   # a Wednesday of 2025-W11
@@ -35,17 +34,11 @@ def _event(n: int, service: str, title: str, *, urgency: str = "high") -> bytes:
     return json.dumps(doc).encode()
 
 
-async def _send(h, body: bytes) -> None:
-    resp = await h.pagerduty("x", body=body, headers={"X-PagerDuty-Signature": sign(SECRET, body),
-                                                       "Content-Type": "application/json"})
-    assert resp.status == 200
-
-
 async def test_a_rule_records_a_level_lists_it_in_the_digest_and_routes_another(harness):
     h = harness
     await h.subscribe("default", channel="general")
     await h.subscribe("sre", channel="search")
-    await _send(h, _event(1, "shipping-api", "shipping-api: p99 latency 9 s to the carrier"))
+    await h.deliver(_event(1, "shipping-api", "shipping-api: p99 latency 9 s to the carrier"))
     await h.settle()
     incident = await h.incident(1)
     assert (incident.level, incident.routed, incident.correlated) == \
@@ -82,13 +75,13 @@ async def test_a_rule_records_a_level_lists_it_in_the_digest_and_routes_another(
 async def test_a_low_urgency_pagerduty_incident_is_recorded_unless_configured(harness):
     h = harness
     await h.subscribe("payments")
-    await _send(h, _event(1, "payment-gateway", "payment-gateway: card errors", urgency="low"))
+    await h.deliver(_event(1, "payment-gateway", "payment-gateway: card errors", urgency="low"))
     await h.settle()
     assert (await h.incident(1)).routed == "recorded" and h.cards_in("payments") == []
     assert any("a low-urgency PagerDuty incident" in e["text"] for e in await h.timeline(1))
 
     h.ctx.catalog = replace(h.ctx.catalog, routing=Routing(low_urgency="post"))
-    await _send(h, _event(2, "payment-gateway", "payment-gateway: refunds failing",
+    await h.deliver(_event(2, "payment-gateway", "payment-gateway: refunds failing",
                           urgency="low"))
     await h.settle()
     assert (await h.incident(2)).routed is None
@@ -100,8 +93,8 @@ async def test_subscribe_with_a_level_filter(harness):
     h = harness
     reply = await h.say("incident subscribe checkout level>=high-error-rate")
     assert "now gets Checkout incidents at high-error-rate or above" in reply["text"]
-    await _send(h, _event(1, "checkout-api", "checkout-api: p99 latency 3 s"))
-    await _send(h, _event(2, "checkout-api", "checkout-api: 5xx error rate 12%"))
+    await h.deliver(_event(1, "checkout-api", "checkout-api: p99 latency 3 s"))
+    await h.deliver(_event(2, "checkout-api", "checkout-api: 5xx error rate 12%"))
     await h.settle()
     assert (await h.incident(1)).routed == "recorded"
     assert any("its channel takes checkout incidents at level>=high-error-rate" in e["text"]
@@ -114,7 +107,7 @@ async def test_subscribe_with_a_level_filter(harness):
     assert "service-down, high-error-rate, high-latency, minor" in bad["text"]
     again = await h.say("incident subscribe checkout")           # no filter: everything again
     assert again["text"].startswith("✅ This channel now gets Checkout incidents.")
-    await _send(h, _event(3, "checkout-api", "checkout-api: p99 latency 5 s"))
+    await h.deliver(_event(3, "checkout-api", "checkout-api: p99 latency 5 s"))
     await h.settle()
     assert (await h.incident(3)).routed is None and len(h.cards_in("checkout")) == 2
 

@@ -5,7 +5,7 @@ from handlers.effects.dependency_import import import_from_pagerduty
 from handlers.sync.dependencies import refresh_graph
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.harness import Harness, make_settings
-from tests.incident.test_correlation import _event, _send
+from tests.incident.test_correlation import _event
 
 
 async def test_imported_dependencies_drive_cascades(database_url, connector):
@@ -25,8 +25,8 @@ async def test_imported_dependencies_drive_cascades(database_url, connector):
         assert graph.depends_on("shipping-api", "ledger-db")
         assert graph.depends_on("label-printer", "ledger-db")       # transitive, merged
         assert graph.depends_on("shipping-api", "order-db")         # the catalog's edge stays
-        await _send(h, _event(1, "ledger-db", "ledger-db down", 0))
-        await _send(h, _event(2, "shipping-api", "shipping-api errors", 1))
+        await h.deliver(_event(1, "ledger-db", "ledger-db down", 0))
+        await h.deliver(_event(2, "shipping-api", "shipping-api errors", 1))
         await h.settle()
         assert (await h.incident(2)).parent_id == 1
         # Another replica learns the edges from the database, not from PagerDuty.
