@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
 
+from incidents.durations import format_duration, parse_duration
+
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SHORTEST = timedelta(seconds=10)
 LONGEST = timedelta(days=7)
@@ -48,26 +49,6 @@ class Heartbeat:
 
     def every(self) -> str:
         return f"every {format_duration(self.interval)}, grace {format_duration(self.grace)}"
-
-
-def parse_duration(value: Any) -> timedelta | None:
-    """`90s`, `5m`, `1h30m` -> a timedelta; None for anything else (a bare number included:
-    seconds or minutes would be a guess)."""
-    text = str(value).strip().lower() if isinstance(value, (str, int)) else ""
-    m = _DURATION.match(text)
-    if not text or not m or not any(m.groups()):
-        return None
-    hours, minutes, seconds = (int(g or 0) for g in m.groups())
-    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
-
-
-def format_duration(span: timedelta) -> str:
-    seconds = int(span.total_seconds())
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    text = "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (seconds, "s"))
-                   if n)
-    return text or "0s"
 
 
 def parse_heartbeats(raw: Any, services: Iterable[str], levels: Iterable[str],

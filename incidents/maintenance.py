@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from incidents.heartbeats import format_duration, parse_duration
+from incidents.durations import format_duration, parse_duration
 
 SERVICE, TEAM = "service", "team"
 REASON_LIMIT = 300

@@ -6,11 +6,11 @@ overdue spell a reminder belongs to, so there is at most one reminder per cadenc
 figures a digest shows (how many updates, the median gap between them). Pure."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping, Sequence
 
+from incidents.durations import parse_duration
 from incidents.metrics import MEDIAN, percentile
 
 PHASES = ("investigating", "identified", "monitoring", "resolved")
@@ -18,21 +18,11 @@ PHASE_ICON = {"investigating": "🔍", "identified": "🎯", "monitoring": "👀
 TEXT_LIMIT = 1500
 # Reminders are checked every 30 s (scheduler/periodic.py): a shorter cadence could not be kept.
 SHORTEST_CADENCE = timedelta(seconds=30)
-_DURATION = re.compile(r"^\s*(\d{1,6})\s*([smh])\s*$", re.IGNORECASE)
-_UNIT = {"s": 1, "m": 60, "h": 3600}
 
 
 def normalise_phase(word: str | None) -> str | None:
     w = (word or "").strip().lower()
     return w if w in PHASES else None
-
-
-def parse_duration(raw: Any) -> timedelta | None:
-    """"30m", "60m", "90s", "2h" -> a timedelta; anything else -> None."""
-    match = _DURATION.match(str(raw)) if isinstance(raw, str) else None
-    if not match:
-        return None
-    return timedelta(seconds=int(match[1]) * _UNIT[match[2].lower()])
 
 
 def parse_update_every(raw: Any, levels: Sequence[str]) -> dict[str, timedelta]:
