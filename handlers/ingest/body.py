@@ -14,6 +14,7 @@ JSON). U+FFFD rather than deleting keeps ids distinct: "P1\\u00002" does not bec
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Awaitable, Callable
 
 import orjson
@@ -21,6 +22,7 @@ from aiohttp import ClientPayloadError, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from handlers.ingest.delivery import Rejected
+from storage.db import DatabaseUnavailable
 
 log = logging.getLogger("firebell.doors")
 
@@ -121,3 +123,33 @@ def _nests_within(doc: Any, levels: int) -> bool:
 
 def _size(limit: int) -> str:
     return f"{limit // (1024 * 1024)} MB" if limit % (1024 * 1024) == 0 else f"{limit // 1024} KiB"
+
+
+async def answered(metrics: Any, source: str,
+                   work: Callable[[], Awaitable[tuple[str, web.Response]]], *,
+                   challenge: str | None = None) -> web.Response:
+    """A door's answer: `work` gives (result, response); the sender's mistake (Rejected) and an
+    unreachable database become their own answers. Every answer is counted and timed per
+    source. `challenge`: the WWW-Authenticate header of a 401."""
+    started = time.perf_counter()
+    try:
+        result, response = await work()
+    except Rejected as exc:
+        result = f"rejected_{exc.status}"
+        response = error_response(exc.status, exc.reason,
+                                  challenge=challenge if exc.status == 401 else None)
+    except DatabaseUnavailable as exc:
+        log.warning("database unavailable, answering 503: %s", exc)
+        result = "db_unavailable"
+        response = error_response(503, "database unavailable, retry later", retry_after=5)
+    metrics.deliveries.labels(source, result).inc()
+    metrics.ingest_seconds.labels(source).observe(time.perf_counter() - started)
+    return response
+
+
+def error_response(status: int, reason: str, *, retry_after: int | None = None,
+                   challenge: str | None = None) -> web.Response:
+    headers = {"Retry-After": str(retry_after)} if retry_after else {}
+    if challenge:
+        headers["WWW-Authenticate"] = challenge
+    return web.json_response({"error": reason}, status=status, headers=headers or None)

@@ -8,8 +8,6 @@ outside; if the database is unreachable the answer is 503 so the sender retries.
 from __future__ import annotations
 
 import hmac
-import logging
-import time
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -19,15 +17,14 @@ from handlers.context import Context
 from handlers.incident.heartbeats import record_beats
 from handlers.ingest.alertmanager import parse_alertmanager
 from handlers.ingest.batch import ingest_batch
-from handlers.ingest.body import door
+from handlers.ingest.body import answered, door
 from handlers.ingest.delivery import Delivery, Rejected
 from handlers.ingest.pagerduty import parse_pagerduty, parse_pagerduty_v2
 from handlers.ingest.signature import signature_matches
+from handlers.reads.bearer import bearer_matches
 from incidents.heartbeats import watchdog_of
-from storage.db import DatabaseUnavailable
 from storage.group_commit import GroupCommitter
 
-log = logging.getLogger("firebell.webhooks")
 MAX_BODY = 256 * 1024
 
 
@@ -80,28 +77,18 @@ class WebhookDoors:
     async def _alertmanager_delivery(self, request: web.Request, body: bytes) -> Delivery:
         expected = self.secrets.alertmanager_token
         if expected:
-            offered = request.headers.get("Authorization", "")
-            if not offered.startswith("Bearer ") or not _token_ok(offered[7:], expected):
+            if not bearer_matches(request, expected):
                 raise Rejected(401, "missing or invalid bearer token")
         beats = self.ctx.catalog.heartbeats.values()
         return parse_alertmanager(body, lambda labels: watchdog_of(beats, labels))
 
     async def _door(self, source: str, request: web.Request, body: bytes,
                     parse) -> web.Response:
-        started = time.perf_counter()
-        try:
+        async def work() -> tuple[str, web.Response]:
             delivery = await parse(request, body)
             response = await self._ingest(delivery)
-            result = "ok" if delivery.events or delivery.beats else "ignored"
-        except Rejected as exc:
-            result, response = f"rejected_{exc.status}", _error(exc.status, exc.reason)
-        except DatabaseUnavailable as exc:
-            log.warning("database unavailable, answering 503: %s", exc)
-            result = "db_unavailable"
-            response = _error(503, "database unavailable, retry later", retry_after=5)
-        self.metrics.deliveries.labels(source, result).inc()
-        self.metrics.ingest_seconds.labels(source).observe(time.perf_counter() - started)
-        return response
+            return ("ok" if delivery.events or delivery.beats else "ignored"), response
+        return await answered(self.metrics, source, work)
 
     async def _ingest(self, delivery: Delivery) -> web.Response:
         if delivery.beats:  # Alertmanager's Watchdog: a heartbeat, not an incident
@@ -122,8 +109,3 @@ class WebhookDoors:
 def _token_ok(offered: str | None, expected: str) -> bool:
     return bool(expected) and bool(offered) and hmac.compare_digest(offered.encode(),
                                                                    expected.encode())
-
-
-def _error(status: int, reason: str, retry_after: int | None = None) -> web.Response:
-    headers = {"Retry-After": str(retry_after)} if retry_after else None
-    return web.json_response({"error": reason}, status=status, headers=headers)
