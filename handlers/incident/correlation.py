@@ -30,8 +30,11 @@ async def announce_undecided(ctx: Context, conn: AsyncConnection, job: Job) -> N
     """Correlation kept failing for this incident: announce it as a root rather than leave it
     without a card (a person can still link it), and say so on its timeline."""
     incident = await store.get(conn, job.incident_id, lock=True)
-    if incident is None or incident.correlated:
+    if incident is None or incident.correlated or incident.private:
         return
+    if incident.source != DECLARED and (await hold_back(ctx, conn, incident)
+                                        or await record_only(ctx, conn, incident)):
+        return  # kept off Teams as a decided one would be: the window's end, or the digest
     incident = await store.update_fields(conn, incident, {"correlated": True}, ctx.now())
     await note(conn, incident.id, kind="correlation_failed", actor=FIREBELL, at=ctx.now(),
                text="correlation could not decide (see the logs); announced on its own — "

@@ -193,3 +193,29 @@ async def test_an_incident_declared_in_teams_during_a_window_is_announced(harnes
     listing = await h.say("incident maintenance list", who="mei", channel="payments")
     assert "0 held back" in listing["text"]
     assert "Europe/Amsterdam" in listing["text"]
+
+
+async def test_an_incident_whose_correlation_gave_up_stays_quiet_in_a_window(harness):
+    """Correlation that keeps failing announces the incident on its own: not while a window
+    covers it (the window's end announces what still fires)."""
+    from handlers.incident.correlation import announce_undecided
+    from storage.outbox import Job
+
+    h = harness
+    await h.subscribe("payments")
+    await h.say("incident maintenance payment-gateway 2h gateway upgrade", who="mei",
+                channel="payments")
+    await h.deliver(_event(1, "payment-gateway", "payment-gateway: 5xx error rate 9%"))
+    await h.settle()
+    posts_before = len(_new_messages(h))
+    (incident,) = await h.incidents()
+    async with h.ctx.db.write() as conn:
+        await announce_undecided(h.ctx, conn, Job(id=0, kind="correlate", payload={},
+                                                  incident_id=incident.id, attempts=9,
+                                                  conversation_id=None))
+    await h.settle()
+    assert len(_new_messages(h)) == posts_before
+    after = await h.incident(incident.id)
+    assert (after.correlated, after.maintenance_id) == (False, 1)
+    assert "correlation_failed" not in [e["kind"] for e in await h.timeline(incident.id)]
+
