@@ -72,6 +72,12 @@ class Incident:
     def is_open(self) -> bool:
         return self.status == "open"
 
+    @property
+    def announced(self) -> bool:
+        """People were told of it (its card is out, in a channel or its private chat); not one
+        still undecided, held back by a maintenance window or only recorded by routing."""
+        return self.correlated or self.private
+
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "Incident":
         return cls(**{name: row[name] for name in _FIELDS if name in row})

@@ -44,7 +44,8 @@ async def on_status_change(ctx: Context, conn: AsyncConnection, before: Incident
         due = pm_rules.due_after(after.resolved_at or ctx.now(),
                                  ctx.policy.postmortem_due_business_days, ctx.catalog.timezone)
         await pm_store.set_fields(conn, after.id, due_at=due)
-    if after.status == "closed":
+    if after.status == "closed" and after.announced:
+        # One nobody was told about (held back in maintenance, recorded only) closes quietly.
         await queue_close_summary(ctx, conn, after)
         await incident_email.queue_closed(ctx, conn, after)
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 
 from handlers.incident.maintenance import close_out_due
-from storage.schema import maintenance_windows
+from storage.schema import maintenance_windows, outbox
 from tests.conftest import fixture_bytes
 from tests.harness import card_text
 from tests.reports.test_report_delivery import moving_clock
@@ -218,4 +218,23 @@ async def test_an_incident_whose_correlation_gave_up_stays_quiet_in_a_window(har
     after = await h.incident(incident.id)
     assert (after.correlated, after.maintenance_id) == (False, 1)
     assert "correlation_failed" not in [e["kind"] for e in await h.timeline(incident.id)]
+
+
+async def test_closing_a_held_back_incident_tells_nobody(harness):
+    h = harness
+    await h.subscribe("payments")
+    await h.say("incident maintenance payment-gateway 2h gateway upgrade", who="mei",
+                channel="payments")
+    await h.deliver(_event(1, "payment-gateway", "payment-gateway: canary slow"))
+    await h.deliver(_event(1, "payment-gateway", "recovered", kind="resolved"))
+    await h.settle()
+    posts_before = len(_new_messages(h))
+    closed = await h.say("incident close INC-1", who="mei", channel="payments")
+    assert "closed" in closed["text"], closed["text"]
+    await h.settle()
+    assert len(_new_messages(h)) == posts_before   # no close summary in the channel
+    async with h.ctx.db.read() as conn:
+        keys = (await conn.execute(select(outbox.c.once_key).where(
+            outbox.c.incident_id == 1))).scalars().all()
+    assert not [k for k in keys if k and k.startswith(("close_summary:", "email:closed:"))]
 
