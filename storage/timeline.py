@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidents.model import Actor
@@ -41,15 +41,23 @@ async def entries(conn: AsyncConnection, incident_id: int, *, limit: int = 200) 
     return rows
 
 
-async def first_of(conn: AsyncConnection, incident_id: int, kinds: list[str], *,
-                   latest: bool = False) -> dict[str, Any] | None:
-    """The first (or, with `latest`, the last) entry of one of `kinds`: who declared or resolved
-    an incident is on its timeline, whichever door it came through."""
-    order = tl.c.id.desc() if latest else tl.c.id
-    q = (select(tl.c.at, tl.c.kind, tl.c.actor, tl.c.via).where(
-        tl.c.incident_id == incident_id, tl.c.kind.in_(kinds)).order_by(order).limit(1))
-    row = (await conn.execute(q)).mappings().first()
-    return dict(row) if row else None
+def _actor_of(kinds: list[str], order) -> Any:
+    return (select(tl.c.actor).where(tl.c.incident_id == bindparam("incident_id"),
+                                     tl.c.kind.in_(kinds))
+            .order_by(order).limit(1).scalar_subquery())
+
+
+# Built once: every card render asks (building the statement would cost more than running it).
+_OPENED_AND_RESOLVED = select(_actor_of(["declared", "triggered"], tl.c.id).label("opened"),
+                              _actor_of(["resolved"], tl.c.id.desc()).label("resolved"))
+
+
+async def opened_and_resolved_by(conn: AsyncConnection,
+                                 incident_id: int) -> tuple[str | None, str | None]:
+    """Who opened an incident (its first declared/triggered entry) and who last resolved it,
+    in one round trip: both are on its timeline, whichever door they came through."""
+    row = (await conn.execute(_OPENED_AND_RESOLVED, {"incident_id": incident_id})).first()
+    return (row.opened, row.resolved) if row else (None, None)
 
 
 async def entries_with_ids(conn: AsyncConnection, incident_id: int, *,

@@ -42,6 +42,7 @@ async def load_view(ctx: Context, conn: AsyncConnection, incident: Incident, *,
     jobs = await outbox.jobs_of(conn, incident.id)
     postmortem = await pm_store.get(conn, incident.id)
     owner = postmortem.get("owner") if postmortem else None
+    opened_by, resolved_by = await timeline.opened_and_resolved_by(conn, incident.id)
     return IncidentView(
         incident=incident, levels=catalog.levels.levels,
         team_name=team.name if team else incident.team,
@@ -53,8 +54,8 @@ async def load_view(ctx: Context, conn: AsyncConnection, incident: Incident, *,
         postmortem_missing=await missing_for(ctx, conn, incident),
         postmortem_waiver=pm_rules.waiver_text(postmortem, catalog.display_name, stamp=when),
         links=await _links(ctx, conn, incident, postmortem),
-        declared_by=await _declared_by(conn, incident),
-        resolved_by=await _resolved_by(conn, incident),
+        declared_by=_declared_by(incident, opened_by),
+        resolved_by=resolved_by if incident.status != "open" else None,
         standby=(catalog.display_name(service.standby) or service.standby)
         if service and service.standby else None,
         postmortem_owner=(catalog.display_name(owner) or owner) if owner else None,
@@ -96,22 +97,14 @@ async def _pages(conn: AsyncConnection, incident: Incident) -> list[Paged]:
             for p in await pages_store.of_incident(conn, incident.id)]
 
 
-async def _declared_by(conn: AsyncConnection, incident: Incident) -> str:
+def _declared_by(incident: Incident, opened_by: str | None) -> str:
     """A person (declared in Teams, or opened by hand in PagerDuty) or the monitoring system."""
     if incident.declared_by:
         return incident.declared_by
-    first = await timeline.first_of(conn, incident.id, ["declared", "triggered"])
     source = SOURCES.get(incident.source, incident.source)
-    who = first["actor"] if first and first["actor"] else source
+    who = opened_by or source
     # PagerDuty names the person who opened an incident by hand (else it is "PagerDuty").
     return f"{who} (in PagerDuty)" if incident.source == "pagerduty" and who != source else who
-
-
-async def _resolved_by(conn: AsyncConnection, incident: Incident) -> str | None:
-    if incident.status == "open":
-        return None
-    last = await timeline.first_of(conn, incident.id, ["resolved"], latest=True)
-    return last["actor"] if last and last["actor"] else None
 
 
 def _held_back(incident: Incident) -> str | None:
