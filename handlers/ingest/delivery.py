@@ -68,3 +68,8 @@ def text(value: Any, limit: int) -> str | None:
 
 def mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def listing(value: Any) -> list[Any]:
+    """A sender's list, or none: `"assignments": true` is a malformed field, not a crash."""
+    return value if isinstance(value, list) else []

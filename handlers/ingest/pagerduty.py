@@ -10,8 +10,8 @@ from typing import Any
 
 from incidents.limits import int32
 from handlers.ingest.body import parse_json_object
-from handlers.ingest.delivery import (Delivery, Rejected, mapping, optional_time, parse_time,
-                                        text)
+from handlers.ingest.delivery import (Delivery, Rejected, listing, mapping, optional_time,
+                                        parse_time, text)
 from incidents import alerts as a
 from incidents.alerts import AlertEvent
 
@@ -178,7 +178,8 @@ def _v2_event(message: dict[str, Any], kind: str, event_name: str, i: int) -> Al
         incident_key=text(incident.get("incident_key"), 255),
         priority=text(mapping(incident.get("priority")).get("summary"), 50),
         urgency=text(incident.get("urgency"), 20),
-        assignees=_names([mapping(x).get("assignee") for x in incident.get("assignments") or []]),
+        assignees=_names([mapping(x).get("assignee")
+                          for x in listing(incident.get("assignments"))]),
         note=text(channel.get("content"), NOTE_LIMIT) if kind == a.ANNOTATED else None,
         detail=_DETAILS.get(event_name),
         created_at=optional_time(incident.get("created_at"), f"messages[{i}].incident.created_at",

@@ -3,7 +3,7 @@ with a rejection), the HTTP doors never answer 5xx for a sender's mistake, and n
 rejected delivery is stored."""
 import json
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -59,12 +59,16 @@ def _mutations(base: dict) -> st.SearchStrategy:
 PD = json.loads(fixture_bytes("02-checkout-api-triggered.json"))
 PD2 = json.loads(fixture_bytes("10-order-db-legacy-v2-trigger.json"))
 AM = json.loads(fixture_bytes("11-alertmanager-search-service-firing.json"))
+# Found by this test: a V2 incident whose `assignments` is not a list crashed the parser.
+PD2_BAD_ASSIGNMENTS = json.dumps({"messages": [{**PD2["messages"][0], "incident": {
+    **PD2["messages"][0]["incident"], "assignments": True}}]}).encode()
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(st.binary(max_size=300), JSON.map(lambda d: json.dumps(d).encode()),
                  _mutations(PD).map(lambda d: json.dumps(d).encode()),
                  _mutations(PD2).map(lambda d: json.dumps(d).encode())))
+@example(PD2_BAD_ASSIGNMENTS)
 def test_pagerduty_parser_only_ever_rejects(body):
     try:
         delivery = parse_pagerduty(body, "w")
