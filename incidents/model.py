@@ -80,7 +80,15 @@ class Incident:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "Incident":
-        return cls(**{name: row[name] for name in _FIELDS if name in row})
+        values = {name: row[name] for name in _FIELDS if name in row}
+        if len(values) < len(_FIELDS):   # a partial row: the dataclass fills in (or refuses)
+            return cls(**values)
+        # A whole row (every select of the incidents table): set the fields directly. Every
+        # correlation decision reads a dozen rows, and a frozen dataclass's __init__ sets its
+        # 45 fields one object.__setattr__ at a time.
+        incident = object.__new__(cls)
+        incident.__dict__.update(values)
+        return incident
 
 
 _FIELDS = tuple(f.name for f in fields(Incident))

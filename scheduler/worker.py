@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from handlers.effects import dispatch as effects
 from handlers.context import Context
 from incidents.model import ref
-from storage import outbox
+from storage import batch_scope, incidents, outbox, timeline
 from storage.db import DatabaseUnavailable
 from storage.outbox import Job
 
@@ -37,6 +37,10 @@ class RetryPolicy:
         if retry_after is not None:
             return retry_after + random.uniform(0, 1.0)  # honour the server, plus a little jitter
         return min(self.max_delay, self.base_delay * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)
+
+
+class _JobFailed(Exception):
+    """A job failed in a batch run without savepoints: the batch's transaction must roll back."""
 
 
 class OutboxWorker:
@@ -122,44 +126,66 @@ class OutboxWorker:
         """Webhooks wait for the database, or the door has been saturated a moment ago."""
         return bool(self.ctx.db.urgent_writers) or self._door_saturated()
 
-    async def _run_local_batch(self, limit: int = 200, chunk: int = 5) -> int:
+    async def _run_local_batch(self, limit: int = 200, chunk: int = 20) -> int:
         """Claim, run and complete database-only jobs in one transaction: a storm's hundreds
-        of correlation decisions cost a few commits, not three each. Claimed a few at a time,
-        and the transaction ends as soon as webhooks wait for the database (or after 50 ms;
-        10 ms, then a pause nine times as long, while webhooks wait or the door is saturated)."""
+        of correlation decisions cost a few commits, not three each, and inside a batch scope
+        (storage/batch_scope.py) their timeline entries and completions are written together
+        at the end. Claimed a few at a time, and the transaction ends as soon as webhooks wait
+        for the database (or after 50 ms; 10 ms, then a pause nine times as long, while
+        webhooks wait or the door is saturated).
+
+        The jobs run without a savepoint each (two statements per job saved). When one fails,
+        the whole batch rolls back, nothing of it stored, and runs again with a savepoint per
+        job: the failing job rolls back alone and is retried later, the others are kept."""
         if not effects.local_kinds():
             return 0
         pressed = self._webhooks_pressing()
         if pressed and time.monotonic() < self._local_due:
             return 0
+        try:
+            return await self._local_batch(limit, chunk, pressed, careful=False)
+        except _JobFailed as failed:
+            log.info("outbox: a job failed in a batch (%s); running the batch again, each job "
+                     "on its own savepoint", failed.__cause__)
+            return await self._local_batch(limit, chunk, pressed, careful=True)
+
+    async def _local_batch(self, limit: int, chunk: int, pressed: bool, *,
+                           careful: bool) -> int:
         ran: list[Job] = []
+        done: list[tuple[Job, dict | None]] = []
         failed: list[tuple[Job, Exception]] = []
         async with self.ctx.db.write() as conn:
-            started = time.monotonic()
-            while len(ran) < limit:
-                jobs = await outbox.claim(self.ctx.db, conn, worker=self.id, now=self.ctx.now(),
-                                          lease=self._lease, limit=chunk,
-                                          kinds=effects.local_kinds())
-                for n, job in enumerate(jobs):
-                    if ran and (await self.ctx.db.urgent_waiting()
-                                or time.monotonic() - started > (0.01 if pressed else 0.05)):
-                        await outbox.release(conn, jobs[n:])  # back in the queue, untouched
-                        jobs = []
-                        break
-                    error = await self._run_local(conn, job)
-                    ran.append(job)
-                    if error is not None:
-                        failed.append((job, error))
-                else:
-                    if len(jobs) == chunk:
-                        continue
-                break
-            elapsed = time.monotonic() - started
-            self._local_due = time.monotonic() + elapsed * (1 / self.SATURATED_SHARE - 1)
-            for job, exc in failed:
-                log.error("outbox job %s (%s) failed: %s", job.id, job.kind, exc,
-                          exc_info=exc, extra={"incident": _ref(job)})
-                await self._fail_local(conn, job, exc)
+            with batch_scope.batch(conn) as scope:
+                started = time.monotonic()
+                while len(ran) < limit:
+                    jobs = await outbox.claim(self.ctx.db, conn, worker=self.id,
+                                              now=self.ctx.now(), lease=self._lease,
+                                              limit=min(chunk, limit - len(ran)),
+                                              kinds=effects.local_kinds())
+                    await incidents.prefetch(conn, [job.incident_id for job in jobs])
+                    for n, job in enumerate(jobs):
+                        if ran and (await self.ctx.db.urgent_waiting() or time.monotonic()
+                                    - started > (0.01 if pressed else 0.05)):
+                            await outbox.release(conn, jobs[n:])  # back in the queue, untouched
+                            jobs = []
+                            break
+                        ok, outcome = await self._run_local(conn, job, careful)
+                        ran.append(job)
+                        (done if ok else failed).append((job, outcome))
+                    else:
+                        if len(jobs) == chunk:
+                            continue
+                    break
+                elapsed = time.monotonic() - started
+                self._local_due = time.monotonic() + elapsed * (1 / self.SATURATED_SHARE - 1)
+                await outbox.complete_many(conn, done, now=self.ctx.now())
+                for job, exc in failed:
+                    log.error("outbox job %s (%s) failed: %s", job.id, job.kind, exc,
+                              exc_info=exc, extra={"incident": _ref(job)})
+                    await self._fail_local(conn, job, exc)
+                await timeline.flush_pending(conn)
+        for counted in scope.after_commit:
+            counted()
         for job in ran:
             outcome = "failed" if any(j is job for j, _ in failed) else "done"
             self.ctx.metrics.jobs.labels(job.kind, outcome).inc()
@@ -167,20 +193,35 @@ class OutboxWorker:
             self.ctx.wake_worker()  # they queued follow-ups (cards, war rooms, ...)
         return len(ran)
 
-    async def _run_local(self, conn, job: Job) -> Exception | None:
+    async def _run_local(self, conn, job: Job,
+                         careful: bool) -> tuple[bool, dict | Exception | None]:
+        """(True, result), or (False, the exception) after the job rolled back alone to its
+        savepoint (careful), or _JobFailed (not careful: the batch must roll back)."""
+        if not careful:
+            try:
+                return True, await effects.run_local(self.ctx, conn, job)
+            except DatabaseUnavailable:
+                raise
+            except DBAPIError as exc:
+                if exc.connection_invalidated:  # the connection is gone: the batch is, too
+                    raise DatabaseUnavailable(str(exc.orig)[:200]) from exc
+                raise _JobFailed() from exc
+            except Exception as exc:
+                raise _JobFailed() from exc
+        before = batch_scope.mark(conn)
         try:
             async with conn.begin_nested():  # one failing job rolls back alone
-                result = await effects.run_local(self.ctx, conn, job)
-                await outbox.complete(conn, job, now=self.ctx.now(), result=result)
+                return True, await effects.run_local(self.ctx, conn, job)
         except DatabaseUnavailable:
             raise
         except DBAPIError as exc:
-            if exc.connection_invalidated:  # the connection is gone: the batch is, too
+            if exc.connection_invalidated:
                 raise DatabaseUnavailable(str(exc.orig)[:200]) from exc
-            return exc
+            batch_scope.rollback_to(conn, before)
+            return False, exc
         except Exception as exc:
-            return exc
-        return None
+            batch_scope.rollback_to(conn, before)
+            return False, exc
 
     async def _fail_local(self, conn, job: Job, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"

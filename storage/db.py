@@ -19,12 +19,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from storage import sqlite_inline
+from storage import batch_scope, sqlite_inline
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # JSON columns (payloads, details) are (de)serialised on every row: orjson is several times
 # faster than the standard library at it.
 JSON_OPTIONS = dict(json_serializer=lambda v: orjson.dumps(v).decode(), json_deserializer=orjson.loads)
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:n))")
 _MIGRATION_LOCK = 7_212_115  # arbitrary constant: the advisory lock replicas take to migrate
 
 
@@ -119,10 +120,16 @@ class Database:
 
     async def serialize(self, conn: AsyncConnection, name: str) -> None:
         """Hold a named lock until this transaction ends: work under the same name runs one at
-        a time across every replica. (SQLite write transactions are serial already.)"""
-        if not self.is_sqlite:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"),
-                               {"n": f"firebell:{name}"})
+        a time across every replica. (SQLite write transactions are serial already.) In a
+        worker batch's scope, taken once: the lock lasts until the batch commits."""
+        if self.is_sqlite:
+            return
+        scope = batch_scope.current(conn)
+        if scope is not None and name in scope.serialized:
+            return
+        await conn.execute(_ADVISORY_LOCK, {"n": f"firebell:{name}"})
+        if scope is not None:
+            scope.serialized.add(name)
 
     async def ping(self) -> bool:
         try:

@@ -10,6 +10,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidents.model import Incident
+from storage import batch_scope
 from storage.bulk import BulkInsert
 from storage.schema import incidents as t
 
@@ -17,6 +18,8 @@ from storage.schema import incidents as t
 # decision, and building a statement costs SQLAlchemy more than running it.
 _GET = select(t).where(t.c.id == bindparam("id"))
 _GET_LOCKED = _GET.with_for_update()
+_GET_MANY_LOCKED = (select(t).where(t.c.id.in_(bindparam("ids", expanding=True)))
+                    .order_by(t.c.id).with_for_update())
 _CHILDREN = (select(t).where(t.c.parent_id == bindparam("parent"))
              .order_by(t.c.triggered_at, t.c.id))
 
@@ -26,9 +29,23 @@ _INSERT_NEW = BulkInsert(t, conflict=("source", "external_id"),
 
 
 async def get(conn: AsyncConnection, incident_id: int, *, lock: bool = False) -> Incident | None:
+    scope = batch_scope.current(conn)
+    if scope is not None and incident_id in scope.incidents:
+        return scope.incidents[incident_id]   # prefetched (and locked) for this batch
     row = (await conn.execute(_GET_LOCKED if lock else _GET, {"id": incident_id})
            ).mappings().first()
     return Incident.from_row(row) if row else None
+
+
+async def prefetch(conn: AsyncConnection, ids: Iterable[int]) -> None:
+    """In a worker batch's scope: read (and on PostgreSQL lock) these incidents in one
+    statement, for the batch's jobs to `get` without a statement each. A write of one drops
+    its copy (forget_incident), so a later `get` reads what is stored."""
+    scope = batch_scope.current(conn)
+    ids = [i for i in set(ids) if i is not None and i not in scope.incidents] if scope else []
+    if ids:
+        rows = (await conn.execute(_GET_MANY_LOCKED, {"ids": ids})).mappings()
+        scope.incidents.update((r["id"], Incident.from_row(r)) for r in rows)
 
 
 async def get_many(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Incident]:
@@ -97,8 +114,18 @@ async def update_fields(conn: AsyncConnection, incident: Incident, changes: dict
     if not changes:
         return incident
     values = {**changes, "version": incident.version + 1, "updated_at": now}
-    await conn.execute(update(t).where(t.c.id == incident.id).values(**values))
+    batch_scope.forget_incident(conn, incident.id)
+    await conn.execute(_update(tuple(sorted(values))),
+                       {"row_id": incident.id, **{f"v_{k}": v for k, v in values.items()}})
     return Incident.from_row({**incident.__dict__, **values})
+
+
+@functools.cache
+def _update(columns: tuple[str, ...]):
+    """Built once per set of columns (correlation links hundreds of incidents a second with the
+    same few): building an UPDATE with its values costs SQLAlchemy more than running it."""
+    return update(t).where(t.c.id == bindparam("row_id")).values(
+        {name: bindparam(f"v_{name}", type_=t.c[name].type) for name in columns})
 
 
 async def list_recent(conn: AsyncConnection, *, statuses: Sequence[str] | None, team: str | None,

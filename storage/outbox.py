@@ -9,6 +9,7 @@ per card, however many changes arrive).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Sequence
@@ -125,28 +126,45 @@ async def _due(db, conn: AsyncConnection, now: datetime, limit: int,
                kinds: Sequence[str]) -> list[dict[str, Any]]:
     """Due jobs, oldest first: pending ones whose time has come, and running ones whose
     worker's lease lapsed (it died). Two queries, each on an index, however long the queue."""
+    rows: list[dict[str, Any]] = []
+    for q in _due_statements(tuple(kinds), not db.is_sqlite):
+        if len(rows) < limit:
+            params = {"now": now, "room": limit - len(rows)}
+            rows += [dict(r) for r in (await conn.execute(q, params)).mappings()]
+    return rows
+
+
+@functools.cache
+def _due_statements(kinds: tuple[str, ...], lock: bool):
+    """Built once per set of kinds (the worker claims several times a second in a storm)."""
+    now = bindparam("now", type_=t.c.run_after.type)
     running = t.alias("running")
     busy_keys = select(running.c.coalesce_key).where(  # computed once, on a partial index
         running.c.status == RUNNING, running.c.coalesce_key.is_not(None),
         running.c.claimed_until >= now)
     free = or_(t.c.coalesce_key.is_(None), t.c.coalesce_key.not_in(busy_keys))
-    pending = select(t).where(t.c.status == PENDING, t.c.kind.in_(list(kinds)),
+    pending = select(t).where(t.c.status == PENDING, t.c.kind.in_(kinds),
                               t.c.run_after <= now, free)
-    lapsed = select(t).where(t.c.status == RUNNING, t.c.kind.in_(list(kinds)),
+    lapsed = select(t).where(t.c.status == RUNNING, t.c.kind.in_(kinds),
                              t.c.claimed_until < now)
-    rows: list[dict[str, Any]] = []
+    statements = []
     for q in (lapsed, pending):
-        q = q.order_by(t.c.run_after, t.c.id).limit(limit - len(rows))
-        if not db.is_sqlite:
-            q = q.with_for_update(skip_locked=True)
-        if len(rows) < limit:
-            rows += [dict(r) for r in (await conn.execute(q)).mappings()]
-    return rows
+        q = q.order_by(t.c.run_after, t.c.id).limit(bindparam("room"))
+        statements.append(q.with_for_update(skip_locked=True) if lock else q)
+    return tuple(statements)
 
 
 async def complete(conn: AsyncConnection, job: Job, *, now: datetime,
                    result: dict[str, Any] | None = None) -> None:
-    await conn.execute(_COMPLETE, {"job_id": job.id, "result": result, "finished_at": now})
+    await complete_many(conn, [(job, result)], now=now)
+
+
+async def complete_many(conn: AsyncConnection, done: Sequence[tuple[Job, dict[str, Any] | None]],
+                        *, now: datetime) -> None:
+    """Several jobs done, in one executemany (a batch of correlation decisions ends here)."""
+    if done:
+        await conn.execute(_COMPLETE, [{"job_id": job.id, "result": result, "finished_at": now}
+                                       for job, result in done])
 
 
 async def retry_later(conn: AsyncConnection, job: Job, *, error: str, at: datetime,

@@ -18,6 +18,7 @@ from incidents import correlation as rules
 from incidents.correlation import Link
 from incidents.model import FIREBELL, Incident, ref
 from storage import correlation as queries
+from storage.batch_scope import after_commit
 from storage import incidents as store
 from storage.outbox import Job
 from storage.timeline import note
@@ -62,7 +63,7 @@ async def correlate(ctx: Context, conn: AsyncConnection, job: Job) -> dict | Non
             and await hold_back(ctx, conn, incident):
         # In maintenance: stored, never announced, linked to nothing (until the window ends).
         # Declared in Teams is exempt: the declarer already has its card, and wants it.
-        ctx.metrics.correlations.labels("maintenance").inc()
+        after_commit(conn, ctx.metrics.correlations.labels("maintenance").inc)
         return {"decision": "maintenance", "parent": None}
     decision = await decide(ctx, conn, incident)
     try:
@@ -75,7 +76,7 @@ async def correlate(ctx: Context, conn: AsyncConnection, job: Job) -> dict | Non
         if evidence.parent_id is None or evidence.link_kind == rules.CASCADE:
             root = decision.parent if decision else await root_of(conn, evidence)
             outcome += await _adopt_downstream(ctx, conn, evidence, root)
-    ctx.metrics.correlations.labels(outcome.split("+")[0]).inc()
+    after_commit(conn, ctx.metrics.correlations.labels(outcome.split("+")[0]).inc)
     return {"decision": outcome, "parent": decision.parent.ref if decision else None}
 
 

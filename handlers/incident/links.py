@@ -28,7 +28,10 @@ async def link(ctx: Context, conn: AsyncConnection, child: Incident, proposal: L
                by: Actor) -> Incident:
     """Make `child` a duplicate or cascade child of `proposal.parent`; both timelines say why."""
     parent = proposal.parent
-    ancestors = await _ancestor_ids(conn, parent)
+    grandchildren = await store.children(conn, child.id)
+    # Only an incident with children can be an ancestor of `parent`: a new one (most links)
+    # needs no walk up the parent's chain.
+    ancestors = await _ancestor_ids(conn, parent) if grandchildren else []
     # Refuse before writing anything: correlate() carries on after a refusal (no savepoint).
     if rules.would_cycle(child, parent, ancestors):
         raise LinkRefused(f"{child.ref} cannot be linked under {parent.ref}: "
@@ -50,7 +53,7 @@ async def link(ctx: Context, conn: AsyncConnection, child: Incident, proposal: L
                     f"{proposal.kind}: {proposal.reason}")
     await followups.on_linked(ctx, conn, updated, parent)
     await announce_cascade_child(ctx, conn, updated)
-    for grandchild in await store.children(conn, child.id):
+    for grandchild in grandchildren:
         # Cascades stay one level deep: the child's cascade children move to the new root.
         # Duplicates stay with their twin.
         if grandchild.link_by != "human" and grandchild.link_kind == rules.CASCADE:

@@ -1,0 +1,101 @@
+"""The scope of one batch of the worker's database-only jobs (correlation decisions), on the
+batch's connection: what the batch's jobs may write once at its end or read once at its start
+instead of once per job. Outside a scope nothing here changes anything: a command, a webhook
+or a test writes and reads immediately, as before.
+
+Why: a storm's correlation decisions come in batches of up to 200 in one transaction, and each
+statement costs SQLAlchemy more Python time than the database spends on it (README,
+"Benchmarks"). Timeline entries are written by every decision and read by none of the others
+(a read of the timeline flushes what is pending first, so it sees them); the maintenance
+windows are the same for every decision of a batch; the correlation lock is taken once per
+transaction anyway.
+
+A job that fails rolls back to its savepoint, and the scope with it: `mark()` before the job,
+`rollback_to(mark)` after a failure (entries flushed inside the failed job's savepoint are
+pending again)."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_KEY = "firebell.batch_scope"
+
+
+@dataclass
+class Scope:
+    timeline: list[dict[str, Any]] = field(default_factory=list)   # entries not yet written
+    windows: list[dict[str, Any]] | None = None   # maintenance windows not closed out, read once
+    recurring: set[str] = field(default_factory=set)   # recurring windows stored already
+    serialized: set[str] = field(default_factory=set)  # named locks this transaction holds
+    # Incidents read for the batch's jobs in one statement, each dropped when written (a
+    # later read then goes to the database): see storage.incidents.prefetch.
+    incidents: dict[int, Any] = field(default_factory=dict)
+    # What to do once the batch has committed (metrics of its decisions): a batch that rolls
+    # back, or a job that rolls back to its savepoint, leaves its own out.
+    after_commit: list[Callable[[], Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Mark:
+    timeline: tuple[dict[str, Any], ...]
+    after_commit: int
+    recurring: frozenset[str]
+    serialized: frozenset[str]
+
+
+def current(conn: AsyncConnection) -> Scope | None:
+    return conn.info.get(_KEY)
+
+
+@contextmanager
+def batch(conn: AsyncConnection) -> Iterator[Scope]:
+    """Open a scope for a batch on `conn`. Its owner writes what is pending before the
+    transaction commits (storage.timeline.flush_pending); on an exception the transaction
+    rolls back and the pending entries go with it."""
+    scope = Scope()
+    conn.info[_KEY] = scope
+    try:
+        yield scope
+    finally:
+        conn.info.pop(_KEY, None)
+
+
+def mark(conn: AsyncConnection) -> Mark | None:
+    scope = current(conn)
+    if scope is None:
+        return None
+    return Mark(tuple(scope.timeline), len(scope.after_commit), frozenset(scope.recurring),
+                frozenset(scope.serialized))
+
+
+def after_commit(conn: AsyncConnection, action: Callable[[], Any]) -> None:
+    """Run `action` once the batch has committed; at once outside a batch's scope."""
+    scope = current(conn)
+    if scope is None:
+        action()
+    else:
+        scope.after_commit.append(action)
+
+
+def forget_incident(conn: AsyncConnection, incident_id: int) -> None:
+    """An incident was written: the scope's copy (if any) is no longer what is stored."""
+    scope = current(conn)
+    if scope is not None:
+        scope.incidents.pop(incident_id, None)
+
+
+def rollback_to(conn: AsyncConnection, at: Mark | None) -> None:
+    """The job after `at` rolled back to its savepoint: forget what it added (and what it
+    flushed: those rows are gone with the savepoint, so they are pending again)."""
+    scope = current(conn)
+    if scope is None or at is None:
+        return
+    scope.timeline = list(at.timeline)
+    del scope.after_commit[at.after_commit:]
+    scope.windows = None   # it may have stored a recurring window: read them again
+    scope.incidents.clear()  # it may have read some after writing them
+    scope.recurring = set(at.recurring)
+    scope.serialized = set(at.serialized)

@@ -1,0 +1,120 @@
+"""A batch of correlation decisions in one transaction (scheduler/worker.py, storage/batch_scope.py):
+what a batch writes at its end is what one decision at a time would have written, and a job
+that fails in a batch rolls back alone, on the run's database."""
+from sqlalchemy import func, select
+
+from handlers.effects import registry
+from incidents.model import FIREBELL
+from scheduler.worker import OutboxWorker
+from storage import batch_scope, outbox
+from storage import maintenance as windows
+from storage import timeline
+from storage.schema import outbox as outbox_table
+from storage.schema import timeline as timeline_table
+from tests.incident.test_correlation import T0, _event
+
+
+async def _backlog(h, count: int) -> None:
+    """A root, then `count` repeats of one symptom, queued while the worker is stopped."""
+    await h.deliver(_event(1, "payment-gateway", "payment-gateway down", 0))
+    await h.settle()
+    await h.firebell.worker.stop()
+    for n in range(2, count + 2):
+        await h.deliver(_event(n, "checkout-api", "checkout 5xx", 1 + n / 60))
+
+
+async def _entries(h, incident_id: int) -> list[dict]:
+    async with h.ctx.db.read() as conn:
+        return await timeline.entries_with_ids(conn, incident_id)
+
+
+def _decisions(h) -> float:
+    return sum(sample.value for metric in h.ctx.metrics.correlations.collect()
+               for sample in metric.samples if sample.name.endswith("_total"))
+
+
+async def test_a_batch_writes_each_timeline_entry_once_and_in_order(harness):
+    h = harness
+    await _backlog(h, 12)
+    h.firebell.worker.start()
+    await h.settle()
+    found = {i.id: i for i in await h.incidents()}
+    assert (found[2].parent_id, found[2].link_kind) == (1, "cascade")
+    assert all((found[n].parent_id, found[n].link_kind) == (2, "duplicate")
+               for n in range(3, 14))
+    for n in range(2, 14):
+        kinds = [e["kind"] for e in await _entries(h, n)]
+        assert kinds.count("linked") == 1, (n, kinds)
+        assert kinds.index("triggered") < kinds.index("linked")
+    # The first report of the symptom says, in arrival order, which repeats joined it.
+    joined = [e["text"].split()[0] for e in await _entries(h, 2) if e["kind"] == "child_linked"]
+    assert joined == [f"INC-{n}" for n in range(3, 14)]
+
+
+async def test_a_job_that_fails_in_a_batch_rolls_back_alone(harness, caplog):
+    """The batch runs without a savepoint per job; when one fails, the batch's transaction rolls
+    back and runs again with one: the others' decisions are stored once (one timeline entry,
+    one count in the metrics), the failing job waits for its retry."""
+    h = harness
+    await _backlog(h, 6)
+
+    async def broken(ctx, conn, job):
+        await timeline.note(conn, 2, kind="note", text="written by a job that then fails",
+                            actor=FIREBELL, at=ctx.now())
+        raise RuntimeError("this job always fails")
+
+    registry.local_effect("test_broken")(broken)
+    try:
+        async with h.ctx.db.write() as conn:
+            await outbox.enqueue(h.ctx.db, conn, "test_broken", now=h.ctx.now(), incident_id=2)
+        counted = _decisions(h)
+        worker = OutboxWorker(h.ctx, h.firebell.clients)
+        caplog.set_level("INFO", logger="firebell.outbox")
+        while await worker.run_once():
+            pass
+        assert "running the batch again" in caplog.text   # it failed among the decisions
+        async with h.ctx.db.read() as conn:
+            failing = (await conn.execute(select(outbox_table).where(
+                outbox_table.c.kind == "test_broken"))).mappings().one()
+        assert failing["status"] == "pending" and failing["attempts"] == 1
+        assert "this job always fails" in failing["last_error"]
+        assert failing["run_after"] > h.ctx.now()
+        found = {i.id: i for i in await h.incidents()}
+        assert all(found[n].correlated for n in range(2, 8))
+        assert _decisions(h) - counted == 6   # each decision counted once, not once per try
+        for n in range(2, 8):
+            kinds = [e["kind"] for e in await _entries(h, n)]
+            assert kinds.count("linked") == 1, (n, kinds)
+            assert "note" not in kinds
+        await worker.stop()
+    finally:
+        registry.EFFECTS.pop("test_broken", None)
+
+
+async def test_a_batch_scope_reads_what_it_has_written(harness):
+    """Inside a scope a timeline read sees the pending entries, and a maintenance window stored
+    in the scope is on at once; outside a scope nothing is deferred."""
+    h = harness
+    await h.deliver(_event(1, "payment-gateway", "payment-gateway down", 0))
+    await h.settle()
+    async with h.ctx.db.write() as conn:
+        with batch_scope.batch(conn):
+            before = await windows.on_now(conn, h.ctx.now())
+            await timeline.note(conn, 1, kind="note", text="pending", actor=FIREBELL,
+                                at=h.ctx.now())
+            count = (await conn.execute(select(func.count()).select_from(timeline_table)
+                                        .where(timeline_table.c.text == "pending"))
+                     ).scalar_one()
+            assert count == 0  # still pending
+            assert [e["text"] for e in await timeline.entries(conn, 1)][-1] == "pending"
+            window = await windows.insert(conn, target_kind="team", target="payments",
+                                          starts_at=T0.replace(year=2020), ends_at=T0.replace(
+                                              year=2099), reason="test", created_by="test")
+            assert [w["id"] for w in await windows.on_now(conn, h.ctx.now())] == \
+                [w["id"] for w in before] + [window["id"]]
+    async with h.ctx.db.write() as conn:
+        await timeline.note(conn, 1, kind="note", text="at once", actor=FIREBELL,
+                            at=h.ctx.now())
+        count = (await conn.execute(select(func.count()).select_from(timeline_table)
+                                    .where(timeline_table.c.text == "at once"))).scalar_one()
+        assert count == 1
