@@ -33,6 +33,9 @@ class Scope:
     # Incidents read for the batch's jobs in one statement, each dropped when written (a
     # later read then goes to the database): see storage.incidents.prefetch.
     incidents: dict[int, Any] = field(default_factory=dict)
+    # Of those, the ones nothing hangs under (a new incident, mostly): `children` of one of
+    # them needs no statement. Linking anything under one takes it out.
+    childless: set[int] = field(default_factory=set)
     # What to do once the batch has committed (metrics of its decisions): a batch that rolls
     # back, or a job that rolls back to its savepoint, leaves its own out.
     after_commit: list[Callable[[], Any]] = field(default_factory=list)
@@ -80,11 +83,14 @@ def after_commit(conn: AsyncConnection, action: Callable[[], Any]) -> None:
         scope.after_commit.append(action)
 
 
-def forget_incident(conn: AsyncConnection, incident_id: int) -> None:
-    """An incident was written: the scope's copy (if any) is no longer what is stored."""
+def forget_incident(conn: AsyncConnection, incident_id: int, *,
+                    new_parent: int | None = None) -> None:
+    """An incident was written: the scope's copy (if any) is no longer what is stored; and
+    when it was linked under `new_parent`, that one has a child now."""
     scope = current(conn)
     if scope is not None:
         scope.incidents.pop(incident_id, None)
+        scope.childless.discard(new_parent)
 
 
 def rollback_to(conn: AsyncConnection, at: Mark | None) -> None:
@@ -97,5 +103,6 @@ def rollback_to(conn: AsyncConnection, at: Mark | None) -> None:
     del scope.after_commit[at.after_commit:]
     scope.windows = None   # it may have stored a recurring window: read them again
     scope.incidents.clear()  # it may have read some after writing them
+    scope.childless.clear()
     scope.recurring = set(at.recurring)
     scope.serialized = set(at.serialized)

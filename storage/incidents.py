@@ -18,6 +18,8 @@ from storage.schema import incidents as t
 # decision, and building a statement costs SQLAlchemy more than running it.
 _GET = select(t).where(t.c.id == bindparam("id"))
 _GET_LOCKED = _GET.with_for_update()
+_PARENTS_AMONG = select(t.c.parent_id).where(
+    t.c.parent_id.in_(bindparam("ids", expanding=True))).distinct()
 _GET_MANY_LOCKED = (select(t).where(t.c.id.in_(bindparam("ids", expanding=True)))
                     .order_by(t.c.id).with_for_update())
 _CHILDREN = (select(t).where(t.c.parent_id == bindparam("parent"))
@@ -46,6 +48,8 @@ async def prefetch(conn: AsyncConnection, ids: Iterable[int]) -> None:
     if ids:
         rows = (await conn.execute(_GET_MANY_LOCKED, {"ids": ids})).mappings()
         scope.incidents.update((r["id"], Incident.from_row(r)) for r in rows)
+        parents = (await conn.execute(_PARENTS_AMONG, {"ids": ids})).scalars()
+        scope.childless.update(set(ids) - set(parents))
 
 
 async def get_many(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Incident]:
@@ -114,7 +118,7 @@ async def update_fields(conn: AsyncConnection, incident: Incident, changes: dict
     if not changes:
         return incident
     values = {**changes, "version": incident.version + 1, "updated_at": now}
-    batch_scope.forget_incident(conn, incident.id)
+    batch_scope.forget_incident(conn, incident.id, new_parent=changes.get("parent_id"))
     await conn.execute(_update(tuple(sorted(values))),
                        {"row_id": incident.id, **{f"v_{k}": v for k, v in values.items()}})
     return Incident.from_row({**incident.__dict__, **values})
@@ -169,5 +173,8 @@ async def children_counts(conn: AsyncConnection,
 
 
 async def children(conn: AsyncConnection, parent_id: int) -> list[Incident]:
+    scope = batch_scope.current(conn)
+    if scope is not None and parent_id in scope.childless:
+        return []   # known in this batch to have none (storage.incidents.prefetch)
     return [Incident.from_row(r)
             for r in (await conn.execute(_CHILDREN, {"parent": parent_id})).mappings()]

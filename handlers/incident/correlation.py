@@ -90,12 +90,9 @@ async def decide(ctx: Context, conn: AsyncConnection, incident: Incident) -> Lin
         services=list(ctx.catalog.graph.upstream(incident.service)),
         since=incident.triggered_at - policy.cascade_window_before,
         until=incident.triggered_at + policy.cascade_window_after, exclude=incident.id,
-        at=incident.triggered_at)
-    # A public incident never hangs under a private one: its card would name it. Nor under one
-    # held back by a maintenance window: it has no card, and hanging anything under it would
-    # take that incident's card away too (another team's, for a cascade).
-    twin = None if twin is not None and (twin.private or held_back(twin)) else twin
-    candidates = [c for c in candidates if not c.private and not held_back(c)]
+        at=incident.triggered_at, usable=_may_be_parent)
+    twin = twin if twin is not None and _may_be_parent(twin) else None
+    candidates = [c for c in candidates if _may_be_parent(c)]
     link = rules.duplicate_link(incident, twin)
     if link is None:
         link = rules.cascade_link(incident, candidates, ctx.catalog.graph,
@@ -113,6 +110,13 @@ async def decide(ctx: Context, conn: AsyncConnection, incident: Incident) -> Lin
     if root.id == incident.id:
         return None  # the candidate already hangs under this incident: it is the root
     return link if root.id == link.parent.id else Link(root, link.kind, link.reason)
+
+
+def _may_be_parent(incident: Incident) -> bool:
+    """A public incident never hangs under a private one: its card would name it. Nor under one
+    held back by a maintenance window: it has no card, and hanging anything under it would
+    take that incident's card away too (another team's, for a cascade)."""
+    return not incident.private and not held_back(incident)
 
 
 async def _apply(ctx: Context, conn: AsyncConnection, incident: Incident,
