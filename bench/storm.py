@@ -5,8 +5,10 @@ Connector that records every message and enforces Teams' per-conversation limits
 exceeded), and plays `--events` signed PagerDuty deliveries over `--seconds` from 20 concurrent
 senders: a few root outages deep in the dependency graph, their downstream symptoms (some
 paging before their root), repeats of the same alert as new incidents, acknowledgements and
-resolves. Then waits (up to 240 s) for the outbox to drain and reports what reached Teams;
-`drained_seconds` is null when it did not drain in that time.
+resolves. Then waits (up to 240 s) for the outbox to drain and reports what reached Teams:
+`decided_seconds`, after the last event, until every correlation decision was made, and
+`drained_seconds` until every job was done (card updates wait for Teams' per-conversation
+limits); null when not within 240 s.
 
 `--maintenance` plays the same storm with every team in a maintenance window: what reached
 Teams during the window (should be nothing but the subscription replies), then the windows end
@@ -185,7 +187,9 @@ async def storm(args) -> dict:
                     if getattr(args, "maintenance", False):
                         await _open_windows(url, catalog, args.seconds)
                     sent = await _play(http, base, plan_storm(catalog, args.events, args.seconds))
-                drained = (await drain_outbox(url, limit=240)).drained_s
+                decided = (await drain_outbox(url, limit=240, kinds=["correlate"])).drained_s
+                rest = (await drain_outbox(url, limit=240)).drained_s
+                drained = None if decided is None or rest is None else decided + rest
                 figures = await _figures(Database(url))
                 if getattr(args, "maintenance", False):
                     figures.update(await _close_windows(url, connector))
@@ -201,7 +205,7 @@ async def storm(args) -> dict:
             "teams_posts": connector.posts, "teams_updates": connector.updates,
             "teams_429": connector.throttled, "conversations": len(connector.sends),
             **{f"teams_{k}": v for k, v in connector.worst_rates().items()},
-            "drained_seconds": drained, **figures}
+            "decided_seconds": decided, "drained_seconds": drained, **figures}
 
 
 async def _open_windows(url: str, catalog, seconds: float) -> None:

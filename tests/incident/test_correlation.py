@@ -257,7 +257,9 @@ async def test_a_burst_of_deliveries_shows_as_a_queueing_door(harness):
     h = harness
     committer = h.firebell.webhooks.committer
     assert not committer.queueing(within=60)
-    bodies = [_event(n, "search-service", f"search shard {n} slow", n) for n in range(1, 13)]
+    # A burst bigger than one batch of QUEUEING: deliveries wait behind one another.
+    count = committer.QUEUEING * 3
+    bodies = [_event(n, "search-service", f"search shard {n} slow", n) for n in range(1, count)]
     await asyncio.gather(*(h.deliver(b) for b in bodies))
     assert committer.queueing(within=60)
     assert not committer.queueing(within=0)
