@@ -15,7 +15,7 @@ from handlers.incident.change import change
 from incidents.catalog import Person
 from incidents.model import Actor, Incident
 from incidents.roles import COMMANDER, title
-from storage import conversations, roles
+from storage import roles
 from storage.timeline import note
 
 

@@ -12,7 +12,6 @@ from handlers.reads import links
 from handlers.reads.privacy import home_of
 from incidents import postmortem as pm_rules
 from incidents.model import Incident
-from storage import conversations
 from storage import incidents as incidents_store
 from storage import postmortems as pm_store
 from storage import reports as store
