@@ -209,29 +209,20 @@ class OutboxWorker:
                          careful: bool) -> tuple[bool, dict | Exception | None]:
         """(True, result), or (False, the exception) after the job rolled back alone to its
         savepoint (careful), or _JobFailed (not careful: the batch must roll back)."""
-        if not careful:
-            try:
-                return True, await effects.run_local(self.ctx, conn, job)
-            except DatabaseUnavailable:
-                raise
-            except DBAPIError as exc:
-                if exc.connection_invalidated:  # the connection is gone: the batch is, too
-                    raise DatabaseUnavailable(str(exc.orig)[:200]) from exc
-                raise _JobFailed() from exc
-            except Exception as exc:
-                raise _JobFailed() from exc
-        before = batch_scope.mark(conn)
+        before = batch_scope.mark(conn) if careful else None
         try:
+            if not careful:
+                return True, await effects.run_local(self.ctx, conn, job)
             async with conn.begin_nested():  # one failing job rolls back alone
                 return True, await effects.run_local(self.ctx, conn, job)
         except DatabaseUnavailable:
             raise
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise DatabaseUnavailable(str(exc.orig)[:200]) from exc
-            batch_scope.rollback_to(conn, before)
-            return False, exc
         except Exception as exc:
+            if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                # The connection is gone: the batch is, too.
+                raise DatabaseUnavailable(str(exc.orig)[:200]) from exc
+            if not careful:
+                raise _JobFailed() from exc
             batch_scope.rollback_to(conn, before)
             return False, exc
 
