@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from handlers.effects import dispatch as effects
 from handlers.context import Context
 from incidents.model import ref
-from storage import batch_scope, incidents, outbox, timeline
+from storage import batch_scope, correlation, incidents, outbox, timeline
 from storage.db import DatabaseUnavailable
 from storage.outbox import Job
 
@@ -138,13 +138,13 @@ class OutboxWorker:
         """Webhooks wait for the database, or the door has been saturated a moment ago."""
         return bool(self.ctx.db.urgent_writers) or self._door_saturated()
 
-    async def _run_local_batch(self, limit: int = 200, chunk: int = 20) -> int:
+    async def _run_local_batch(self, limit: int = 200) -> int:
         """Claim, run and complete database-only jobs in one transaction: a storm's hundreds
         of correlation decisions cost a few commits, not three each, and inside a batch scope
         (storage/batch_scope.py) their timeline entries and completions are written together
         at the end. Claimed a few at a time, and the transaction ends as soon as webhooks wait
-        for the database (or after 50 ms; 10 ms, then a pause nine times as long, while
-        webhooks wait or the door is saturated).
+        for the database, or after its slice (`_slice`; while webhooks wait or the door is
+        saturated, 10 ms, then a pause nine times as long).
 
         The jobs run without a savepoint each (two statements per job saved). When one fails,
         the whole batch rolls back, nothing of it stored, and runs again with a savepoint per
@@ -155,14 +155,26 @@ class OutboxWorker:
         if pressed and time.monotonic() < self._local_due:
             return 0
         try:
-            return await self._local_batch(limit, chunk, pressed, careful=False)
+            return await self._local_batch(limit, pressed, careful=False)
         except _JobFailed as failed:
             log.info("outbox: a job failed in a batch (%s); running the batch again, each job "
                      "on its own savepoint", failed.__cause__)
-            return await self._local_batch(limit, chunk, pressed, careful=True)
+            return await self._local_batch(limit, pressed, careful=True)
 
-    async def _local_batch(self, limit: int, chunk: int, pressed: bool, *,
-                           careful: bool) -> int:
+    def _slice(self, pressed: bool) -> tuple[float, int]:
+        """How long one local batch may hold its transaction, and how many jobs it claims at a
+        time. While webhooks press: 10 ms. Else 50 ms when another writer queues for the
+        SQLite writer (a sender recording what it sent), and on PostgreSQL, whose webhooks may
+        wait for the batch's row locks unseen; with nothing waiting, 200 ms, so a backlog's
+        claims, commits and look-ups are shared by more decisions (each job still checks for
+        a webhook first)."""
+        if pressed:
+            return 0.01, 20
+        if self.ctx.db.writers_waiting or not self.ctx.db.is_sqlite:
+            return 0.05, 20
+        return 0.2, 50
+
+    async def _local_batch(self, limit: int, pressed: bool, *, careful: bool) -> int:
         ran: list[Job] = []
         done: list[tuple[Job, dict | None]] = []
         failed: list[tuple[Job, Exception]] = []
@@ -170,6 +182,7 @@ class OutboxWorker:
             with batch_scope.batch(conn) as scope:
                 started = time.monotonic()
                 while len(ran) < limit:
+                    chunk = self._slice(pressed)[1]
                     jobs = await outbox.claim(self.ctx.db, conn, worker=self.id,
                                               now=self.ctx.now(), lease=self._lease,
                                               limit=min(chunk, limit - len(ran)),
@@ -177,7 +190,7 @@ class OutboxWorker:
                     await incidents.prefetch(conn, [job.incident_id for job in jobs])
                     for n, job in enumerate(jobs):
                         if ran and (await self.ctx.db.urgent_waiting() or time.monotonic()
-                                    - started > (0.01 if pressed else 0.05)):
+                                    - started > self._slice(pressed)[0]):
                             await outbox.release(conn, jobs[n:])  # back in the queue, untouched
                             jobs = []
                             break
@@ -195,6 +208,7 @@ class OutboxWorker:
                     log.error("outbox job %s (%s) failed: %s", job.id, job.kind, exc,
                               exc_info=exc, extra={"incident": _ref(job)})
                     await self._fail_local(conn, job, exc)
+                await correlation.flush_windows(conn)
                 await timeline.flush_pending(conn)
         for counted in scope.after_commit:
             counted()

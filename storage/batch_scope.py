@@ -36,6 +36,13 @@ class Scope:
     # Of those, the ones nothing hangs under (a new incident, mostly): `children` of one of
     # them needs no statement. Linking anything under one takes it out.
     childless: set[int] = field(default_factory=set)
+    # Correlation's overlay of the batch's own decisions (storage/correlation.py): the twin
+    # found for a fingerprint (a storm's repeats of one alert ask again and again), the
+    # duplicate windows extended but not yet written, and the incidents whose cards are
+    # marked behind already (one update per card is queued: more marks add nothing).
+    twins: dict[str, Any] = field(default_factory=dict)
+    windows_due: dict[int, Any] = field(default_factory=dict)
+    refreshed: set[int] = field(default_factory=set)
     # What to do once the batch has committed (metrics of its decisions): a batch that rolls
     # back, or a job that rolls back to its savepoint, leaves its own out.
     after_commit: list[Callable[[], Any]] = field(default_factory=list)
@@ -47,6 +54,8 @@ class Mark:
     after_commit: int
     recurring: frozenset[str]
     serialized: frozenset[str]
+    windows_due: tuple[tuple[int, Any], ...]
+    refreshed: frozenset[int]
 
 
 def current(conn: AsyncConnection) -> Scope | None:
@@ -71,7 +80,8 @@ def mark(conn: AsyncConnection) -> Mark | None:
     if scope is None:
         return None
     return Mark(tuple(scope.timeline), len(scope.after_commit), frozenset(scope.recurring),
-                frozenset(scope.serialized))
+                frozenset(scope.serialized), tuple(scope.windows_due.items()),
+                frozenset(scope.refreshed))
 
 
 def after_commit(conn: AsyncConnection, action: Callable[[], Any]) -> None:
@@ -91,6 +101,9 @@ def forget_incident(conn: AsyncConnection, incident_id: int, *,
     if scope is not None:
         scope.incidents.pop(incident_id, None)
         scope.childless.discard(new_parent)
+        if scope.twins:  # a twin written (resolved, linked, ...) is no longer known to fit
+            for fingerprint in [f for f, twin in scope.twins.items() if twin.id == incident_id]:
+                del scope.twins[fingerprint]
 
 
 def rollback_to(conn: AsyncConnection, at: Mark | None) -> None:
@@ -106,3 +119,6 @@ def rollback_to(conn: AsyncConnection, at: Mark | None) -> None:
     scope.childless.clear()
     scope.recurring = set(at.recurring)
     scope.serialized = set(at.serialized)
+    scope.twins.clear()   # found by the job, perhaps among rows it wrote
+    scope.windows_due = dict(at.windows_due)   # flushed inside the savepoint: pending again
+    scope.refreshed = set(at.refreshed)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import batch_scope
 from storage.schema import card_messages as cm
 from storage.schema import conversations as c
 from storage.schema import incidents as inc
@@ -122,7 +123,16 @@ async def card_updated(conn: AsyncConnection, card_id: int, *, rev: int, now: da
 
 
 async def want_refresh(conn: AsyncConnection, incident_id: int) -> list[dict[str, Any]]:
-    """Mark every card of the incident as behind; returns them (after the bump)."""
+    """Mark every card of the incident as behind; returns them (after the bump), for an
+    update to be queued for each. In a worker batch's scope, an incident marked already in
+    the batch returns none: its updates are queued in this same transaction, and each renders
+    what is stored when it runs, after the batch has committed (a storm's root gains hundreds
+    of children a second, each a refresh of the same cards)."""
+    scope = batch_scope.current(conn)
+    if scope is not None:
+        if incident_id in scope.refreshed:
+            return []
+        scope.refreshed.add(incident_id)
     bumped = await conn.execute(_WANT_REFRESH, {"of_incident": incident_id})
     return sorted((dict(r) for r in bumped.mappings()), key=lambda r: r["id"])
 

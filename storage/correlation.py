@@ -21,9 +21,25 @@ async def extend_duplicate_window(conn: AsyncConnection, incident_id: int,
                                   until: datetime) -> None:
     """Keep `incident`'s duplicate window open until at least `until`, in one statement (no
     lock-and-read first: a storm links hundreds of duplicates to one parent). No version bump:
-    the window is correlation's bookkeeping, shown on no card, so open cards stay current."""
-    batch_scope.forget_incident(conn, incident_id)
+    the window is correlation's bookkeeping, shown on no card, so open cards stay current.
+    In a worker batch's scope the latest `until` per incident is written once, before the
+    next candidate look-up reads windows and at the batch's end (flush_windows): only that
+    look-up reads them."""
+    scope = batch_scope.current(conn)
+    if scope is not None:
+        due = scope.windows_due.get(incident_id)
+        scope.windows_due[incident_id] = until if due is None else max(due, until)
+        return
     await conn.execute(_EXTEND_WINDOW, {"incident_id": incident_id, "until": until})
+
+
+async def flush_windows(conn: AsyncConnection) -> None:
+    """Write the duplicate windows a batch's scope holds (one executemany)."""
+    scope = batch_scope.current(conn)
+    if scope is not None and scope.windows_due:
+        due, scope.windows_due = scope.windows_due, {}
+        await conn.execute(_EXTEND_WINDOW, [{"incident_id": incident_id, "until": until}
+                                            for incident_id, until in sorted(due.items())])
 
 
 _EXTEND_WINDOW = update(t).where(  # built once: a storm runs it for every duplicate
@@ -180,6 +196,10 @@ async def correlation_candidates(conn: AsyncConnection, *, fingerprint: str,
     runs for every new incident, and each round trip costs more than the query. "Open at
     `at`", not "open now": a decision made late (a backlog) sees the world as it was when the
     new incident started."""
+    remembered = _remembered_twin(conn, fingerprint, exclude=exclude, at=at)
+    if remembered is not None and usable(remembered):
+        return remembered, []
+    await flush_windows(conn)   # the look-up reads windows: the batch's extensions first
     services, step = list(services), SERVICES_PER_STATEMENT
     chunks = [services[i:i + step] for i in range(0, len(services), step)] or [[]]
     base = {"fp": fingerprint, "since": since, "until": until, "ex": exclude, "at": at}
@@ -189,12 +209,41 @@ async def correlation_candidates(conn: AsyncConnection, *, fingerprint: str,
     first = next((r for r in twins if r["parent_id"] is None), twins[0] if twins else None)
     twin = Incident.from_row(first) if first is not None else None
     if twin is not None and usable(twin):
+        _remember_twin(conn, fingerprint, twin)
         return twin, []
     for chunk in (chunks if twins else chunks[1:]):  # with twins, chunk 0's upstream was skipped
         upstream += (await _rows(conn, chunk, base, twins=False))[1]
     found = {r["id"]: r for r in upstream}
     return twin, [Incident.from_row(r) for r in
                   sorted(found.values(), key=lambda r: (r["triggered_at"], r["id"]))]
+
+
+def _remember_twin(conn: AsyncConnection, fingerprint: str, twin: Incident) -> None:
+    """In a worker batch's scope, keep the twin found: the batch's next repeats of the
+    fingerprint (a storm's alerts fire again and again) take it without a look-up."""
+    scope = batch_scope.current(conn)
+    if scope is not None:
+        scope.twins[fingerprint] = twin
+
+
+def _remembered_twin(conn: AsyncConnection, fingerprint: str, *, exclude: int,
+                     at: datetime) -> Incident | None:
+    """The twin the look-up would find, when the batch found it already and it still fits
+    this decision: the look-up's own conditions (started before, open at `at`, window open
+    at `at`, counting the batch's unwritten extensions). A later `at` only lets earlier
+    rows' windows lapse, so the first report stays first; and a write to the twin forgets it
+    (batch_scope.forget_incident). One case differs from a fresh look-up: a repeat that
+    started in between and is still undecided (it arrived out of order) would be found, and
+    is passed over for the first report, which is where its own decision hangs it anyway."""
+    scope = batch_scope.current(conn)
+    twin = scope.twins.get(fingerprint) if scope is not None else None
+    if twin is None or twin.id == exclude or (twin.triggered_at, twin.id) >= (at, exclude):
+        return None
+    if twin.status != "open" and (twin.resolved_at is None or twin.resolved_at <= at):
+        return None
+    window = max(filter(None, (twin.duplicate_window_until, scope.windows_due.get(twin.id))),
+                 default=None)
+    return twin if window is not None and window >= at else None
 
 
 async def _rows(conn: AsyncConnection, chunk: list[str], base: dict[str, Any], *,

@@ -50,6 +50,7 @@ class Database:
         self.dialect = "sqlite" if self.is_sqlite else "postgresql"
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._urgent = 0
+        self._waiting = 0
         if self.is_sqlite:
             self._writer = _sqlite_engine(self.url, writer=True, pool_size=1)
             self._reader = _sqlite_engine(self.url, writer=False, pool_size=4)
@@ -73,6 +74,12 @@ class Database:
         background work that holds it should finish up and let them in."""
         return self._urgent
 
+    @property
+    def writers_waiting(self) -> int:
+        """How many writers of any kind (a webhook batch, a sender recording what it sent) wait
+        for the SQLite writer's lock; 0 on PostgreSQL, where writers do not queue here."""
+        return self._waiting
+
     async def urgent_waiting(self) -> bool:
         """Whether an urgent writer waits for the lock, asked between two pieces of background
         work. Gives the loop a turn first: the SQLite writer's statements run in place and never
@@ -85,10 +92,12 @@ class Database:
         """One write transaction: committed on exit, rolled back on error."""
         if self._write_lock is not None:
             self._urgent += urgent
+            self._waiting += 1
             try:
                 await self._write_lock.acquire()
             finally:
                 self._urgent -= urgent
+                self._waiting -= 1
             try:
                 async with _translate(), self._writer.begin() as conn:
                     yield conn

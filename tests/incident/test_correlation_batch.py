@@ -1,14 +1,18 @@
 """A batch of correlation decisions in one transaction (scheduler/worker.py, storage/batch_scope.py):
 what a batch writes at its end is what one decision at a time would have written, and a job
 that fails in a batch rolls back alone, on the run's database."""
-from sqlalchemy import func, select
+from datetime import timedelta
+
+from sqlalchemy import event, func, select
 
 from handlers.effects import registry
 from incidents.model import FIREBELL
 from scheduler.worker import OutboxWorker
-from storage import batch_scope, outbox
+from storage import batch_scope, correlation, outbox
+from storage import incidents as store
 from storage import maintenance as windows
 from storage import timeline
+from storage.schema import card_messages
 from storage.schema import outbox as outbox_table
 from storage.schema import timeline as timeline_table
 from tests.incident.test_correlation import T0, _event
@@ -118,3 +122,90 @@ async def test_a_batch_scope_reads_what_it_has_written(harness):
         count = (await conn.execute(select(func.count()).select_from(timeline_table)
                                     .where(timeline_table.c.text == "at once"))).scalar_one()
         assert count == 1
+
+
+def _statements(h) -> list[str]:
+    """Every statement sent on the run's database from now on (a listener, removed at the end
+    of the test with the engine)."""
+    seen: list[str] = []
+
+    @event.listens_for(h.ctx.db.engine.sync_engine, "before_cursor_execute")
+    def _seen(_conn, _cursor, statement, *_args) -> None:
+        seen.append(" ".join(statement.split()))
+    return seen
+
+
+async def test_a_batch_of_repeats_looks_up_their_twin_once(harness):
+    """A symptom and its eleven repeats: each batch looks the twin up once (not once per
+    repeat), writes the first report's duplicate window once (to its last repeat's), marks
+    its cards behind once with one update queued per card, and every repeat hangs under it
+    as one decision at a time would hang it. (On SQLite the twelve make one batch; a batch
+    on PostgreSQL holds its row locks for 50 ms at most, so there they may take a few.)"""
+    h = harness
+    await _backlog(h, 12)
+    seen = _statements(h)
+    worker = OutboxWorker(h.ctx, h.firebell.clients)
+    batches, decided = 0, 0
+    while ran := await worker._run_local_batch():
+        batches, decided = batches + 1, decided + ran
+    assert decided == 12   # the first report, then its 11 repeats
+    twin_lookups = [s for s in seen if s.startswith("WITH twins")]
+    windows = [s for s in seen if s.startswith("UPDATE incidents SET duplicate_window_until")]
+    marked = [s for s in seen if s.startswith("UPDATE card_messages SET wanted_rev")]
+    # The first report's own look-up (no twin: a cascade child), then one per batch.
+    assert len(twin_lookups) <= batches + 1 and len(windows) <= batches
+    assert len(marked) <= 2 * batches   # INC-2's cards, and INC-1's (its child)
+    if h.ctx.db.is_sqlite:
+        assert (batches, len(twin_lookups), len(windows)) == (1, 2, 1)
+    found = {i.id: i for i in await h.incidents()}
+    assert all((found[n].parent_id, found[n].link_kind) == (2, "duplicate")
+               for n in range(3, 14))
+    last = T0 + timedelta(minutes=1 + 13 / 60)
+    assert found[2].duplicate_window_until == last + h.ctx.policy.duplicate_window
+    async with h.ctx.db.read() as conn:
+        updates = (await conn.execute(select(outbox_table.c.conversation_id).where(
+            outbox_table.c.kind == "update_card", outbox_table.c.incident_id == 2,
+            outbox_table.c.status == "pending"))).scalars().all()
+        cards = (await conn.execute(select(card_messages.c.conversation_id).where(
+            card_messages.c.incident_id == 2))).scalars().all()
+    assert len(updates) == len(set(updates)) <= len(cards)
+    await worker.stop()
+
+
+async def test_a_twin_remembered_in_a_batch_is_forgotten_when_written(harness):
+    """The batch's remembered twin is used only while the look-up would still find it: not
+    once it is written (here resolved before the next repeat started), and its window counts
+    the batch's unwritten extensions until they are flushed."""
+    h = harness
+    await h.deliver(_event(1, "payment-gateway", "payment-gateway down", 0))
+    await h.settle()
+    twin = (await h.incidents())[0]
+    seen = _statements(h)
+
+    async def lookup(conn, exclude: int, at):
+        found, _ = await correlation.correlation_candidates(
+            conn, fingerprint=twin.fingerprint, services=[], since=at, until=at,
+            exclude=exclude, at=at)
+        return found.id if found else None
+
+    after = twin.duplicate_window_until + timedelta(minutes=5)
+    async with h.ctx.db.write() as conn:
+        with batch_scope.batch(conn):
+            assert await lookup(conn, 100, T0 + timedelta(minutes=1)) == twin.id
+            assert await lookup(conn, 101, T0 + timedelta(minutes=2)) == twin.id
+            assert sum(s.startswith("WITH twins") for s in seen) == 1   # the second remembered
+            assert await lookup(conn, 102, after) is None   # its window has closed
+            await correlation.extend_duplicate_window(conn, twin.id, after)
+            assert not any(s.startswith("UPDATE incidents SET duplicate") for s in seen)
+            looked_up = sum(s.startswith("WITH twins") for s in seen)
+            assert await lookup(conn, 103, after) == twin.id   # the pending extension counts
+            assert sum(s.startswith("WITH twins") for s in seen) == looked_up
+            await correlation.flush_windows(conn)
+            assert sum(s.startswith("UPDATE incidents SET duplicate") for s in seen) == 1
+            assert (await store.get(conn, twin.id)).duplicate_window_until == after
+            resolved_at = T0 + timedelta(minutes=3)
+            await store.update_fields(conn, await store.get(conn, twin.id),
+                                      {"status": "resolved", "resolved_at": resolved_at},
+                                      h.ctx.now())
+            assert await lookup(conn, 104, T0 + timedelta(minutes=4)) is None
+            assert sum(s.startswith("WITH twins") for s in seen) == looked_up + 1
