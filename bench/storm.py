@@ -205,7 +205,7 @@ async def storm(args) -> dict:
             "teams_posts": connector.posts, "teams_updates": connector.updates,
             "teams_429": connector.throttled, "conversations": len(connector.sends),
             **{f"teams_{k}": v for k, v in connector.worst_rates().items()},
-            "decided_seconds": decided, "drained_seconds": drained, **figures}
+            "decided_seconds": round(decided, 1), "drained_seconds": round(drained, 1), **figures}
 
 
 async def _open_windows(url: str, catalog, seconds: float) -> None:

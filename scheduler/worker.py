@@ -164,13 +164,14 @@ class OutboxWorker:
     def _slice(self, pressed: bool) -> tuple[float, int]:
         """How long one local batch may hold its transaction, and how many jobs it claims at a
         time. While webhooks press: 10 ms. Else 50 ms when another writer queues for the
-        SQLite writer (a sender recording what it sent), and on PostgreSQL, whose webhooks may
-        wait for the batch's row locks unseen; with nothing waiting, 200 ms, so a backlog's
-        claims, commits and look-ups are shared by more decisions (each job still checks for
-        a webhook first)."""
+        SQLite writer (a sender recording what it sent); with nothing waiting, 200 ms, so a
+        backlog's claims, commits and look-ups are shared by more decisions. Each job still
+        checks for a webhook first (`urgent_waiting`: on PostgreSQL, one of this process's
+        that seems held by the batch's row locks; another replica's may wait for the rest
+        of the slice)."""
         if pressed:
             return 0.01, 20
-        if self.ctx.db.writers_waiting or not self.ctx.db.is_sqlite:
+        if self.ctx.db.writers_waiting:
             return 0.05, 20
         return 0.2, 50
 

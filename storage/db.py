@@ -21,6 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from storage import batch_scope, sqlite_inline
 
+# PostgreSQL: an urgent write (a webhook batch) under way this long is taken to be waiting for
+# a row that background work holds, which then ends its transaction (urgent_waiting).
+URGENT_STUCK_SECONDS = 0.005
 MIGRATIONS = Path(__file__).parent / "migrations"
 # JSON columns (payloads, details) are (de)serialised on every row: orjson is several times
 # faster than the standard library at it.
@@ -51,6 +54,7 @@ class Database:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._urgent = 0
         self._waiting = 0
+        self._urgent_running: dict[object, float] = {}   # PostgreSQL: urgent writes under way
         if self.is_sqlite:
             self._writer = _sqlite_engine(self.url, writer=True, pool_size=1)
             self._reader = _sqlite_engine(self.url, writer=False, pool_size=4)
@@ -85,7 +89,13 @@ class Database:
         work. Gives the loop a turn first: the SQLite writer's statements run in place and never
         suspend, so without it no webhook that arrived meanwhile could get as far as asking."""
         await asyncio.sleep(0)
-        return bool(self._urgent)
+        if self._urgent:
+            return True
+        # PostgreSQL has no lock to queue at: an urgent transaction of this process that has
+        # run for a while is most likely waiting for a row the background work holds (a
+        # storm's hot parent card, marked behind by each decision).
+        stuck = time.monotonic() - URGENT_STUCK_SECONDS
+        return any(started < stuck for started in self._urgent_running.values())
 
     @asynccontextmanager
     async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -103,6 +113,14 @@ class Database:
                     yield conn
             finally:
                 self._write_lock.release()
+        elif urgent:
+            key = object()
+            self._urgent_running[key] = time.monotonic()
+            try:
+                async with _translate(), self._writer.begin() as conn:
+                    yield conn
+            finally:
+                del self._urgent_running[key]
         else:
             async with _translate(), self._writer.begin() as conn:
                 yield conn
