@@ -145,6 +145,10 @@ def plan_storm(catalog, events: int, seconds: float, seed: int = 5) -> list[tupl
     return plan[:events - len(resolves)] + resolves  # the roots recover once the storm is over
 
 
+def _tenths(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)   # None: not drained in time
+
+
 def _event(kind: str, pd_id: str, number: int, service: str, title: str) -> dict:
     """Times are stamped when the event is sent (see _stamp)."""
     return {"event": {"id": f"E{pd_id}-{kind}-{random.random()}", "event_type": kind,
@@ -205,7 +209,7 @@ async def storm(args) -> dict:
             "teams_posts": connector.posts, "teams_updates": connector.updates,
             "teams_429": connector.throttled, "conversations": len(connector.sends),
             **{f"teams_{k}": v for k, v in connector.worst_rates().items()},
-            "decided_seconds": round(decided, 1), "drained_seconds": round(drained, 1), **figures}
+            "decided_seconds": _tenths(decided), "drained_seconds": _tenths(drained), **figures}
 
 
 async def _open_windows(url: str, catalog, seconds: float) -> None:
