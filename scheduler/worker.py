@@ -209,6 +209,7 @@ class OutboxWorker:
                     log.error("outbox job %s (%s) failed: %s", job.id, job.kind, exc,
                               exc_info=exc, extra={"incident": _ref(job)})
                     await self._fail_local(conn, job, exc)
+                await incidents.write_pending(conn)
                 await correlation.flush_windows(conn)
                 await timeline.flush_pending(conn)
         for counted in scope.after_commit:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-_KEY = "firebell.batch_scope"
+KEY = "firebell.batch_scope"   # in the connection's `info`
 
 
 @dataclass
@@ -41,6 +41,11 @@ class Scope:
     # duplicate windows extended but not yet written, and the incidents whose cards are
     # marked behind already (one update per card is queued: more marks add nothing).
     twins: dict[str, Any] = field(default_factory=dict)
+    # Incident updates not yet written, by id (storage.incidents.update_fields): written
+    # together, before the batch's next statement of any kind and at its end, so every read
+    # (and every trigger) sees them. A run of decisions that need no statement (a storm's
+    # repeats) writes its links in one executemany.
+    incident_writes: dict[int, dict[str, Any]] = field(default_factory=dict)
     windows_due: dict[int, Any] = field(default_factory=dict)
     refreshed: set[int] = field(default_factory=set)
     # What to do once the batch has committed (metrics of its decisions): a batch that rolls
@@ -56,10 +61,11 @@ class Mark:
     serialized: frozenset[str]
     windows_due: tuple[tuple[int, Any], ...]
     refreshed: frozenset[int]
+    incident_writes: tuple[tuple[int, dict[str, Any]], ...]
 
 
 def current(conn: AsyncConnection) -> Scope | None:
-    return conn.info.get(_KEY)
+    return conn.info.get(KEY)
 
 
 @contextmanager
@@ -68,11 +74,11 @@ def batch(conn: AsyncConnection) -> Iterator[Scope]:
     transaction commits (storage.timeline.flush_pending); on an exception the transaction
     rolls back and the pending entries go with it."""
     scope = Scope()
-    conn.info[_KEY] = scope
+    conn.info[KEY] = scope
     try:
         yield scope
     finally:
-        conn.info.pop(_KEY, None)
+        conn.info.pop(KEY, None)
 
 
 def mark(conn: AsyncConnection) -> Mark | None:
@@ -81,7 +87,8 @@ def mark(conn: AsyncConnection) -> Mark | None:
         return None
     return Mark(tuple(scope.timeline), len(scope.after_commit), frozenset(scope.recurring),
                 frozenset(scope.serialized), tuple(scope.windows_due.items()),
-                frozenset(scope.refreshed))
+                frozenset(scope.refreshed),
+                tuple((i, dict(w)) for i, w in scope.incident_writes.items()))
 
 
 def after_commit(conn: AsyncConnection, action: Callable[[], Any]) -> None:
@@ -122,3 +129,4 @@ def rollback_to(conn: AsyncConnection, at: Mark | None) -> None:
     scope.twins.clear()   # found by the job, perhaps among rows it wrote
     scope.windows_due = dict(at.windows_due)   # flushed inside the savepoint: pending again
     scope.refreshed = set(at.refreshed)
+    scope.incident_writes = {i: dict(w) for i, w in at.incident_writes}

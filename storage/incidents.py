@@ -6,7 +6,7 @@ import functools
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, event, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from incidents.model import Incident
@@ -119,9 +119,37 @@ async def update_fields(conn: AsyncConnection, incident: Incident, changes: dict
         return incident
     values = {**changes, "version": incident.version + 1, "updated_at": now}
     batch_scope.forget_incident(conn, incident.id, new_parent=changes.get("parent_id"))
-    await conn.execute(_update(tuple(sorted(values))),
-                       {"row_id": incident.id, **{f"v_{k}": v for k, v in values.items()}})
+    scope = batch_scope.current(conn)
+    if scope is not None:   # written before the batch's next statement (_write_first)
+        scope.incident_writes.setdefault(incident.id, {}).update(values)
+    else:
+        await conn.execute(_update(tuple(sorted(values))),
+                           {"row_id": incident.id, **{f"v_{k}": v for k, v in values.items()}})
     return Incident.from_row({**incident.__dict__, **values})
+
+
+@event.listens_for(Engine, "before_execute")
+def _write_first(conn, *_args) -> None:
+    """Before any statement on a connection whose worker batch holds unwritten incident
+    updates: write them, one executemany per set of columns. Any statement, not only those
+    reading incidents: then no read, join or trigger can see an incident as it was."""
+    scope = conn.info.get(batch_scope.KEY)
+    if scope is None or not scope.incident_writes:
+        return
+    writes, scope.incident_writes = scope.incident_writes, {}
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for incident_id, values in writes.items():
+        by_columns.setdefault(tuple(sorted(values)), []).append(
+            {"row_id": incident_id, **{f"v_{k}": v for k, v in values.items()}})
+    for columns, rows in by_columns.items():
+        conn.execute(_update(columns), rows)
+
+
+async def write_pending(conn: AsyncConnection) -> None:
+    """At a worker batch's end: the incident updates it still holds."""
+    scope = batch_scope.current(conn)
+    if scope is not None and scope.incident_writes:
+        await conn.run_sync(_write_first)
 
 
 @functools.cache

@@ -13,6 +13,7 @@ from storage import incidents as store
 from storage import maintenance as windows
 from storage import timeline
 from storage.schema import card_messages
+from storage.schema import incidents as incidents_table
 from storage.schema import outbox as outbox_table
 from storage.schema import timeline as timeline_table
 from tests.incident.test_correlation import T0, _event
@@ -65,6 +66,8 @@ async def test_a_job_that_fails_in_a_batch_rolls_back_alone(harness, caplog):
     async def broken(ctx, conn, job):
         await timeline.note(conn, 2, kind="note", text="written by a job that then fails",
                             actor=FIREBELL, at=ctx.now())
+        await store.update_fields(conn, await store.get(conn, 3),
+                                  {"title": "written by a job that then fails"}, ctx.now())
         raise RuntimeError("this job always fails")
 
     registry.local_effect("test_broken")(broken)
@@ -85,6 +88,7 @@ async def test_a_job_that_fails_in_a_batch_rolls_back_alone(harness, caplog):
         assert failing["run_after"] > h.ctx.now()
         found = {i.id: i for i in await h.incidents()}
         assert all(found[n].correlated for n in range(2, 8))
+        assert found[3].title == "checkout 5xx"   # the failing job's update rolled back
         assert _decisions(h) - counted == 6   # each decision counted once, not once per try
         for n in range(2, 8):
             kinds = [e["kind"] for e in await _entries(h, n)]
@@ -209,3 +213,29 @@ async def test_a_twin_remembered_in_a_batch_is_forgotten_when_written(harness):
                                       h.ctx.now())
             assert await lookup(conn, 104, T0 + timedelta(minutes=4)) is None
             assert sum(s.startswith("WITH twins") for s in seen) == looked_up + 1
+
+
+async def test_an_update_in_a_batch_is_written_before_the_next_statement(harness):
+    """In a batch's scope an incident update waits for the next statement, whatever it is,
+    and is written just before it: a read, a join or a trigger never sees the old row."""
+    h = harness
+    await h.deliver(_event(1, "payment-gateway", "payment-gateway down", 0))
+    await h.settle()
+    seen = _statements(h)
+    async with h.ctx.db.write() as conn:
+        with batch_scope.batch(conn):
+            incident = await store.get(conn, 1)
+            await store.update_fields(conn, incident, {"title": "renamed"}, h.ctx.now())
+            await store.update_fields(conn, await store.get(conn, 1), {"level": "minor"},
+                                      h.ctx.now())
+            updates = [s for s in seen if s.startswith("UPDATE incidents")]
+            assert len(updates) == 1   # the first, written before the second's read
+            title = (await conn.execute(select(incidents_table.c.title, incidents_table.c.level)
+                                        .where(incidents_table.c.id == 1))).one()
+            assert tuple(title) == ("renamed", "minor")
+            await store.update_fields(conn, await store.get(conn, 1), {"title": "at the end"},
+                                      h.ctx.now())
+            await store.write_pending(conn)
+    found = (await h.incidents())[0]
+    assert (found.title, found.level, found.version) == ("at the end", "minor",
+                                                         incident.version + 3)
